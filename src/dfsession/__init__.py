@@ -1,0 +1,43 @@
+"""dfsession: build Apache DataFusion sessions from a declarative, immutable profile."""
+
+from dfsession._version import VERSION as __version__
+from dfsession.errors import (
+    DfSessionError,
+    IncompatibleVersionsError,
+    ProfileError,
+    SchemaMismatchError,
+    SqlPolicyError,
+    StepFailedError,
+    StepOrderError,
+)
+from dfsession.pipeline.builder import SessionContextBuilder
+from dfsession.pipeline.cache import SessionCache
+from dfsession.pipeline.ordering import insert_after, insert_before, replace_step, without_step
+from dfsession.pipeline.session import BuiltSession
+from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
+from dfsession.profile.model import SessionProfile, load_profile
+from dfsession.steps import default_steps
+
+__all__ = [
+    "BuiltSession",
+    "DfSessionError",
+    "IncompatibleVersionsError",
+    "InstallStep",
+    "ProfileError",
+    "SchemaMismatchError",
+    "SessionBuild",
+    "SessionCache",
+    "SessionContextBuilder",
+    "SessionProfile",
+    "SqlPolicyError",
+    "StepFailedError",
+    "StepOrderError",
+    "StepRecord",
+    "__version__",
+    "default_steps",
+    "insert_after",
+    "insert_before",
+    "load_profile",
+    "replace_step",
+    "without_step",
+]

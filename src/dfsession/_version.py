@@ -1,0 +1,3 @@
+"""The package version, read by the build backend and by ``dfsession.__version__``."""
+
+VERSION = "0.1.0"

@@ -1,0 +1,67 @@
+"""Every error dfsession raises; each names the culprit and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dfsession.pipeline.step import StepRecord
+
+
+class DfSessionError(Exception):
+    """Base of every dfsession error.
+
+    During a build, ``step`` names the failing step and ``records`` holds the
+    records of the steps that ran before it; both are empty outside a build.
+    """
+
+    step: str | None = None
+    records: tuple[StepRecord, ...] = ()
+
+
+class ProfileError(DfSessionError, ValueError):
+    """A profile is invalid; ``problems`` lists every ``(dotted.path, message)`` found."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+        if not self.problems:
+            raise ValueError("ProfileError needs at least one problem")
+        self.path: str = self.problems[0][0]
+        lines = [f"{path}: {message}" if path else message for path, message in self.problems]
+        if len(lines) == 1:
+            text = lines[0]
+        else:
+            text = f"{len(lines)} problems in the profile:\n" + "\n".join(
+                f"  {line}" for line in lines
+            )
+        super().__init__(text)
+
+
+class StepOrderError(DfSessionError):
+    """The step list cannot run in the given order (missing capability, duplicate name)."""
+
+
+class StepFailedError(DfSessionError):
+    """A step raised an exception that is not a ``DfSessionError``; the original is ``__cause__``."""
+
+
+class IncompatibleVersionsError(DfSessionError):
+    """Installed engine libraries that cannot work together (say deltalake and datafusion)."""
+
+
+class SchemaMismatchError(DfSessionError):
+    """A dataset's actual schema differs from the one the profile declares."""
+
+    def __init__(self, message: str, *, dataset: str = "", differences: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.differences: tuple[str, ...] = tuple(differences)
+
+
+class SqlPolicyError(DfSessionError):
+    """A statement the profile's ``sql_policy`` does not allow."""
+
+
+class QueryError(DfSessionError):
+    """The engine rejected or failed a query; the message keeps the engine's words."""

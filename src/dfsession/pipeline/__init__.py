@@ -1,0 +1,1 @@
+"""The build pipeline: steps, ordering, the builder, the cache."""

@@ -1,0 +1,151 @@
+"""``SessionContextBuilder``: validate the step order, run the steps, hand back a ``BuiltSession``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import attrs
+import structlog
+
+from dfsession.engine import engine_versions
+from dfsession.errors import DfSessionError, StepFailedError
+from dfsession.pipeline.ordering import validate_order
+from dfsession.pipeline.session import BuiltSession
+from dfsession.pipeline.spans import BuildSpans, span_attributes
+from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
+from dfsession.profile.model import SessionProfile
+
+if TYPE_CHECKING:
+    from dfsession.pipeline.cache import SessionCache
+
+log = structlog.get_logger(__name__)
+
+
+def runtime_hash(fingerprint: str, record_payloads: Iterable[str], versions: dict[str, str]) -> str:
+    """Hash of the profile fingerprint, every record's payload and the versions; order-blind."""
+    document = json.dumps(
+        [fingerprint, sorted(record_payloads), versions], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def _payload(step: InstallStep, record: StepRecord) -> str:
+    try:
+        return json.dumps(
+            [record.step, record.status, record.applied], sort_keys=True, separators=(",", ":")
+        )
+    except (TypeError, ValueError) as exc:
+        raise StepFailedError(
+            f"step {step.name!r} returned a record whose 'applied' is not JSON-able ({exc}); "
+            "record plain strings, numbers, booleans, lists and tables"
+        ) from exc
+
+
+class SessionContextBuilder:
+    """Runs an ordered list of ``InstallStep`` objects against a profile."""
+
+    def __init__(
+        self,
+        profile: SessionProfile,
+        steps: Iterable[InstallStep] | None = None,
+        *,
+        cache: SessionCache | None = None,
+    ) -> None:
+        if not isinstance(profile, SessionProfile):
+            raise TypeError(
+                f"SessionContextBuilder needs a SessionProfile (got {type(profile).__name__}); "
+                "use load_profile(path) or SessionProfile.from_dict(data)"
+            )
+        if steps is None:
+            from dfsession.steps import default_steps
+
+            steps = default_steps()
+        self.profile = profile
+        self.steps: tuple[InstallStep, ...] = tuple(steps)
+        self.cache = cache
+
+    def plan(self) -> tuple[InstallStep, ...]:
+        """The steps in run order, validated; runs nothing."""
+        return validate_order(self.steps)
+
+    def build(self) -> BuiltSession:
+        """Run the steps (or take the session from the cache) and return the built session."""
+        if self.cache is not None:
+            return self.cache.get_or_build((self.profile.fingerprint(), self.steps), self._build)
+        return self._build()
+
+    def _build(self) -> BuiltSession:
+        steps = self.plan()
+        profile = self.profile
+        build = SessionBuild(profile)
+        records: list[StepRecord] = []
+        payloads: list[str] = []
+        spans = BuildSpans(profile)
+        fingerprint = profile.fingerprint()
+        try:
+            with spans.span(
+                "dfsession.build",
+                {"dfsession.fingerprint": fingerprint, "dfsession.steps": len(steps)},
+            ):
+                for step in steps:
+                    with spans.span(
+                        f"dfsession.step.{step.name}", {"dfsession.step": step.name}
+                    ) as span:
+                        record = self._run_step(step, build, records)
+                        payloads.append(_payload(step, record))
+                        records.append(record)
+                        if span is not None:
+                            span.set_attributes(
+                                {
+                                    "dfsession.status": record.status,
+                                    "dfsession.duration_ms": record.duration_ms,
+                                    **span_attributes(record.applied),
+                                }
+                            )
+                if not build.has_ctx:
+                    raise DfSessionError(
+                        "no step created a SessionContext; include the 'context' step"
+                    )
+        except BaseException:
+            build.run_failure_callbacks()
+            raise
+        versions = engine_versions()
+        return BuiltSession(
+            ctx=build.ctx,
+            profile=profile,
+            records=tuple(records),
+            fingerprint=fingerprint,
+            runtime_hash=runtime_hash(fingerprint, payloads, versions),
+            versions=versions,
+            resources=dict(build.resources),
+        )
+
+    @staticmethod
+    def _run_step(step: InstallStep, build: SessionBuild, done: list[StepRecord]) -> StepRecord:
+        started = time.perf_counter()
+        try:
+            record = step.install(build)
+        except DfSessionError as exc:
+            exc.step, exc.records = step.name, tuple(done)
+            log.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
+            raise
+        except Exception as exc:
+            error = StepFailedError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
+            error.step, error.records = step.name, tuple(done)
+            log.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
+            raise error from exc
+        if not isinstance(record, StepRecord) or record.step != step.name:
+            error = StepFailedError(
+                f"step {step.name!r} returned {record!r}; expected "
+                f"StepRecord(step={step.name!r}, applied={{...}})"
+            )
+            error.step, error.records = step.name, tuple(done)
+            raise error
+        duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        record = attrs.evolve(record, duration_ms=duration_ms)
+        log.debug("dfsession.step", step=step.name, status=record.status, duration_ms=duration_ms)
+        return record

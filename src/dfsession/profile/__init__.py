@@ -1,0 +1,1 @@
+"""Profiles: pure data, parsed and validated once."""

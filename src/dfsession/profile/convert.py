@@ -1,0 +1,200 @@
+"""The one boundary where untrusted profile data is parsed: a cattrs converter and its errors."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator, Mapping
+from difflib import get_close_matches
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import pyarrow as pa
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+
+from dfsession.errors import ProfileError
+from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
+from dfsession.profile.values import ByteSize, FieldError, FrozenMap, SecretRef, settings_map
+
+T = TypeVar("T")
+
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _describe(value: object) -> str:
+    kinds = {dict: "a table", list: "a list", str: "a string", bool: "a boolean"}
+    kind = next(
+        (word for cls, word in kinds.items() if isinstance(value, cls)), type(value).__name__
+    )
+    return f"{value!r} that is {kind}" if kind[0] == "a" else f"{value!r}"
+
+
+def _strict(cls: type) -> Any:
+    def structure(value: object, _type: object) -> Any:
+        if cls is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, cls) or (cls is not bool and isinstance(value, bool)):
+            raise ValueError(f"expected {_TYPE_WORDS[cls]} (got {_describe(value)})")
+        return value
+
+    return structure
+
+
+def _structure_scalar(value: object, _type: object) -> object:
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError(f"expected a string, number or boolean (got {_describe(value)})")
+
+
+def _structure_spill(value: object, _type: object) -> object:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f'expected "disabled", "os" or a list of directories (got {_describe(value)})')
+
+
+def _structure_type(value: object, _type: object) -> pa.DataType:
+    if not isinstance(value, str):
+        raise ValueError(f"expected an Arrow type name such as 'int64' (got {_describe(value)})")
+    return parse_arrow_type(value)
+
+
+def _structure_secret(value: object, _type: object) -> SecretRef:
+    if not isinstance(value, Mapping) or not set(value) <= {"env", "literal"} or len(value) != 1:
+        raise ValueError(
+            'expected a secret reference { env = "VARIABLE" }, or { literal = "..." } to embed '
+            "the value in the profile"
+        )
+    ((key, text),) = value.items()
+    if not isinstance(text, str):
+        raise ValueError(f"expected a string for the secret's {key} (got {_describe(text)})")
+    return SecretRef(**{key: text})
+
+
+def _unstructure_secret(secret: SecretRef) -> dict[str, str]:
+    return {"env": secret.env} if secret.env is not None else {"literal": secret.literal or ""}
+
+
+def _is_spill_union(type_: Any) -> bool:
+    args = typing.get_args(type_)
+    return str in args and tuple[str, ...] in args
+
+
+def _is_scalar_union(type_: Any) -> bool:
+    return set(typing.get_args(type_)) == {str, int, float, bool}
+
+
+def _is_frozen_map(type_: Any) -> bool:
+    return typing.get_origin(type_) is FrozenMap
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that structures profile data strictly and unstructures it to TOML-able data."""
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True, omit_if_default=True)
+    for cls in (str, int, float, bool):
+        conv.register_structure_hook(cls, _strict(cls))
+    conv.register_structure_hook(ByteSize, lambda v, _t: ByteSize.parse(v))
+    conv.register_unstructure_hook(ByteSize, str)
+    conv.register_structure_hook(pa.DataType, _structure_type)
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, pa.DataType), format_arrow_type
+    )
+    conv.register_structure_hook(SecretRef, _structure_secret)
+    conv.register_unstructure_hook(SecretRef, _unstructure_secret)
+    conv.register_structure_hook_func(_is_spill_union, _structure_spill)
+    conv.register_structure_hook_func(_is_scalar_union, _structure_scalar)
+
+    def structure_map(value: object, type_: Any) -> FrozenMap[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table (got {_describe(value)})")
+        key_type, value_type = typing.get_args(type_)
+        return FrozenMap(conv.structure(dict(value), dict[key_type, value_type]))  # type: ignore[valid-type]
+
+    conv.register_structure_hook_func(_is_frozen_map, structure_map)
+    conv.register_structure_hook_func(
+        lambda t: t == FrozenMap[str, str], lambda v, _t: settings_map(v)
+    )
+    conv.register_unstructure_hook_func(
+        _is_frozen_map, lambda m: {k: conv.unstructure(v) for k, v in m.items()}
+    )
+    conv.register_unstructure_hook(
+        FrozenMap, lambda m: {k: conv.unstructure(v) for k, v in m.items()}
+    )
+    conv.register_unstructure_hook(tuple, lambda t: [conv.unstructure(v) for v in t])
+    return conv
+
+
+CONVERTER = make_converter()
+
+
+def structure(data: object, cls: type[T]) -> T:
+    """Structure ``data`` into ``cls``; every problem becomes one entry of a ``ProfileError``."""
+    if not isinstance(data, Mapping):
+        raise ProfileError([("", f"expected a table of profile sections (got {_describe(data)})")])
+    try:
+        return CONVERTER.structure(data, cls)
+    except ProfileError:
+        raise
+    except Exception as exc:
+        raise ProfileError(list(_problems(exc, "", cls))) from None
+
+
+def unstructure(value: object) -> dict[str, Any]:
+    """The TOML-able form of a profile or section (defaults left out)."""
+    result: dict[str, Any] = CONVERTER.unstructure(value)
+    return result
+
+
+def _join(path: str, part: str) -> str:
+    return f"{path}.{part}" if path else part
+
+
+def _note_path(exc: BaseException, path: str) -> str:
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            return _join(path, note.name)
+        if isinstance(note, IterableValidationNote):
+            return _join(path, str(note.index))
+    return path
+
+
+def _problems(exc: BaseException, path: str, cls: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        fields = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        for key in sorted(exc.extra_fields):
+            close = get_close_matches(key, fields, n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?" if close else f" (known keys: {', '.join(fields)})"
+            )
+            yield _join(path, key), f"unknown key{hint}"
+        return
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        for sub in exc.exceptions:
+            yield from _problems(sub, _note_path(sub, path), cls)
+        return
+    if isinstance(exc, FieldError):
+        yield _join(path, exc.field), exc.message
+        return
+    if isinstance(exc, ProfileError):
+        for sub_path, message in exc.problems:
+            yield _join(path, sub_path), message
+        return
+    if isinstance(exc, KeyError):
+        yield _join(path, str(exc.args[0])), "required, but missing"
+        return
+    if isinstance(exc, TypeError) and "missing" in str(exc) and "required" in str(exc):
+        yield path, _missing_message(str(exc))
+        return
+    yield path, str(exc)
+
+
+def _missing_message(text: str) -> str:
+    names = text.split("argument", 1)[-1].split(":", 1)[-1].strip()
+    return f"required key(s) missing: {names}"

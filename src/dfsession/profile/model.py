@@ -1,0 +1,117 @@
+"""``SessionProfile``: every setting of a session, as one frozen value with a stable fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+
+from dfsession.errors import ProfileError
+from dfsession.profile.convert import structure, unstructure
+from dfsession.profile.sections import (
+    CatalogConfig,
+    DatasetConfig,
+    ExecutionConfig,
+    FeaturesConfig,
+    ObjectStoreConfig,
+    PlannerConfig,
+    PreparedConfig,
+    SqlPolicy,
+    TracingConfig,
+    UdfConfig,
+    ViewConfig,
+)
+from dfsession.profile.values import FieldError, FrozenMap, frozen_map, frozen_tuple, settings_map
+
+FINGERPRINT_VERSION = "dfsession-profile/1"
+
+
+@attrs.frozen
+class SessionProfile:
+    """Every setting of a session, in sections. Pure data: no I/O, no engine objects."""
+
+    execution: ExecutionConfig = ExecutionConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    settings: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=settings_map)
+    sql_policy: SqlPolicy = SqlPolicy()
+    features: FeaturesConfig = FeaturesConfig()
+    object_stores: FrozenMap[str, ObjectStoreConfig] = attrs.field(
+        factory=FrozenMap, converter=frozen_map
+    )
+    datasets: FrozenMap[str, DatasetConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
+    views: FrozenMap[str, ViewConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
+    prepared: FrozenMap[str, PreparedConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
+    udfs: tuple[UdfConfig, ...] = attrs.field(default=(), converter=frozen_tuple)
+    planner: PlannerConfig = PlannerConfig()
+    tracing: TracingConfig = TracingConfig()
+    _fingerprint: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        tables = {*self.datasets}
+        for name in self.views:
+            if name in tables:
+                raise FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
+        for store_name, store in self.object_stores.items():
+            for other_name, other in self.object_stores.items():
+                if other_name < store_name and other.url.rstrip("/") == store.url.rstrip("/"):
+                    raise FieldError(
+                        f"object_stores.{store_name}.url",
+                        f"object store {other_name!r} is registered under the same URL {store.url!r}",
+                    )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SessionProfile:
+        """Parse untrusted data (say, a decoded TOML file); raise ``ProfileError`` listing every problem."""
+        return structure(data, cls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain-data form, defaults left out; ``from_dict(p.to_dict()) == p``."""
+        return unstructure(self)
+
+    def to_toml(self) -> str:
+        """The profile as TOML text that ``load_profile`` reads back to an equal profile."""
+        return tomli_w.dumps(self.to_dict())
+
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the canonical form: stable across processes, blind to key order.
+
+        Literal secrets enter only as their own SHA-256, so two profiles with different
+        credentials never share a fingerprint and the value never appears in it.
+        """
+        if self._fingerprint is None:
+            canonical = _hide_literals(self.to_dict())
+            text = json.dumps(
+                [FINGERPRINT_VERSION, canonical], sort_keys=True, separators=(",", ":")
+            )
+            object.__setattr__(self, "_fingerprint", hashlib.sha256(text.encode()).hexdigest())
+        assert self._fingerprint is not None
+        return self._fingerprint
+
+
+def _hide_literals(data: Any) -> Any:
+    if isinstance(data, dict):
+        if set(data) == {"literal"} and isinstance(data["literal"], str):
+            return {"literal_sha256": hashlib.sha256(data["literal"].encode()).hexdigest()}
+        return {k: _hide_literals(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_hide_literals(v) for v in data]
+    return data
+
+
+def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
+    """Read a TOML profile file; errors name the file and the dotted field path."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError([("", f"profile file {str(file)!r} does not exist")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError([("", f"{file}: not valid TOML: {exc}")]) from None
+    return SessionProfile.from_dict(data)

@@ -1,0 +1,251 @@
+"""Typed values of a profile: sizes, secret references, import references, frozen maps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FieldError(ValueError):
+    """A value that failed validation; ``field`` is its path relative to the owning section."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class FrozenMap(Mapping[K, V]):
+    """An immutable, hashable mapping that keeps insertion order."""
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
+        self._data: dict[K, V] = dict(data)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._data) == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+def frozen_map(value: Mapping[Any, Any] | None) -> FrozenMap[Any, Any]:
+    """attrs converter: any mapping (or ``None``) to a ``FrozenMap``."""
+    if value is None:
+        return FrozenMap()
+    if isinstance(value, FrozenMap):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a table of names to values (got {value!r})")
+    return FrozenMap(value)
+
+
+def frozen_tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
+    """attrs converter: any iterable but a string (or ``None``) to a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(f"expected a list (got {value!r})")
+    return tuple(value)
+
+
+def settings_map(value: Mapping[str, Any] | None) -> FrozenMap[str, str]:
+    """Raw engine settings: names to strings (numbers and booleans written as DataFusion reads them)."""
+    out: dict[str, str] = {}
+    for key, raw in frozen_map(value).items():
+        if not isinstance(key, str) or "." not in key:
+            raise FieldError(
+                str(key), "expected a dotted DataFusion setting name such as 'datafusion.x.y'"
+            )
+        if isinstance(raw, bool):
+            out[key] = "true" if raw else "false"
+        elif isinstance(raw, int | float | str):
+            out[key] = str(raw)
+        else:
+            raise FieldError(key, f"expected a string, number or boolean (got {raw!r})")
+    return FrozenMap(out)
+
+
+# --- sizes -------------------------------------------------------------------------------------
+
+_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+class ByteSize(int):
+    """A number of bytes, written in a profile as ``2GiB``, ``512MB``, ``64M`` or an integer."""
+
+    @classmethod
+    def parse(cls, value: object) -> ByteSize:
+        """Parse an integer or a size string; raise ``ValueError`` saying what is accepted."""
+        if isinstance(value, ByteSize):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            match = _SIZE_RE.match(value)
+            unit = match.group(2).lower() if match else ""
+            if match is None or unit not in _UNITS:
+                raise ValueError(
+                    f"expected a size such as 512MiB, 2GiB or a number of bytes (got {value!r})"
+                )
+            number = int(float(match.group(1)) * _UNITS[unit])
+        else:
+            raise ValueError(
+                f"expected a size such as 512MiB, 2GiB or a number of bytes (got {value!r})"
+            )
+        if number <= 0:
+            raise ValueError(f"expected a positive size (got {value!r})")
+        return cls(number)
+
+    def __str__(self) -> str:
+        for suffix, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+            if self % factor == 0:
+                return f"{int(self) // factor}{suffix}"
+        return str(int(self))
+
+    def __repr__(self) -> str:
+        return f"ByteSize({str(self)!r})"
+
+
+def byte_size_or_none(value: object) -> ByteSize | None:
+    """attrs converter for optional sizes."""
+    return None if value is None else ByteSize.parse(value)
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(repr=False)
+class SecretRef:
+    """A credential: the name of an environment variable, or a literal the user marked as one.
+
+    The value is read only by :meth:`resolve`, when a step needs it; ``repr`` never shows it.
+    """
+
+    env: str | None = None
+    literal: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.env is None) == (self.literal is None):
+            raise ValueError(
+                'expected a secret reference: { env = "VARIABLE" } to read an environment '
+                'variable, or { literal = "..." } to embed the value in the profile'
+            )
+        if self.env is not None and not self.env:
+            raise ValueError("the environment variable name of a secret is empty")
+
+    def resolve(self, environ: Mapping[str, str]) -> str:
+        """Return the secret's value; a missing variable is a ``ValueError`` naming it."""
+        if self.literal is not None:
+            return self.literal
+        assert self.env is not None
+        try:
+            return environ[self.env]
+        except KeyError:
+            raise ValueError(
+                f"environment variable {self.env!r} is not set; export it before building the session"
+            ) from None
+
+    def describe(self) -> str:
+        """Text safe to log: where the value comes from, never the value."""
+        return f"env:{self.env}" if self.env is not None else "literal:***"
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.describe()})"
+
+
+# --- import references -------------------------------------------------------------------------
+
+_IMPORT_REF_RE = re.compile(
+    r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$"
+)
+
+
+def check_import_ref(value: str) -> str:
+    """Validate the ``package.module:attribute`` form; return it unchanged."""
+    if not isinstance(value, str) or not _IMPORT_REF_RE.match(value):
+        raise ValueError(f"expected an import reference 'package.module:attribute' (got {value!r})")
+    return value
+
+
+# --- validators --------------------------------------------------------------------------------
+
+
+def one_of(*choices: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """attrs validator: the value is one of ``choices`` (``None`` allowed when it is the default)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and attribute.default is None:
+            return
+        if value not in choices:
+            raise FieldError(
+                attribute.name, f"expected one of {', '.join(choices)} (got {value!r})"
+            )
+
+    return check
+
+
+def positive(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: ``None`` or a positive integer."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise FieldError(attribute.name, f"expected a positive integer (got {value!r})")
+
+
+def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: a non-empty name."""
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(attribute.name, f"expected a non-empty name (got {value!r})")
+
+
+def import_ref(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: ``None``, an import reference, or a tuple of them."""
+    values = value if isinstance(value, tuple) else (value,)
+    for item in values:
+        if item is None:
+            continue
+        try:
+            check_import_ref(item)
+        except ValueError as exc:
+            raise FieldError(attribute.name, str(exc)) from None
