@@ -11,9 +11,9 @@ from pathlib import Path
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, print_result, quiet_logging, write_results  # noqa: E402
+from harness import compare, print_result, quiet_logging, write_results
 
-from dfsession import SessionContextBuilder, SessionProfile  # noqa: E402
+from dfsession import SessionContextBuilder, SessionProfile
 
 PROFILE = SessionProfile.from_dict(
     {

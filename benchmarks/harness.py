@@ -51,6 +51,7 @@ def compare(
 
     ``inner`` calls are made per timing and the time divided by it, for very short work.
     """
+
     def run(fn: Callable[[], Any]) -> float:
         if setup is not None:
             setup()

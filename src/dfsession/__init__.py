@@ -1,6 +1,8 @@
 """dfsession: build Apache DataFusion sessions from a declarative, immutable profile."""
 
-from dfsession._version import VERSION as __version__
+from dfsession._version import VERSION
+
+__version__ = VERSION
 from dfsession.errors import (
     DfSessionError,
     IncompatibleVersionsError,

@@ -43,7 +43,7 @@ class StepOrderError(DfSessionError):
 
 
 class StepFailedError(DfSessionError):
-    """A step raised an exception that is not a ``DfSessionError``; the original is ``__cause__``."""
+    """A step raised something other than a ``DfSessionError``; that is ``__cause__``."""
 
 
 class IncompatibleVersionsError(DfSessionError):

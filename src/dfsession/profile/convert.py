@@ -187,7 +187,7 @@ def _problems(exc: BaseException, path: str, cls: Any) -> Iterator[tuple[str, st
             yield _join(path, sub_path), message
         return
     if isinstance(exc, KeyError):
-        yield _join(path, str(exc.args[0])), "required, but missing"
+        yield path, "required, but missing"
         return
     if isinstance(exc, TypeError) and "missing" in str(exc) and "required" in str(exc):
         yield path, _missing_message(str(exc))

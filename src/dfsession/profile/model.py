@@ -63,12 +63,12 @@ class SessionProfile:
                 if other_name < store_name and other.url.rstrip("/") == store.url.rstrip("/"):
                     raise FieldError(
                         f"object_stores.{store_name}.url",
-                        f"object store {other_name!r} is registered under the same URL {store.url!r}",
+                        f"object store {other_name!r} already uses the URL {store.url!r}",
                     )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SessionProfile:
-        """Parse untrusted data (say, a decoded TOML file); raise ``ProfileError`` listing every problem."""
+        """Parse untrusted data (a decoded TOML file); ``ProfileError`` lists every problem."""
         return structure(data, cls)
 
     def to_dict(self) -> dict[str, Any]:

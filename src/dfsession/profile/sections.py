@@ -107,7 +107,7 @@ class ExecutionConfig:
 
     @property
     def effective_memory_pool(self) -> str:
-        """The pool the engine will use: the declared one, else greedy with a limit, else unbounded."""
+        """The pool in use: the declared one, else greedy with a limit, else unbounded."""
         if self.memory_pool is not None:
             return self.memory_pool
         return "greedy" if self.memory_limit is not None else "unbounded"

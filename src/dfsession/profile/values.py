@@ -74,7 +74,7 @@ def frozen_tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
 
 
 def settings_map(value: Mapping[str, Any] | None) -> FrozenMap[str, str]:
-    """Raw engine settings: names to strings (numbers and booleans written as DataFusion reads them)."""
+    """Raw engine settings: names to strings (numbers and booleans as DataFusion reads them)."""
     out: dict[str, str] = {}
     for key, raw in frozen_map(value).items():
         if not isinstance(key, str) or "." not in key:
@@ -183,7 +183,8 @@ class SecretRef:
             return environ[self.env]
         except KeyError:
             raise ValueError(
-                f"environment variable {self.env!r} is not set; export it before building the session"
+                f"environment variable {self.env!r} is not set; "
+                "export it before building the session"
             ) from None
 
     def describe(self) -> str:
@@ -212,7 +213,7 @@ def check_import_ref(value: str) -> str:
 
 
 def one_of(*choices: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    """attrs validator: the value is one of ``choices`` (``None`` allowed when it is the default)."""
+    """attrs validator: one of ``choices`` (``None`` when that is the default)."""
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and attribute.default is None:

@@ -48,7 +48,7 @@ def _runtime(execution: Any) -> tuple[RuntimeEnvBuilder, dict[str, Any]]:
 
 @attrs.frozen(cache_hash=True)
 class ContextStep:
-    """Create the ``SessionContext`` from fresh ``SessionConfig`` and ``RuntimeEnvBuilder`` objects."""
+    """Create the ``SessionContext`` from a fresh ``SessionConfig`` and ``RuntimeEnvBuilder``."""
 
     name: str = "context"
     requires: frozenset[str] = frozenset()

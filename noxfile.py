@@ -1,0 +1,45 @@
+"""Developer sessions: nox -s tests | lint | typecheck | examples | bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests", "examples"]
+PYTHON = "3.11"
+CODE = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", *CODE)
+    session.run("ruff", "format", "--check", *CODE)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "--strict", "src/dfsession")
+
+
+@nox.session(python=PYTHON)
+def examples(session: nox.Session) -> None:
+    """Run every example as the test suite does."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests/test_examples.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Every benchmark, with JSON results and plots under benchmarks/results/."""
+    session.install("-e", ".[dev,bench]")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)

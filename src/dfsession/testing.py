@@ -1,0 +1,158 @@
+"""Hypothesis strategies for testing code built on dfsession.
+
+``profiles()`` draws valid ``SessionProfile`` values; ``step_orders(steps)`` draws orderings
+of a step list, to check that your own steps declare ``requires``/``provides`` correctly::
+
+    from hypothesis import given
+    from dfsession import SessionContextBuilder, StepOrderError, default_steps
+    from dfsession.testing import profiles, step_orders
+
+    @given(profiles(), step_orders((*default_steps(), AuditTablesStep())))
+    def test_my_step_order(profile, steps):
+        try:
+            SessionContextBuilder(profile, steps=steps).plan()
+        except StepOrderError:
+            pass  # an order some requirement forbids; plan() said so before running anything
+
+Needs Hypothesis (``pip install 'dfsession[testing]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+try:
+    from hypothesis import strategies as st
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "dfsession.testing needs Hypothesis: pip install 'dfsession[testing]'"
+    ) from exc
+
+from dfsession.pipeline.step import InstallStep
+from dfsession.profile.model import SessionProfile
+
+# Engine settings known to accept these values on every supported DataFusion version.
+_SETTINGS: dict[str, list[str]] = {
+    "datafusion.optimizer.max_passes": ["1", "2", "3", "5"],
+    "datafusion.optimizer.skip_failed_rules": ["true", "false"],
+    "datafusion.execution.collect_statistics": ["true", "false"],
+    "datafusion.sql_parser.enable_ident_normalization": ["true", "false"],
+    "datafusion.explain.show_statistics": ["true", "false"],
+    "datafusion.runtime.metadata_cache_limit": ["16M", "64M"],
+}
+_NAME = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+_TYPES = st.sampled_from(
+    ["int32", "int64", "float64", "string", "bool", "date32", "timestamp[us, UTC]",
+     "decimal128(10, 2)", "list<int64>", "struct<a: int64, b: string>"]
+)
+
+
+def _execution() -> st.SearchStrategy[dict[str, Any]]:
+    pool = st.sampled_from([None, "greedy", "fair", "unbounded"])
+
+    def shape(drawn: tuple[Any, ...]) -> dict[str, Any]:
+        partitions, batch, memory_pool, limit_mib, spill = drawn
+        out: dict[str, Any] = {}
+        if partitions is not None:
+            out["target_partitions"] = partitions
+        if batch is not None:
+            out["batch_size"] = batch
+        if memory_pool is not None:
+            out["memory_pool"] = memory_pool
+        if memory_pool in ("greedy", "fair") or (memory_pool is None and limit_mib):
+            out["memory_limit"] = f"{limit_mib or 256}MiB"
+        if spill is not None:
+            out["spill"] = spill
+        return out
+
+    return st.tuples(
+        st.none() | st.integers(1, 16),
+        st.none() | st.sampled_from([1024, 4096, 8192]),
+        pool,
+        st.none() | st.integers(64, 4096),
+        st.sampled_from([None, "os", "disabled"]),
+    ).map(shape)
+
+
+def _settings() -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(st.sampled_from(sorted(_SETTINGS)), st.just("")).flatmap(
+        lambda keys: st.fixed_dictionaries(
+            {key: st.sampled_from(_SETTINGS[key]) for key in keys}
+        )
+    )
+
+
+def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
+    schema = st.dictionaries(_NAME, _TYPES, min_size=1, max_size=4)
+    dataset = st.fixed_dictionaries(
+        {"format": st.sampled_from(["parquet", "csv", "json", "arrow"]), "location": _NAME},
+        optional={"schema": schema},
+    )
+    store = st.fixed_dictionaries(
+        {"url": _NAME.map(lambda n: f"s3://{n}"), "kind": st.just("s3")},
+        optional={
+            "options": st.fixed_dictionaries({}, optional={"region": _NAME, "allow_http": st.booleans()}),
+            "secrets": st.fixed_dictionaries(
+                {}, optional={"access_key_id": _NAME.map(lambda n: {"env": n.upper()})}
+            ),
+        },
+    )
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), dataset, max_size=4),
+            "object_stores": st.dictionaries(_NAME, store, max_size=1),
+            "views": st.dictionaries(
+                _NAME.map(lambda n: f"v_{n}"), st.just({"sql": "SELECT 1 AS x"}), max_size=3
+            ),
+            "prepared": st.dictionaries(
+                _NAME.map(lambda n: f"p_{n}"),
+                st.just({"sql": "SELECT $1 AS x", "params": ["int64"]}),
+                max_size=2,
+            ),
+            "tracing": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
+        },
+    )
+
+
+def profiles(*, buildable: bool = True) -> st.SearchStrategy[SessionProfile]:
+    """Valid profiles.
+
+    With ``buildable=True`` (the default) every profile builds with ``default_steps()`` on any
+    machine: only execution, catalog, settings, sql_policy and features are drawn. With
+    ``buildable=False`` datasets, object stores, views, prepared statements and tracing are
+    drawn too: valid data, but pointing at files and services that need not exist.
+    """
+    sections: dict[str, st.SearchStrategy[Any]] = {
+        "execution": _execution(),
+        "catalog": st.fixed_dictionaries(
+            {},
+            optional={
+                "default_catalog": _NAME,
+                "default_schema": _NAME,
+                "information_schema": st.booleans(),
+            },
+        ),
+        "settings": _settings(),
+        "sql_policy": st.fixed_dictionaries(
+            {},
+            optional={
+                "allow_ddl": st.booleans(),
+                "allow_dml": st.booleans(),
+                "allow_statements": st.booleans(),
+            },
+        ),
+        "features": st.fixed_dictionaries({}, optional={"url_table": st.booleans()}),
+    }
+    base = st.fixed_dictionaries({}, optional=sections)
+    if buildable:
+        return base.map(SessionProfile.from_dict)
+    return st.tuples(base, _data_sections()).map(
+        lambda parts: SessionProfile.from_dict({**parts[0], **parts[1]})
+    )
+
+
+def step_orders(steps: Iterable[InstallStep]) -> st.SearchStrategy[tuple[InstallStep, ...]]:
+    """Every ordering of ``steps`` (valid or not); shrinks toward the given order."""
+    return st.permutations(list(steps)).map(tuple)

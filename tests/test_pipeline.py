@@ -1,0 +1,258 @@
+"""The pipeline: ordering, the builder loop, errors, records and the runtime hash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dfsession import (
+    DfSessionError,
+    SchemaMismatchError,
+    SessionBuild,
+    SessionContextBuilder,
+    SessionProfile,
+    StepFailedError,
+    StepOrderError,
+    StepRecord,
+    default_steps,
+    insert_after,
+    insert_before,
+    replace_step,
+    without_step,
+)
+from dfsession.steps.session import ContextStep, SettingsStep, UrlTableStep
+from dfsession.testing import profiles, step_orders
+
+
+@attrs.frozen
+class Probe:
+    """A real step that registers a one-row table and counts its runs."""
+
+    name: str
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset()
+    runs: list[str] = attrs.field(factory=list, eq=False, hash=False)
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        self.runs.append(self.name)
+        build.ctx.from_pydict({"x": [1]}, name=self.name)
+        return StepRecord(step=self.name, applied={"tables": [self.name]})
+
+
+@attrs.frozen
+class Raising:
+    name: str = "raising"
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset()
+    error: Callable[[], Exception] = attrs.field(default=lambda: RuntimeError("boom"), eq=False)
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        raise self.error()
+
+
+PROFILE = SessionProfile.from_dict({"catalog": {"information_schema": True}})
+
+
+def test_default_build_has_one_record_per_step_in_run_order() -> None:
+    session = SessionContextBuilder(PROFILE).build()
+    assert [r.step for r in session.records] == [s.name for s in default_steps()]
+    assert all(r.duration_ms >= 0 for r in session.records)
+    assert session.record("settings").status == "skipped"
+    assert "reason" in session.record("settings").applied
+    assert session.ctx.sql("SELECT 1 AS one").to_pydict() == {"one": [1]}
+
+
+def test_plan_returns_the_ordered_steps_and_runs_nothing() -> None:
+    probe = Probe("probe")
+    steps = (ContextStep(), probe)
+    assert SessionContextBuilder(PROFILE, steps=steps).plan() == steps
+    assert probe.runs == []
+
+
+def test_plan_rejects_step_whose_requirement_comes_later() -> None:
+    steps = (Probe("probe"), ContextStep())
+    with pytest.raises(StepOrderError) as info:
+        SessionContextBuilder(PROFILE, steps=steps).plan()
+    message = str(info.value)
+    assert "'probe' requires 'context'" in message
+    assert "provided by 'context', which comes later" in message
+
+
+def test_plan_rejects_requirement_no_step_provides() -> None:
+    steps = (ContextStep(), Probe("probe", requires=frozenset({"context", "warehouse"})))
+    with pytest.raises(StepOrderError, match="'warehouse', provided by no step"):
+        SessionContextBuilder(PROFILE, steps=steps).plan()
+
+
+def test_plan_rejects_duplicate_names_naming_both_steps() -> None:
+    steps = (ContextStep(), Probe("context", requires=frozenset()))
+    with pytest.raises(StepOrderError) as info:
+        SessionContextBuilder(PROFILE, steps=steps).plan()
+    assert "ContextStep" in str(info.value) and "Probe" in str(info.value)
+
+
+def test_plan_rejects_objects_that_are_not_steps() -> None:
+    with pytest.raises(StepOrderError, match="not an InstallStep"):
+        SessionContextBuilder(PROFILE, steps=(ContextStep(), object())).plan()  # type: ignore[arg-type]
+
+
+def test_non_dfsession_error_is_wrapped_with_step_records_and_cause() -> None:
+    steps = (ContextStep(), Probe("first"), Raising())
+    with pytest.raises(StepFailedError) as info:
+        SessionContextBuilder(PROFILE, steps=steps).build()
+    assert info.value.step == "raising"
+    assert [r.step for r in info.value.records] == ["context", "first"]
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "boom" in str(info.value)
+
+
+def test_dfsession_error_from_a_step_goes_through_as_itself() -> None:
+    steps = (ContextStep(), Raising(error=lambda: SchemaMismatchError("columns differ")))
+    with pytest.raises(SchemaMismatchError) as info:
+        SessionContextBuilder(PROFILE, steps=steps).build()
+    assert info.value.step == "raising"
+    assert [r.step for r in info.value.records] == ["context"]
+
+
+def test_failed_build_runs_cleanup_callbacks(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+
+    @attrs.frozen
+    class MakesScratch:
+        name: str = "scratch"
+        requires: frozenset[str] = frozenset()
+        provides: frozenset[str] = frozenset()
+
+        def install(self, build: SessionBuild) -> StepRecord:
+            scratch.mkdir()
+            build.on_failure(scratch.rmdir)
+            return StepRecord(step=self.name)
+
+    with pytest.raises(StepFailedError):
+        SessionContextBuilder(PROFILE, steps=(MakesScratch(), ContextStep(), Raising())).build()
+    assert not scratch.exists()
+
+
+def test_reading_ctx_before_a_context_step_is_a_clear_error() -> None:
+    steps = (Probe("early", requires=frozenset()), ContextStep())
+    with pytest.raises(DfSessionError, match="put the 'context' step"):
+        SessionContextBuilder(PROFILE, steps=steps).build()
+
+
+def test_step_returning_something_else_than_a_record_fails_naming_it() -> None:
+    @attrs.frozen
+    class Sloppy:
+        name: str = "sloppy"
+        requires: frozenset[str] = frozenset()
+        provides: frozenset[str] = frozenset()
+
+        def install(self, build: SessionBuild) -> StepRecord:
+            return {"step": "sloppy"}  # type: ignore[return-value]
+
+    with pytest.raises(StepFailedError, match="step 'sloppy' returned"):
+        SessionContextBuilder(PROFILE, steps=(ContextStep(), Sloppy())).build()
+
+
+def test_record_with_unserialisable_payload_fails_naming_the_step() -> None:
+    @attrs.frozen
+    class Opaque:
+        name: str = "opaque"
+        requires: frozenset[str] = frozenset()
+        provides: frozenset[str] = frozenset()
+
+        def install(self, build: SessionBuild) -> StepRecord:
+            return StepRecord(step=self.name, applied={"thing": object()})
+
+    with pytest.raises(StepFailedError, match="'opaque'.*not JSON-able"):
+        SessionContextBuilder(PROFILE, steps=(ContextStep(), Opaque())).build()
+
+
+def test_build_without_a_context_step_fails() -> None:
+    with pytest.raises(DfSessionError, match="no step created a SessionContext"):
+        SessionContextBuilder(PROFILE, steps=()).build()
+
+
+def test_compose_helpers_place_replace_and_drop_by_name() -> None:
+    base = (ContextStep(), SettingsStep(), UrlTableStep())
+    probe = Probe("probe")
+    assert [s.name for s in insert_after(base, "context", probe)] == [
+        "context",
+        "probe",
+        "settings",
+        "url_table",
+    ]
+    assert [s.name for s in insert_before(base, "url_table", probe)] == [
+        "context",
+        "settings",
+        "probe",
+        "url_table",
+    ]
+    assert [s.name for s in without_step(base, "settings")] == ["context", "url_table"]
+    replaced = replace_step(base, "settings", probe)
+    assert [s.name for s in replaced] == ["context", "probe", "url_table"]
+    with pytest.raises(StepOrderError, match="no step named 'nope'.*'context'"):
+        insert_after(base, "nope", probe)
+
+
+def test_records_and_report_are_json_able() -> None:
+    session = SessionContextBuilder(PROFILE).build()
+    report = session.report()
+    assert json.loads(json.dumps(report)) == report
+    assert report["fingerprint"] == PROFILE.fingerprint()
+    assert report["settings"]["datafusion.catalog.information_schema"] == "true"
+
+
+def test_report_settings_are_null_without_information_schema() -> None:
+    session = SessionContextBuilder(SessionProfile()).build()
+    assert session.report()["settings"] is None
+
+
+def test_runtime_hash_is_stable_and_follows_the_applied_payload() -> None:
+    a = SessionContextBuilder(PROFILE).build()
+    b = SessionContextBuilder(PROFILE).build()
+    assert a.runtime_hash == b.runtime_hash
+    other = SessionProfile.from_dict(
+        {"catalog": {"information_schema": True}, "execution": {"batch_size": 1024}}
+    )
+    assert SessionContextBuilder(other).build().runtime_hash != a.runtime_hash
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_orders((ContextStep(), SettingsStep(), UrlTableStep(), Probe("a"), Probe("b"))))
+def test_any_permutation_is_planned_in_a_valid_order_or_rejected(steps: tuple) -> None:
+    builder = SessionContextBuilder(PROFILE, steps=steps)
+    try:
+        planned = builder.plan()
+    except StepOrderError:
+        assert steps[0].name != "context"
+        return
+    provided: set[str] = set()
+    for step in planned:
+        assert step.requires <= provided
+        provided |= step.provides
+    assert all(not getattr(s, "runs", []) for s in steps)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.permutations([SettingsStep(), UrlTableStep(), Probe("a"), Probe("b")]))
+def test_independent_steps_in_any_valid_order_give_the_same_runtime_hash(rest: list) -> None:
+    profile = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": "2"}})
+    reference = SessionContextBuilder(
+        profile, steps=(ContextStep(), SettingsStep(), UrlTableStep(), Probe("a"), Probe("b"))
+    ).build()
+    shuffled = SessionContextBuilder(profile, steps=(ContextStep(), *rest)).build()
+    assert shuffled.runtime_hash == reference.runtime_hash
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(profiles())
+def test_every_drawn_profile_builds_with_the_default_steps(profile: SessionProfile) -> None:
+    session = SessionContextBuilder(profile).build()
+    assert session.fingerprint == profile.fingerprint()
+    assert session.ctx.sql("SELECT 1 AS x").to_pydict() == {"x": [1]}

@@ -1,0 +1,356 @@
+"""The profile: parsing, errors that name the culprit, round trips and fingerprints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import attrs
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dfsession import ProfileError, SessionProfile, load_profile
+from dfsession.profile.sections import DatasetConfig, ExecutionConfig
+from dfsession.profile.values import ByteSize, SecretRef
+from dfsession.testing import profiles
+
+FULL_TOML = textwrap.dedent(
+    """
+    [execution]
+    target_partitions = 4
+    batch_size = 8192
+    memory_pool = "fair"
+    memory_limit = "2GiB"
+    spill = ["/data/spill1", "/data/spill2"]
+
+    [catalog]
+    default_catalog = "analytics"
+    default_schema = "public"
+    information_schema = true
+
+    [settings]
+    "datafusion.optimizer.max_passes" = "3"
+    "datafusion.runtime.metadata_cache_limit" = "64M"
+
+    [sql_policy]
+    allow_ddl = false
+
+    [features]
+    url_table = true
+
+    [object_stores.lake]
+    url = "s3://lake"
+    kind = "s3"
+    options = { region = "us-east-1", endpoint = "http://127.0.0.1:9000", allow_http = true }
+    secrets = { access_key_id = { env = "LAKE_KEY" }, secret_access_key = { env = "LAKE_SECRET" } }
+
+    [datasets.trips]
+    format = "parquet"
+    location = "s3://lake/trips/"
+    partition_cols = { year = "int32" }
+    schema = { id = "int64", fare = "float64", pickup = "timestamp[us, UTC]" }
+    schema_mode = "compatible"
+
+    [datasets.customers]
+    format = "delta"
+    location = "data/customers"
+    version = 3
+
+    [views.big_trips]
+    sql = "SELECT * FROM trips WHERE fare > 100"
+
+    [prepared.trip_by_id]
+    sql = "SELECT * FROM trips WHERE id = $1"
+    params = ["int64"]
+
+    [[udfs]]
+    ref = "mypkg.functions:haversine"
+
+    [[udfs]]
+    ref = "mypkg.functions:clean_name"
+    name = "clean_name"
+    args = ["string"]
+    returns = "string"
+    volatility = "immutable"
+
+    [planner]
+    disable_rules = ["push_down_limit"]
+    record_rules = true
+
+    [tracing]
+    enabled = true
+    exporter = "otlp"
+    endpoint = "http://127.0.0.1:4318"
+    """
+)
+
+
+def problems_of(data: object) -> dict[str, str]:
+    with pytest.raises(ProfileError) as info:
+        SessionProfile.from_dict(data)  # type: ignore[arg-type]
+    return dict(info.value.problems)
+
+
+def test_full_design_profile_loads_into_typed_values(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(FULL_TOML)
+    profile = load_profile(path)
+    assert profile.execution.memory_limit == 2 * 1024**3
+    assert profile.execution.spill == ("/data/spill1", "/data/spill2")
+    assert profile.datasets["trips"].schema is not None
+    assert profile.datasets["trips"].schema["pickup"] == pa.timestamp("us", tz="UTC")
+    assert profile.datasets["trips"].partition_cols["year"] == pa.int32()
+    assert profile.object_stores["lake"].secrets["access_key_id"] == SecretRef(env="LAKE_KEY")
+    assert profile.prepared["trip_by_id"].params == (pa.int64(),)
+    assert profile.udfs[1].args == (pa.string(),)
+    assert profile.tracing.endpoint == "http://127.0.0.1:4318"
+
+
+def test_profile_round_trips_through_dict_and_toml(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(FULL_TOML)
+    profile = load_profile(path)
+    assert SessionProfile.from_dict(profile.to_dict()) == profile
+    again = tmp_path / "again.toml"
+    again.write_text(profile.to_toml())
+    assert load_profile(again) == profile
+    assert load_profile(again).fingerprint() == profile.fingerprint()
+
+
+def test_profile_is_immutable() -> None:
+    profile = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": "3"}})
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        profile.catalog = profile.catalog  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        profile.settings["datafusion.optimizer.max_passes"] = "4"  # type: ignore[index]
+
+
+def test_bad_enum_names_the_path_the_choices_and_the_value() -> None:
+    with pytest.raises(ProfileError) as info:
+        SessionProfile.from_dict({"execution": {"memory_pool": "huge"}})
+    assert str(info.value) == (
+        "execution.memory_pool: expected one of greedy, fair, unbounded (got 'huge')"
+    )
+    assert info.value.path == "execution.memory_pool"
+    assert isinstance(info.value, ValueError)
+
+
+def test_unknown_key_suggests_the_close_name() -> None:
+    found = problems_of({"execution": {"target_partitons": 4}})
+    assert found == {"execution.target_partitons": "unknown key; did you mean 'target_partitions'?"}
+
+
+def test_unknown_section_suggests_the_close_section() -> None:
+    found = problems_of({"catalg": {}})
+    assert "did you mean 'catalog'" in found["catalg"]
+
+
+def test_several_problems_are_reported_together() -> None:
+    found = problems_of(
+        {
+            "execution": {"batch_size": "big"},
+            "catalog": {"information_schema": "yes"},
+            "datasets": {"t": {"format": "parquet", "location": "x", "schema": {"a": "int65"}}},
+            "sql_policy": {"allow_dml": 1},
+        }
+    )
+    assert set(found) == {
+        "execution.batch_size",
+        "catalog.information_schema",
+        "datasets.t.schema.a",
+        "sql_policy.allow_dml",
+    }
+    assert "expected an integer (got 'big'" in found["execution.batch_size"]
+    assert "int65" in found["datasets.t.schema.a"]
+    assert "int64" in found["datasets.t.schema.a"]
+
+
+def test_wrong_scalar_types_are_never_coerced() -> None:
+    assert (
+        "expected an integer"
+        in problems_of({"execution": {"target_partitions": "4"}})["execution.target_partitions"]
+    )
+    assert (
+        "expected true or false"
+        in problems_of({"features": {"url_table": "true"}})["features.url_table"]
+    )
+    assert (
+        "positive integer"
+        in problems_of({"execution": {"target_partitions": 0}})["execution.target_partitions"]
+    )
+
+
+def test_missing_required_key_names_it() -> None:
+    found = problems_of({"datasets": {"t": {"format": "csv"}}})
+    assert found == {"datasets.t.location": "required, but missing"}
+
+
+def test_cross_field_rules_name_the_field_and_the_fix() -> None:
+    found = problems_of({"execution": {"memory_pool": "fair"}})
+    assert found == {"execution.memory_limit": "required when memory_pool is 'fair' (say '2GiB')"}
+    found = problems_of({"datasets": {"t": {"format": "parquet", "location": "x", "version": 2}}})
+    assert "needs format 'delta'" in found["datasets.t.version"]
+    found = problems_of(
+        {"views": {"t": {"sql": "SELECT 1"}}, "datasets": {"t": {"format": "csv", "location": "x"}}}
+    )
+    assert "a dataset is also named 't'" in found["views.t"]
+
+
+def test_object_store_option_typo_is_caught_at_load_time() -> None:
+    found = problems_of(
+        {"object_stores": {"lake": {"url": "s3://lake", "kind": "s3", "options": {"regoin": "x"}}}}
+    )
+    assert "did you mean 'region'" in found["object_stores.lake.options.regoin"]
+
+
+def test_plain_string_secret_is_rejected_with_the_reference_forms() -> None:
+    found = problems_of(
+        {
+            "object_stores": {
+                "l": {"url": "s3://l", "kind": "s3", "secrets": {"access_key_id": "AKIA"}}
+            }
+        }
+    )
+    message = found["object_stores.l.secrets.access_key_id"]
+    assert "env" in message and "literal" in message
+    assert "AKIA" not in message
+
+
+def test_secret_values_never_show_in_repr_or_fingerprint() -> None:
+    literal = SecretRef(literal="s3cr3t-value")
+    assert "s3cr3t-value" not in repr(literal)
+    profile = SessionProfile.from_dict(
+        {
+            "object_stores": {
+                "l": {
+                    "url": "s3://l",
+                    "kind": "s3",
+                    "secrets": {"access_key_id": {"literal": "s3cr3t-value"}},
+                }
+            }
+        }
+    )
+    assert "s3cr3t-value" not in repr(profile)
+    assert "s3cr3t-value" not in profile.fingerprint()
+    other = SessionProfile.from_dict(
+        {
+            "object_stores": {
+                "l": {
+                    "url": "s3://l",
+                    "kind": "s3",
+                    "secrets": {"access_key_id": {"literal": "other"}},
+                }
+            }
+        }
+    )
+    assert other.fingerprint() != profile.fingerprint()
+
+
+def test_secret_reference_resolves_from_the_environment_only_on_demand() -> None:
+    ref = SecretRef(env="DFSESSION_TEST_SECRET")
+    with pytest.raises(ValueError, match="DFSESSION_TEST_SECRET"):
+        ref.resolve({})
+    assert ref.resolve({"DFSESSION_TEST_SECRET": "v"}) == "v"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2GiB", 2 * 1024**3),
+        ("512MB", 512 * 1000**2),
+        ("64M", 64 * 1024**2),
+        (1024, 1024),
+        ("1.5GiB", 3 * 1024**3 // 2),
+    ],
+)
+def test_sizes_parse_to_bytes(text: str | int, expected: int) -> None:
+    assert ByteSize.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2 parsecs", "-1", "", "GiB", True])
+def test_bad_sizes_say_what_is_accepted(text: object) -> None:
+    with pytest.raises(ValueError, match="size"):
+        ByteSize.parse(text)
+
+
+def test_python_construction_parses_like_the_file() -> None:
+    execution = ExecutionConfig(memory_pool="greedy", memory_limit="1GiB")  # type: ignore[arg-type]
+    assert execution.memory_limit == 1024**3
+    dataset = DatasetConfig(format="parquet", location="x", schema={"a": "int64"})  # type: ignore[arg-type]
+    assert dataset.schema == {"a": pa.int64()}
+    assert dataset.effective_schema_mode == "compatible"
+
+
+def test_missing_file_and_bad_toml_are_profile_errors(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[execution\n")
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        load_profile(bad)
+
+
+def test_fingerprint_ignores_key_order_and_is_memoized() -> None:
+    a = SessionProfile.from_dict(
+        {
+            "settings": {"datafusion.a.b": "1", "datafusion.c.d": "2"},
+            "catalog": {"information_schema": True},
+        }
+    )
+    b = SessionProfile.from_dict(
+        {
+            "catalog": {"information_schema": True},
+            "settings": {"datafusion.c.d": "2", "datafusion.a.b": "1"},
+        }
+    )
+    assert a.fingerprint() == b.fingerprint()
+    assert len(a.fingerprint()) == 64
+    assert a.fingerprint() is a.fingerprint()
+
+
+def test_fingerprint_is_identical_across_processes_and_hash_seeds() -> None:
+    code = (
+        "from dfsession import SessionProfile;"
+        "print(SessionProfile.from_dict({'settings': {'datafusion.a.b': '1', 'datafusion.c.d': '2'},"
+        "'datasets': {'t': {'format': 'csv', 'location': 'x', 'schema': {'a': 'int64', 'b': 'string'}}}}).fingerprint())"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("0", "1", "4242")
+    }
+    assert len(outputs) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(profiles(buildable=False))
+def test_dict_toml_round_trip_is_the_identity(profile: SessionProfile) -> None:
+    import tomllib
+
+    assert SessionProfile.from_dict(tomllib.loads(profile.to_toml())) == profile
+    assert SessionProfile.from_dict(profile.to_dict()).fingerprint() == profile.fingerprint()
+
+
+@settings(max_examples=60, deadline=None)
+@given(profiles(buildable=False), profiles(buildable=False))
+def test_profiles_that_differ_have_different_fingerprints(
+    a: SessionProfile, b: SessionProfile
+) -> None:
+    assert (a == b) == (a.fingerprint() == b.fingerprint())
+
+
+@given(st.sampled_from(["1", "2", "3"]), st.sampled_from(["1", "2", "3"]))
+def test_one_changed_setting_changes_the_fingerprint(x: str, y: str) -> None:
+    a = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": x}})
+    b = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": y}})
+    assert (x == y) == (a.fingerprint() == b.fingerprint())
