@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
@@ -15,21 +16,20 @@ from harness import compare, print_result, quiet_logging, write_results
 
 from dfsession import SessionContextBuilder, SessionProfile
 
-PROFILE = SessionProfile.from_dict(
-    {
-        "execution": {
-            "target_partitions": 4,
-            "batch_size": 8192,
-            "memory_pool": "fair",
-            "memory_limit": "2GiB",
-        },
-        "catalog": {"default_catalog": "analytics", "default_schema": "public"},
-        "settings": {
-            "datafusion.optimizer.max_passes": "3",
-            "datafusion.runtime.metadata_cache_limit": "64M",
-        },
-    }
-)
+RAW_PROFILE: dict[str, Any] = {
+    "execution": {
+        "target_partitions": 4,
+        "batch_size": 8192,
+        "memory_pool": "fair",
+        "memory_limit": "2GiB",
+    },
+    "catalog": {"default_catalog": "analytics", "default_schema": "public"},
+    "settings": {
+        "datafusion.optimizer.max_passes": "3",
+        "datafusion.runtime.metadata_cache_limit": "64M",
+    },
+}
+PROFILE = SessionProfile.from_dict(RAW_PROFILE)
 
 
 def plain() -> SessionContext:

@@ -113,8 +113,10 @@ def sort_with(big: Path, execution: dict[str, object]) -> int:
 
 
 def test_small_memory_limit_with_spill_disabled_makes_a_large_sort_fail(big_parquet: Path) -> None:
-    with pytest.raises(Exception, match="(?i)resources exhausted"):
-        sort_with(big_parquet, {"memory_pool": "fair", "memory_limit": "20MiB", "spill": "disabled"})
+    with pytest.raises(Exception, match=r"(?i)resources exhausted"):
+        sort_with(
+            big_parquet, {"memory_pool": "fair", "memory_limit": "20MiB", "spill": "disabled"}
+        )
 
 
 def test_same_limit_with_spill_to_a_directory_completes(big_parquet: Path, tmp_path: Path) -> None:
@@ -129,7 +131,7 @@ def test_same_limit_with_spill_to_a_directory_completes(big_parquet: Path, tmp_p
 def test_spill_directory_that_does_not_exist_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     profile = SessionProfile.from_dict({"execution": {"spill": [str(missing)]}})
-    with pytest.raises(ProfileError, match="nowhere.*does not exist"):
+    with pytest.raises(ProfileError, match=r"nowhere.*does not exist"):
         SessionContextBuilder(profile).build()
 
 
@@ -154,5 +156,5 @@ def test_url_table_feature_gives_a_context_that_reads_file_paths(tmp_path: Path)
     assert with_feature.record("url_table").status == "applied"
     without = SessionContextBuilder(SessionProfile()).build()
     assert without.record("url_table").status == "skipped"
-    with pytest.raises(Exception, match="(?i)not found|no table"):
+    with pytest.raises(Exception, match=r"(?i)not found|no table"):
         without.ctx.sql(query).collect()

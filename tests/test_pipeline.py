@@ -169,7 +169,7 @@ def test_record_with_unserialisable_payload_fails_naming_the_step() -> None:
         def install(self, build: SessionBuild) -> StepRecord:
             return StepRecord(step=self.name, applied={"thing": object()})
 
-    with pytest.raises(StepFailedError, match="'opaque'.*not JSON-able"):
+    with pytest.raises(StepFailedError, match=r"'opaque'.*not JSON-able"):
         SessionContextBuilder(PROFILE, steps=(ContextStep(), Opaque())).build()
 
 
@@ -196,7 +196,7 @@ def test_compose_helpers_place_replace_and_drop_by_name() -> None:
     assert [s.name for s in without_step(base, "settings")] == ["context", "url_table"]
     replaced = replace_step(base, "settings", probe)
     assert [s.name for s in replaced] == ["context", "probe", "url_table"]
-    with pytest.raises(StepOrderError, match="no step named 'nope'.*'context'"):
+    with pytest.raises(StepOrderError, match=r"no step named 'nope'.*'context'"):
         insert_after(base, "nope", probe)
 
 

@@ -316,8 +316,10 @@ def test_fingerprint_ignores_key_order_and_is_memoized() -> None:
 def test_fingerprint_is_identical_across_processes_and_hash_seeds() -> None:
     code = (
         "from dfsession import SessionProfile;"
-        "print(SessionProfile.from_dict({'settings': {'datafusion.a.b': '1', 'datafusion.c.d': '2'},"
-        "'datasets': {'t': {'format': 'csv', 'location': 'x', 'schema': {'a': 'int64', 'b': 'string'}}}}).fingerprint())"
+        "print(SessionProfile.from_dict({"
+        "'settings': {'datafusion.a.b': '1', 'datafusion.c.d': '2'},"
+        "'datasets': {'t': {'format': 'csv', 'location': 'x',"
+        " 'schema': {'a': 'int64', 'b': 'string'}}}}).fingerprint())"
     )
     outputs = {
         subprocess.run(

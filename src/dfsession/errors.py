@@ -60,8 +60,26 @@ class SchemaMismatchError(DfSessionError):
 
 
 class SqlPolicyError(DfSessionError):
-    """A statement the profile's ``sql_policy`` does not allow."""
+    """A statement the profile's ``sql_policy`` does not allow.
+
+    ``kind`` is ``DDL``, ``DML`` or ``statement``, ``statement`` the engine's name for it
+    (``CreateMemoryTable``), ``field`` the profile field that would allow it.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str = "", statement: str = "", field: str = "", query: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.statement = statement
+        self.field = field
+        self.query = query
 
 
 class QueryError(DfSessionError):
     """The engine rejected or failed a query; the message keeps the engine's words."""
+
+    def __init__(self, message: str, *, query: str = "", engine_message: str = "") -> None:
+        super().__init__(message)
+        self.query = query
+        self.engine_message = engine_message

@@ -43,8 +43,18 @@ _SETTINGS: dict[str, list[str]] = {
 }
 _NAME = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 _TYPES = st.sampled_from(
-    ["int32", "int64", "float64", "string", "bool", "date32", "timestamp[us, UTC]",
-     "decimal128(10, 2)", "list<int64>", "struct<a: int64, b: string>"]
+    [
+        "int32",
+        "int64",
+        "float64",
+        "string",
+        "bool",
+        "date32",
+        "timestamp[us, UTC]",
+        "decimal128(10, 2)",
+        "list<int64>",
+        "struct<a: int64, b: string>",
+    ]
 )
 
 
@@ -77,9 +87,7 @@ def _execution() -> st.SearchStrategy[dict[str, Any]]:
 
 def _settings() -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(st.sampled_from(sorted(_SETTINGS)), st.just("")).flatmap(
-        lambda keys: st.fixed_dictionaries(
-            {key: st.sampled_from(_SETTINGS[key]) for key in keys}
-        )
+        lambda keys: st.fixed_dictionaries({key: st.sampled_from(_SETTINGS[key]) for key in keys})
     )
 
 
@@ -92,7 +100,9 @@ def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
     store = st.fixed_dictionaries(
         {"url": _NAME.map(lambda n: f"s3://{n}"), "kind": st.just("s3")},
         optional={
-            "options": st.fixed_dictionaries({}, optional={"region": _NAME, "allow_http": st.booleans()}),
+            "options": st.fixed_dictionaries(
+                {}, optional={"region": _NAME, "allow_http": st.booleans()}
+            ),
             "secrets": st.fixed_dictionaries(
                 {}, optional={"access_key_id": _NAME.map(lambda n: {"env": n.upper()})}
             ),

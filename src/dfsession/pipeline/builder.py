@@ -1,21 +1,20 @@
-"""``SessionContextBuilder``: validate the step order, run the steps, hand back a ``BuiltSession``."""
+"""``SessionContextBuilder``: validate the order, run the steps, return a ``BuiltSession``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import structlog
 
 from dfsession.engine import engine_versions
 from dfsession.errors import DfSessionError, StepFailedError
 from dfsession.pipeline.ordering import validate_order
 from dfsession.pipeline.session import BuiltSession
-from dfsession.pipeline.spans import BuildSpans, span_attributes
+from dfsession.pipeline.spans import BuildSpans, record_attributes
 from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
 from dfsession.profile.model import SessionProfile
 
@@ -25,24 +24,31 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def runtime_hash(fingerprint: str, record_payloads: Iterable[str], versions: dict[str, str]) -> str:
-    """Hash of the profile fingerprint, every record's payload and the versions; order-blind."""
-    document = json.dumps(
-        [fingerprint, sorted(record_payloads), versions], sort_keys=True, separators=(",", ":")
-    )
+def runtime_hash(
+    fingerprint: str, records: Iterable[StepRecord], versions: Mapping[str, str]
+) -> str:
+    """Hash of the profile fingerprint, every record's payload and the versions; order-blind.
+
+    Records enter sorted by step name, so independent steps in any valid order hash alike;
+    durations take no part.
+    """
+    payloads = sorted(((r.step, r.status, r.applied) for r in records), key=lambda p: p[0])
+    document = json.dumps([fingerprint, payloads, versions], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(document.encode()).hexdigest()
 
 
-def _payload(step: InstallStep, record: StepRecord) -> str:
-    try:
-        return json.dumps(
-            [record.step, record.status, record.applied], sort_keys=True, separators=(",", ":")
-        )
-    except (TypeError, ValueError) as exc:
-        raise StepFailedError(
-            f"step {step.name!r} returned a record whose 'applied' is not JSON-able ({exc}); "
-            "record plain strings, numbers, booleans, lists and tables"
-        ) from exc
+def _check_json_able(records: Iterable[StepRecord]) -> None:
+    """Name the step whose record cannot be hashed (only called once hashing failed)."""
+    for record in records:
+        try:
+            json.dumps(record.applied, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            error = StepFailedError(
+                f"step {record.step!r} returned a record whose 'applied' is not JSON-able "
+                f"({exc}); record plain strings, numbers, booleans, lists and tables"
+            )
+            error.step = record.step
+            raise error from exc
 
 
 class SessionContextBuilder:
@@ -83,60 +89,65 @@ class SessionContextBuilder:
         profile = self.profile
         build = SessionBuild(profile)
         records: list[StepRecord] = []
-        payloads: list[str] = []
+        logger = log.bind()
         spans = BuildSpans(profile)
+        spans.attach(build)
         fingerprint = profile.fingerprint()
+        started = time.perf_counter()
         try:
             with spans.span(
                 "dfsession.build",
                 {"dfsession.fingerprint": fingerprint, "dfsession.steps": len(steps)},
-            ):
+            ) as build_span:
                 for step in steps:
                     with spans.span(
                         f"dfsession.step.{step.name}", {"dfsession.step": step.name}
                     ) as span:
-                        record = self._run_step(step, build, records)
-                        payloads.append(_payload(step, record))
+                        record = self._run_step(step, build, records, logger)
                         records.append(record)
                         if span is not None:
-                            span.set_attributes(
-                                {
-                                    "dfsession.status": record.status,
-                                    "dfsession.duration_ms": record.duration_ms,
-                                    **span_attributes(record.applied),
-                                }
-                            )
+                            span.set_attributes(record_attributes(record))
                 if not build.has_ctx:
                     raise DfSessionError(
                         "no step created a SessionContext; include the 'context' step"
                     )
+                if build_span is not None:
+                    elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
+                    build_span.set_attribute("dfsession.duration_ms", elapsed_ms)
+            versions = engine_versions()
+            try:
+                hashed = runtime_hash(fingerprint, records, versions)
+            except (TypeError, ValueError):
+                _check_json_able(records)
+                raise
         except BaseException:
             build.run_failure_callbacks()
             raise
-        versions = engine_versions()
         return BuiltSession(
             ctx=build.ctx,
             profile=profile,
             records=tuple(records),
             fingerprint=fingerprint,
-            runtime_hash=runtime_hash(fingerprint, payloads, versions),
+            runtime_hash=hashed,
             versions=versions,
             resources=dict(build.resources),
         )
 
     @staticmethod
-    def _run_step(step: InstallStep, build: SessionBuild, done: list[StepRecord]) -> StepRecord:
+    def _run_step(
+        step: InstallStep, build: SessionBuild, done: list[StepRecord], logger: Any
+    ) -> StepRecord:
         started = time.perf_counter()
         try:
             record = step.install(build)
         except DfSessionError as exc:
             exc.step, exc.records = step.name, tuple(done)
-            log.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
+            logger.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
             raise
         except Exception as exc:
             error = StepFailedError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
             error.step, error.records = step.name, tuple(done)
-            log.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
+            logger.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
             raise error from exc
         if not isinstance(record, StepRecord) or record.step != step.name:
             error = StepFailedError(
@@ -146,6 +157,8 @@ class SessionContextBuilder:
             error.step, error.records = step.name, tuple(done)
             raise error
         duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
-        record = attrs.evolve(record, duration_ms=duration_ms)
-        log.debug("dfsession.step", step=step.name, status=record.status, duration_ms=duration_ms)
+        record = StepRecord(record.step, record.status, record.applied, duration_ms)
+        logger.debug(
+            "dfsession.step", step=step.name, status=record.status, duration_ms=duration_ms
+        )
         return record

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 import attrs
 
+from dfsession.errors import DfSessionError
+
 if TYPE_CHECKING:
     from dfsession.pipeline.session import BuiltSession
     from dfsession.profile.model import SessionProfile
+
+#: ``(profile fingerprint, steps)``: the steps are hashable values, compared by name and fields.
+CacheKey = tuple[str, Hashable]
 
 
 @attrs.frozen
@@ -24,80 +28,127 @@ class CacheStats:
     size: int
 
 
+class _Entry:
+    """A cached session and when it was last used (a tick of the cache's clock)."""
+
+    __slots__ = ("session", "used")
+
+    def __init__(self, session: BuiltSession, used: int) -> None:
+        self.session = session
+        self.used = used
+
+
 class _Flight:
-    __slots__ = ("done", "error", "result")
+    """One build in progress; threads asking for the same key wait on it."""
+
+    __slots__ = ("cancelled", "done", "error", "owner", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.owner = threading.get_ident()
         self.result: BuiltSession | None = None
         self.error: BaseException | None = None
+        self.cancelled = False
 
 
 class SessionCache:
-    """Built sessions keyed on (profile fingerprint, steps); least recently used goes first."""
+    """Built sessions keyed on (profile fingerprint, steps); the least recently used goes first.
+
+    Single flight: while one thread builds a key, others asking for it wait and get the same
+    session (counted as hits), or the same error; a failed build is never cached, so the next
+    call builds again. ``clear()`` and ``invalidate()`` also stop builds in flight from being
+    cached: a caller arriving after them starts a fresh build.
+    """
 
     def __init__(self, maxsize: int = 32) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"SessionCache maxsize must be a positive integer (got {maxsize!r})")
         self.maxsize = maxsize
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, Hashable], BuiltSession] = OrderedDict()
-        self._flights: dict[tuple[str, Hashable], _Flight] = {}
+        # A plain dict and a use clock: a hit is one lookup (hashing a key of many steps and
+        # comparing it is the hit's main cost); eviction scans for the oldest, once per build.
+        self._entries: dict[CacheKey, _Entry] = {}
+        self._clock = 0
+        self._flights: dict[CacheKey, _Flight] = {}
         self._hits = self._misses = self._evictions = 0
 
-    def get_or_build(
-        self, key: tuple[str, Hashable], build: Callable[[], BuiltSession]
-    ) -> BuiltSession:
-        """The cached session for ``key``, or the result of ``build()``, run once per key at a time."""
-        with self._lock:
-            session = self._entries.get(key)
-            if session is not None:
-                self._entries.move_to_end(key)
+    def get_or_build(self, key: CacheKey, build: Callable[[], BuiltSession]) -> BuiltSession:
+        """The cached session for ``key``, else ``build()``, run once per key at a time."""
+        while True:
+            with self._lock:
+                try:
+                    entry = self._entries.get(key)
+                except TypeError as exc:
+                    raise _unhashable(key, exc) from exc
+                if entry is not None:
+                    self._clock += 1
+                    entry.used = self._clock
+                    self._hits += 1
+                    return entry.session
+                flight = self._flights.get(key)
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+                    self._misses += 1
+                    break
+                if flight.owner == threading.get_ident():
+                    raise DfSessionError(
+                        "a step asked the same SessionCache for the session being built "
+                        "(recursive build); build inner sessions without the cache"
+                    )
                 self._hits += 1
-                return session
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-                self._misses += 1
-            else:
-                self._hits += 1
-        if not leader:
             flight.done.wait()
-            if flight.error is not None:
+            if flight.error is None:
+                assert flight.result is not None
+                return flight.result
+            if isinstance(flight.error, Exception):
                 raise flight.error
-            assert flight.result is not None
-            return flight.result
+            # The leader was interrupted (KeyboardInterrupt, SystemExit): build it here instead.
+            with self._lock:
+                self._hits -= 1
+        return self._lead(key, flight, build)
+
+    def _lead(
+        self, key: CacheKey, flight: _Flight, build: Callable[[], BuiltSession]
+    ) -> BuiltSession:
         try:
             session = build()
         except BaseException as exc:
             with self._lock:
-                del self._flights[key]
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
             flight.error = exc
             flight.done.set()
             raise
         with self._lock:
-            del self._flights[key]
-            self._entries[key] = session
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-                self._evictions += 1
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            if not flight.cancelled:
+                self._clock += 1
+                self._entries[key] = _Entry(session, self._clock)
+                while len(self._entries) > self.maxsize:
+                    del self._entries[min(self._entries, key=lambda k: self._entries[k].used)]
+                    self._evictions += 1
         flight.result = session
         flight.done.set()
         return session
 
     def clear(self) -> None:
-        """Forget every cached session (builds in flight finish and are cached)."""
+        """Forget every cached session; builds in flight finish but are not cached."""
         with self._lock:
             self._entries.clear()
+            for flight in self._flights.values():
+                flight.cancelled = True
+            self._flights.clear()
 
     def invalidate(self, profile: SessionProfile) -> int:
-        """Forget every session built from ``profile``; return how many were dropped."""
+        """Forget every session built from ``profile`` (any step list); return how many."""
         fingerprint = profile.fingerprint()
         with self._lock:
             keys = [key for key in self._entries if key[0] == fingerprint]
             for key in keys:
                 del self._entries[key]
+            for key in [key for key in self._flights if key[0] == fingerprint]:
+                self._flights.pop(key).cancelled = True
         return len(keys)
 
     @property
@@ -107,7 +158,8 @@ class SessionCache:
             return CacheStats(self._hits, self._misses, self._evictions, len(self._entries))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)
 
     def __repr__(self) -> str:
         stats = self.stats
@@ -115,3 +167,19 @@ class SessionCache:
             f"SessionCache(maxsize={self.maxsize}, size={stats.size}, hits={stats.hits}, "
             f"misses={stats.misses}, evictions={stats.evictions})"
         )
+
+
+def _unhashable(key: CacheKey, exc: TypeError) -> DfSessionError:
+    """An error naming the step that cannot be part of a cache key, and the fix."""
+    steps = key[1] if isinstance(key[1], tuple) else ()
+    for step in steps:
+        try:
+            hash(step)
+        except TypeError:
+            kind = f"{type(step).__module__}.{type(step).__qualname__}"
+            return DfSessionError(
+                f"step {getattr(step, 'name', '?')!r} ({kind}) is not hashable ({exc}), so "
+                "SessionCache cannot key on it; make it an @attrs.frozen class with tuple or "
+                "frozenset fields, and mark fields holding live objects attrs.field(eq=False)"
+            )
+    return DfSessionError(f"SessionCache key {key!r} is not hashable ({exc})")

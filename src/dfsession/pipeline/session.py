@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -11,9 +13,16 @@ from dfsession.pipeline.step import StepRecord
 from dfsession.profile.model import SessionProfile
 
 if TYPE_CHECKING:
-    from datafusion import SessionContext
+    import os
+
+    import pyarrow as pa
+    from datafusion import DataFrame, SessionContext
+
+    from dfsession.facade import ProgressCallback, Queries, WriteResult
 
 REPORT_SCHEMA_VERSION = 1
+#: The report's JSON Schema, a data file of the ``dfsession`` package.
+REPORT_SCHEMA_FILE = "report.schema.json"
 
 
 @attrs.frozen
@@ -36,6 +45,51 @@ class BuiltSession:
                 return record
         raise KeyError(f"no step {step!r} ran (steps: {', '.join(r.step for r in self.records)})")
 
+    @property
+    def queries(self) -> Queries:
+        """The query facade: SQL under the profile's ``sql_policy``, with tracing and logging."""
+        from dfsession.facade import Queries
+
+        return Queries(self.ctx, self.profile, self.resources)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run ``sql`` (``$name`` placeholders bound by the engine from ``params``); the result."""
+        return self.queries.execute(sql, params)
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.RecordBatchReader:
+        """Run ``sql`` and read its batches as they come, never holding the whole result."""
+        return self.queries.stream(sql, params)
+
+    def explain(
+        self,
+        sql: str,
+        *,
+        analyze: bool = False,
+        format: str = "indent",
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
+        """The plan of ``sql`` (indent, tree, pgjson or graphviz); ``analyze`` runs it."""
+        return self.queries.explain(sql, analyze=analyze, format=format, params=params)
+
+    def write(
+        self,
+        query: str | DataFrame | Any,
+        target: str | os.PathLike[str],
+        *,
+        format: str,
+        mode: str = "error",
+        params: Mapping[str, Any] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> WriteResult:
+        """Write a result as parquet, csv, json or Delta (mode: error, append or overwrite)."""
+        return self.queries.write(
+            query, target, format=format, mode=mode, params=params, progress=progress
+        )
+
+    def execute_prepared(self, name: str, *params: Any) -> pa.Table:
+        """Run the profile's prepared statement ``name``, whatever the policy says of EXECUTE."""
+        return self.queries.execute_prepared(name, *params)
+
     def effective_settings(self) -> dict[str, str | None] | None:
         """The engine's settings, name to value, read now; ``None`` without information_schema."""
         if not self.profile.catalog.information_schema:
@@ -44,19 +98,41 @@ class BuiltSession:
         return dict(sorted(zip(table["name"], table["value"], strict=True)))
 
     def report(self) -> dict[str, Any]:
-        """A versioned JSON-able account of the session (see the report JSON Schema)."""
+        """A versioned, JSON-able account of the session, valid against ``report_schema()``.
+
+        ``settings`` is read from the engine now (``None`` when information_schema is off);
+        ``functions`` and ``datasets`` gather every record's ``applied`` lists of that name.
+        """
         functions: list[Any] = []
         datasets: list[Any] = []
         for record in self.records:
-            functions.extend(record.applied.get("functions", ()))
-            datasets.extend(record.applied.get("datasets", ()))
+            for key, into in (("functions", functions), ("datasets", datasets)):
+                items = record.applied.get(key)
+                if isinstance(items, list | tuple):
+                    into.extend(items)
         return {
             "schema_version": REPORT_SCHEMA_VERSION,
             "fingerprint": self.fingerprint,
             "runtime_hash": self.runtime_hash,
-            "versions": dict(self.versions),
-            "steps": [record.to_dict() for record in self.records],
+            "versions": dict(sorted(self.versions.items())),
+            "steps": [_plain(record.to_dict()) for record in self.records],
             "settings": self.effective_settings(),
-            "functions": functions,
-            "datasets": datasets,
+            "functions": _plain(functions),
+            "datasets": _plain(datasets),
         }
+
+
+def _plain(value: Any) -> Any:
+    """JSON types only: mappings become dicts and tuples lists, so the report is plain JSON data."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of ``BuiltSession.report()``, shipped in the package."""
+    text = resources.files("dfsession").joinpath(REPORT_SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

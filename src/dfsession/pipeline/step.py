@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -101,7 +102,5 @@ class SessionBuild:
         """Called by the builder when a build fails; newest first, errors suppressed."""
         while self._on_failure:
             callback = self._on_failure.pop()
-            try:
+            with contextlib.suppress(Exception):  # cleanup must not mask the build error
                 callback()
-            except Exception:
-                pass

@@ -85,6 +85,7 @@ _UNESCAPES: dict[str, str] = {v: "\\" + k for k, v in _ESCAPES.items()}
 
 _DIGITS = "0123456789"
 _TZ_PUNCTUATION = "/_+-:."
+_TZ_STRIP = str.maketrans("", "", _TZ_PUNCTUATION)
 
 
 def _is_word_char(ch: str) -> bool:
@@ -111,7 +112,8 @@ def _format_name(name: str) -> str:
 
 def _format_tz(tz: str) -> str:
     """Return a time zone, quoted only when it has unusual characters."""
-    if tz and all(_is_tz_char(ch) for ch in tz):
+    rest = tz.translate(_TZ_STRIP)  # what is left once the allowed punctuation is removed
+    if tz and tz.isascii() and (not rest or rest.isalnum()):
         return tz
     return _quote(tz)
 

@@ -97,7 +97,7 @@ class SessionProfile:
 
 def _hide_literals(data: Any) -> Any:
     if isinstance(data, dict):
-        if set(data) == {"literal"} and isinstance(data["literal"], str):
+        if len(data) == 1 and isinstance(data.get("literal"), str):
             return {"literal_sha256": hashlib.sha256(data["literal"].encode()).hexdigest()}
         return {k: _hide_literals(v) for k, v in data.items()}
     if isinstance(data, list):

@@ -1,0 +1,261 @@
+"""Zero-row validation: plan every view and prepared statement against empty tables.
+
+Builds a scratch session from the steps that touch no data (context, settings, extensions,
+planner, udfs), registers each dataset with a declared schema as an empty table of that
+schema (or one seeded row), and plans the views and prepared statements against it. No
+object store is registered, no secret resolved, no real file read. This is how a profile is
+checked in CI before it is deployed (``dfsession validate PROFILE``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Literal
+
+import attrs
+import pyarrow as pa
+from datafusion import SessionContext
+
+from dfsession.engine import declared_schema
+from dfsession.pipeline.builder import SessionContextBuilder
+from dfsession.pipeline.step import InstallStep
+from dfsession.profile.model import SessionProfile
+from dfsession.steps.sql_objects import (
+    cycle_message,
+    dependency_order,
+    find_cycles,
+    plan_view,
+    prepare_statement,
+    referenced_tables,
+    view_dependencies,
+)
+
+ItemKind = Literal["dataset", "view", "prepared"]
+ItemStatus = Literal["ok", "failed", "skipped"]
+
+#: The steps a scratch session keeps: those that make the context and its functions, no data.
+SCRATCH_STEPS = frozenset({"context", "settings", "extensions", "planner", "udfs"})
+
+
+@attrs.frozen
+class ValidationItem:
+    """One dataset, view or prepared statement, and how it fared."""
+
+    kind: ItemKind
+    name: str
+    status: ItemStatus
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON-able form."""
+        return {"kind": self.kind, "name": self.name, "status": self.status, "reason": self.reason}
+
+
+@attrs.frozen
+class ValidationReport:
+    """What zero-row validation found: ``ok`` when no item failed."""
+
+    items: tuple[ValidationItem, ...]
+    fingerprint: str = ""
+    seed_rows: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no item failed (skipped items are not failures)."""
+        return not self.failures
+
+    @property
+    def failures(self) -> tuple[ValidationItem, ...]:
+        """The items that failed."""
+        return tuple(item for item in self.items if item.status == "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form: ``ok``, counts per status and every item."""
+        counts = {status: 0 for status in ("ok", "failed", "skipped")}
+        for item in self.items:
+            counts[item.status] += 1
+        return {
+            "ok": self.ok,
+            "fingerprint": self.fingerprint,
+            "seed_rows": self.seed_rows,
+            "counts": counts,
+            "items": [item.to_dict() for item in self.items],
+        }
+
+
+def zero_scalar(data_type: pa.DataType) -> pa.Scalar:
+    """The type's zero: 0, false, empty text or list, the epoch, a struct of zeros."""
+    types = pa.types
+    t = data_type
+    value: Any
+    if types.is_dictionary(t):
+        return pa.scalar(zero_scalar(t.value_type).as_py(), t)
+    if types.is_null(t):
+        value = None
+    elif types.is_boolean(t):
+        value = False
+    elif types.is_integer(t):
+        value = 0
+    elif types.is_floating(t):
+        value = 0.0
+    elif types.is_decimal(t):
+        value = Decimal(0)
+    elif types.is_string(t) or types.is_large_string(t) or types.is_string_view(t):
+        value = ""
+    elif types.is_fixed_size_binary(t):
+        value = b"\0" * t.byte_width
+    elif types.is_binary(t) or types.is_large_binary(t) or types.is_binary_view(t):
+        value = b""
+    elif types.is_date(t):
+        value = datetime.date(1970, 1, 1)
+    elif types.is_timestamp(t):
+        value = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC if t.tz else None)
+    elif types.is_time(t):
+        value = datetime.time(0)
+    elif types.is_duration(t):
+        value = datetime.timedelta(0)
+    elif types.is_interval(t):
+        value = pa.MonthDayNano([0, 0, 0])
+    elif types.is_fixed_size_list(t):
+        value = [_seed_value(t.value_field)] * t.list_size
+    elif types.is_list(t) or types.is_large_list(t) or types.is_map(t):
+        value = []
+    elif types.is_struct(t):
+        value = {field.name: _seed_value(field) for field in t}
+    else:
+        raise ValueError(f"no zero value for Arrow type {t}")
+    return pa.scalar(value, t)
+
+
+def _seed_value(field: pa.Field) -> Any:
+    """Null where the field is nullable, the type's zero otherwise, as a Python value."""
+    return None if field.nullable else zero_scalar(field.type).as_py()
+
+
+def seed_batch(schema: pa.Schema, *, rows: int = 1) -> pa.RecordBatch:
+    """A batch of ``schema`` with ``rows`` minimal rows (0 for an empty table)."""
+    arrays = [pa.array([_seed_value(field)] * rows, type=field.type) for field in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).replace("\n", " ")
+
+
+class _Validation:
+    """One run of zero-row validation over a scratch context."""
+
+    def __init__(self, profile: SessionProfile, ctx: SessionContext, seed_rows: bool) -> None:
+        self.profile = profile
+        self.ctx = ctx
+        self.seed_rows = seed_rows
+        self.items: list[ValidationItem] = []
+        #: Tables (lower-case names) that are not in the scratch session, and why.
+        self.missing: dict[str, str] = {}
+
+    def add(self, kind: ItemKind, name: str, status: ItemStatus, reason: str = "") -> None:
+        self.items.append(ValidationItem(kind, name, status, reason))
+        if status != "ok":
+            word = "was skipped" if status == "skipped" else "failed"
+            self.missing[name.lower()] = f"{kind} {name!r}, which {word}"
+
+    def blocker(self, sql: str) -> str | None:
+        for ref in sorted(referenced_tables(sql)):
+            why = self.missing.get(ref.lower())
+            if why is not None:
+                return f"depends on {why}"
+        return None
+
+    def datasets(self) -> None:
+        for name, config in self.profile.datasets.items():
+            schema = declared_schema(config)
+            if schema is None:
+                self.add(
+                    "dataset",
+                    name,
+                    "skipped",
+                    f"no declared schema; add datasets.{name}.schema to check what reads it",
+                )
+                continue
+            try:
+                batch = seed_batch(schema, rows=1 if self.seed_rows else 0)
+                self.ctx.register_record_batches(name, [[batch]])
+            except Exception as exc:
+                self.add("dataset", name, "failed", _reason(exc))
+            else:
+                self.add("dataset", name, "ok")
+
+    def views(self) -> None:
+        views = {name: view.sql for name, view in self.profile.views.items()}
+        graph = view_dependencies(views)
+        cycles = find_cycles(graph)
+        in_cycle = {member: cycle_message(cycle, graph) for cycle in cycles for member in cycle}
+        order, blocked = dependency_order(graph)
+        for name in blocked:
+            if name in in_cycle:
+                self.add("view", name, "failed", in_cycle[name])
+        for name in [*order, *(n for n in blocked if n not in in_cycle)]:
+            sql = views[name]
+            why = self.blocker(sql)
+            if why is not None:
+                self.add("view", name, "skipped", why)
+                continue
+            try:
+                df = plan_view(self.ctx, name, sql)
+                if self.seed_rows:
+                    df.collect()
+            except Exception as exc:
+                self.add("view", name, "failed", _reason(exc))
+            else:
+                self.add("view", name, "ok")
+
+    def prepared(self) -> None:
+        for name, config in self.profile.prepared.items():
+            why = self.blocker(config.sql)
+            if why is not None:
+                self.add("prepared", name, "skipped", why)
+                continue
+            try:
+                statement, _types = prepare_statement(name, config)
+                self.ctx.sql(statement)
+                if self.seed_rows:
+                    values = {str(i): zero_scalar(t) for i, t in enumerate(config.params, 1)}
+                    self.ctx.sql(config.sql, param_values=values).collect()
+            except Exception as exc:
+                self.add("prepared", name, "failed", _reason(exc))
+            else:
+                self.add("prepared", name, "ok")
+
+
+def scratch_steps(steps: Iterable[InstallStep]) -> tuple[InstallStep, ...]:
+    """The steps of ``steps`` that a scratch session runs: those in ``SCRATCH_STEPS``."""
+    return tuple(step for step in steps if step.name in SCRATCH_STEPS)
+
+
+def validate_profile(
+    profile: SessionProfile,
+    *,
+    seed_rows: bool = False,
+    steps: Iterable[InstallStep] | None = None,
+) -> ValidationReport:
+    """Plan every view and prepared statement of ``profile`` against empty tables.
+
+    Each dataset with a declared schema becomes an empty table of that schema (one minimal
+    row with ``seed_rows``: null where nullable, the type's zero otherwise, and the views and
+    prepared statements are then also run). Datasets without a schema are skipped, and so is
+    what reads them. ``steps`` defaults to ``default_steps()``; only ``SCRATCH_STEPS`` run.
+    """
+    if steps is None:
+        from dfsession.steps import default_steps
+
+        steps = default_steps()
+    session = SessionContextBuilder(profile, steps=scratch_steps(steps)).build()
+    run = _Validation(profile, session.ctx, seed_rows)
+    run.datasets()
+    run.views()
+    run.prepared()
+    return ValidationReport(
+        items=tuple(run.items), fingerprint=profile.fingerprint(), seed_rows=seed_rows
+    )

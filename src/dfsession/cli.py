@@ -1,0 +1,646 @@
+"""The ``dfsession`` command line: plan, build, sql, explain, write, validate, report, diff.
+
+Results go to standard output; logs, progress and errors go to standard error. Exit status:
+0 success, 1 a negative answer (validation failed, reports differ), 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import decimal
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+
+import structlog
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from dfsession.pipeline.session import BuiltSession
+
+EXIT_OK = 0
+EXIT_NEGATIVE = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+#: Rows the ``table`` output format shows unless ``--max-rows`` says otherwise.
+DEFAULT_MAX_ROWS = 100
+#: Longest rendering of a step's ``applied`` mapping in the ``build`` table.
+MAX_APPLIED_CHARS = 120
+SQL_FORMATS = ("table", "csv", "jsonl", "parquet")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# -- output helpers ---------------------------------------------------------------------------
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    if _is_terminal(sys.stdout):
+        return Console(file=sys.stdout)
+    # Not a terminal: no colour, and wide enough that tables are never folded.
+    return Console(file=sys.stdout, width=1000, no_color=True, highlight=False)
+
+
+def _progress_enabled() -> bool:
+    """Progress is drawn only when both standard output and standard error are terminals."""
+    return _is_terminal(sys.stdout) and _is_terminal(sys.stderr)
+
+
+@contextlib.contextmanager
+def _progress(description: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """A transient progress line on standard error; yields ``update(count)``."""
+    if not _progress_enabled():
+        yield lambda _count: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress: Progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,.0f} " + unit),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(description, total=None)
+        yield lambda count: progress.update(task, completed=count)
+
+
+def _print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=_json_value) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    """JSON for the values Arrow hands back that ``json`` does not know."""
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _text(value: Any) -> Any:
+    from rich.text import Text
+
+    if value is None:
+        return Text("NULL", style="dim")
+    return Text(value if isinstance(value, str) else str(value))
+
+
+# -- logging ----------------------------------------------------------------------------------
+
+
+def configure_logging(verbose: bool) -> None:
+    """structlog to standard error: warnings and above, or everything with ``--verbose``."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr)),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if verbose else logging.WARNING
+        ),
+        # Looked up on each call, so a progress display's stderr redirection is honoured.
+        logger_factory=lambda *_args: structlog.PrintLogger(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def _build(profile_path: str) -> BuiltSession:
+    from dfsession.pipeline.builder import SessionContextBuilder
+    from dfsession.profile.model import load_profile
+
+    profile = load_profile(profile_path)
+    with _progress("building session", "steps") as update:
+        session = SessionContextBuilder(profile).build()
+        update(len(session.records))
+    return session
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any] | None:
+    pairs: list[tuple[str, Any]] = args.param or []
+    return dict(pairs) if pairs else None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the steps in run order with what each requires and provides."""
+    from dfsession.pipeline.builder import SessionContextBuilder
+    from dfsession.profile.model import load_profile
+
+    steps = SessionContextBuilder(load_profile(args.profile)).plan()
+    rows = [
+        {
+            "step": step.name,
+            "requires": sorted(step.requires),
+            "provides": sorted(step.provides),
+        }
+        for step in steps
+    ]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(title=f"plan for {args.profile}", title_justify="left")
+    for column in ("#", "step", "requires", "provides"):
+        table.add_column(column)
+    for number, row in enumerate(rows, start=1):
+        table.add_row(
+            str(number),
+            _text(row["step"]),
+            _text(", ".join(row["requires"]) or "-"),
+            _text(", ".join(row["provides"]) or "-"),
+        )
+    _stdout_console().print(table)
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build the session; print a table of step records, or the report with ``--json``."""
+    session = _build(args.profile)
+    if args.json:
+        _print_json(session.report())
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(
+        title=f"session {session.fingerprint[:12]} (runtime {session.runtime_hash[:12]})",
+        title_justify="left",
+    )
+    table.add_column("step")
+    table.add_column("status")
+    table.add_column("ms", justify="right")
+    table.add_column("applied", overflow="fold")
+    for record in session.records:
+        applied = json.dumps(dict(record.applied), default=_json_value, sort_keys=True)
+        if len(applied) > MAX_APPLIED_CHARS:
+            applied = applied[: MAX_APPLIED_CHARS - 3] + "..."
+        table.add_row(
+            _text(record.step), _text(record.status), f"{record.duration_ms:.3f}", _text(applied)
+        )
+    _stdout_console().print(table)
+    return EXIT_OK
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run one query; print a table, CSV or JSON lines, or write a Parquet file."""
+    if args.format == "parquet" and args.output is None:
+        raise ValueError("--format parquet writes a file: give --output FILE")
+    session = _build(args.profile)
+    reader = session.stream(args.query, _params(args))
+    if args.format == "table":
+        return _print_table(reader, args.max_rows)
+    with contextlib.ExitStack() as stack:
+        sink: BinaryIO
+        if args.output is None:
+            sink = sys.stdout.buffer
+        else:
+            sink = stack.enter_context(Path(args.output).open("wb"))
+        update = stack.enter_context(_progress("writing", "rows"))
+        rows = _write_stream(reader, args.format, sink, update)
+    if args.output is not None:
+        print(f"wrote {rows:,} row{'' if rows == 1 else 's'} to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
+    from rich.table import Table
+
+    table = Table()
+    for field in reader.schema:
+        table.add_column(_text(field.name), overflow="fold")
+    shown, more = 0, False
+    for batch in reader:
+        for row in batch.to_pylist():
+            if shown == max_rows:
+                more = True
+                break
+            table.add_row(*(_text(value) for value in row.values()))
+            shown += 1
+        if more:
+            break
+    reader.close()
+    console = _stdout_console()
+    console.print(table)
+    note = (
+        f"first {shown} rows; there are more (use --max-rows N or --format csv)"
+        if more
+        else f"{shown} row{'' if shown == 1 else 's'}"
+    )
+    print(note, file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_stream(
+    reader: pa.RecordBatchReader, format: str, sink: BinaryIO, update: Callable[[int], None]
+) -> int:
+    """Write every batch of ``reader`` to ``sink``; the number of rows."""
+    rows = 0
+    if format == "csv":
+        from pyarrow import csv
+
+        schema = _without_views(reader.schema)
+        with csv.CSVWriter(sink, schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch.cast(schema))
+                rows += batch.num_rows
+                update(rows)
+    elif format == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetWriter(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+                update(rows)
+    else:
+        for batch in reader:
+            lines = [
+                json.dumps(row, default=_json_value, ensure_ascii=False) + "\n"
+                for row in batch.to_pylist()
+            ]
+            sink.write("".join(lines).encode("utf-8"))
+            rows += batch.num_rows
+            update(rows)
+    sink.flush()
+    return rows
+
+
+def _without_views(schema: pa.Schema) -> pa.Schema:
+    """The schema with view types (DataFusion's ``Utf8View``) as plain ones, which CSV writes."""
+    import pyarrow as pa
+
+    def plain(type_: pa.DataType) -> pa.DataType:
+        if pa.types.is_string_view(type_):
+            return pa.string()
+        if pa.types.is_binary_view(type_):
+            return pa.binary()
+        return type_
+
+    return pa.schema([field.with_type(plain(field.type)) for field in schema])
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print a query's plan; ``--analyze`` runs it and adds each operator's metrics."""
+    session = _build(args.profile)
+    plan = session.explain(
+        args.query, analyze=args.analyze, format=args.format, params=_params(args)
+    )
+    sys.stdout.write(plan + "\n")
+    return EXIT_OK
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    """Write a query's result to a target as parquet, csv, json or a Delta table."""
+    session = _build(args.profile)
+    with _progress(f"writing {args.target}", "rows") as update:
+        result = session.write(
+            args.query,
+            args.target,
+            format=args.format,
+            mode=args.mode,
+            params=_params(args),
+            progress=update,
+        )
+    if args.json:
+        _print_json(result.to_dict())
+        return EXIT_OK
+    version = "" if result.version is None else f", version {result.version}"
+    rows = f"{result.rows:,} row{'' if result.rows == 1 else 's'}"
+    print(f"wrote {rows} to {result.target} ({result.format}, mode {result.mode}{version})")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check every dataset of a profile without running queries (zero-row validation)."""
+    from dfsession.bootstrap import validate_profile
+    from dfsession.profile.model import load_profile
+
+    profile = load_profile(args.profile)
+    with _progress("validating datasets, views and prepared statements", "checked") as update:
+        report = validate_profile(profile, seed_rows=args.seed_rows)
+        update(len(report.items))
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        _print_validation(report)
+    return EXIT_OK if report.ok else EXIT_NEGATIVE
+
+
+def _print_validation(report: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"validation: {'ok' if report.ok else 'FAILED'}", title_justify="left")
+    items = [_as_dict(item) for item in report.items]
+    columns: list[str] = []
+    for item in items:
+        columns.extend(key for key in item if key not in columns)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(*(_text(_cell(item.get(column))) for column in columns))
+    _stdout_console().print(table)
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    to_dict = getattr(item, "to_dict", None)
+    if callable(to_dict):
+        result = to_dict()
+        if isinstance(result, dict):
+            return result
+    if isinstance(item, dict):
+        return item
+    return {"item": str(item)}
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return "; ".join(map(str, value)) or "-"
+    if isinstance(value, dict):
+        return json.dumps(value, default=_json_value, sort_keys=True)
+    return value
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Build the session and write its JSON report to standard output or ``-o FILE``."""
+    report = _build(args.profile).report()
+    if args.output is None:
+        _print_json(report)
+        return EXIT_OK
+    Path(args.output).write_text(
+        json.dumps(report, indent=2, default=_json_value) + "\n", encoding="utf-8"
+    )
+    print(f"wrote the report to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_report(path: str) -> Any:
+    file = Path(path)
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"report file {path!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare two reports; exit 0 when equal and 1 when they differ."""
+    from dfsession.diff import diff_reports
+
+    difference = diff_reports(_read_report(args.a), _read_report(args.b))
+    if args.json:
+        _print_json(difference.to_dict())
+    else:
+        for line in difference.lines(args.a, args.b):
+            print(line)
+    return EXIT_OK if difference.equal else EXIT_NEGATIVE
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``name=value``: the value is a JSON scalar when it parses as one (``5``), else a string."""
+    name, sep, raw = text.partition("=")
+    name = name.strip().removeprefix("$")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected name=value, such as id=5 (got {text!r})")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        return name, raw
+    if isinstance(value, dict | list):
+        return name, raw
+    return name, value
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})")
+    return number
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="log everything (debug) to standard error"
+    )
+    common.add_argument(
+        "--debug", action="store_true", help="show the full traceback when a command fails"
+    )
+    return common
+
+
+def _param_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=parse_param,
+        metavar="NAME=VALUE",
+        help="bind $NAME in the query; VALUE is read as JSON when it parses (5, true, "
+        '"5"), else as text. Repeatable',
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from dfsession._version import VERSION
+
+    parser = argparse.ArgumentParser(
+        prog="dfsession",
+        description="Build DataFusion sessions from a profile, and run queries on them.",
+        epilog="exit status: 0 success, 1 validation failed or reports differ, 2 error",
+    )
+    parser.add_argument("--version", action="version", version=f"dfsession {VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
+
+    def command(name: str, handler: Handler, summary: str, example: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            parents=[common],
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    plan = command(
+        "plan",
+        cmd_plan,
+        "Show the steps in run order, with what each requires and provides; runs nothing.",
+        "dfsession plan analytics.toml",
+    )
+    plan.add_argument("profile", help="the profile (TOML file)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    build = command(
+        "build",
+        cmd_build,
+        "Build the session and show what each step applied.",
+        "dfsession build analytics.toml --json > report.json",
+    )
+    build.add_argument("profile", help="the profile (TOML file)")
+    build.add_argument(
+        "--json", action="store_true", help="print the session report as JSON, and nothing else"
+    )
+
+    sql = command(
+        "sql",
+        cmd_sql,
+        "Run a query under the profile's SQL policy and print or save the result.",
+        'dfsession sql analytics.toml "SELECT * FROM trips WHERE id = $id" --param id=5 '
+        "--format csv",
+    )
+    sql.add_argument("profile", help="the profile (TOML file)")
+    sql.add_argument("query", help="the SQL query")
+    _param_option(sql)
+    sql.add_argument(
+        "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
+    )
+    sql.add_argument("-o", "--output", help="write to this file instead of standard output")
+    sql.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=DEFAULT_MAX_ROWS,
+        help=f"rows the table format shows ({DEFAULT_MAX_ROWS})",
+    )
+
+    explain = command(
+        "explain",
+        cmd_explain,
+        "Show a query's logical and physical plans.",
+        'dfsession explain analytics.toml "SELECT count(*) FROM trips" --analyze',
+    )
+    explain.add_argument("profile", help="the profile (TOML file)")
+    explain.add_argument("query", help="the SQL query")
+    explain.add_argument(
+        "--analyze", action="store_true", help="run the query and show each operator's metrics"
+    )
+    explain.add_argument(
+        "--format",
+        choices=("indent", "tree", "pgjson", "graphviz"),
+        default="indent",
+        help="plan format (indent)",
+    )
+    _param_option(explain)
+
+    write = command(
+        "write",
+        cmd_write,
+        "Write a query's result to files or a Delta table; a failed write changes nothing.",
+        'dfsession write analytics.toml "SELECT * FROM trips" out/trips --format delta '
+        "--mode append",
+    )
+    write.add_argument("profile", help="the profile (TOML file)")
+    write.add_argument("query", help="the SQL query")
+    write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
+    write.add_argument(
+        "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
+    )
+    write.add_argument(
+        "--mode",
+        choices=("error", "append", "overwrite"),
+        default="error",
+        help="error (the target must not exist, the default), append or overwrite",
+    )
+    write.add_argument("--json", action="store_true", help="print what was written as JSON")
+    _param_option(write)
+
+    validate = command(
+        "validate",
+        cmd_validate,
+        "Check the profile's datasets against their declared schemas; exit 1 if any fails.",
+        "dfsession validate analytics.toml --seed-rows",
+    )
+    validate.add_argument("profile", help="the profile (TOML file)")
+    validate.add_argument(
+        "--seed-rows", action="store_true", help="also run each dataset and view on seed rows"
+    )
+    validate.add_argument("--json", action="store_true", help="print the validation as JSON")
+
+    report = command(
+        "report",
+        cmd_report,
+        "Build the session and print its JSON report.",
+        "dfsession report analytics.toml -o report.json",
+    )
+    report.add_argument("profile", help="the profile (TOML file)")
+    report.add_argument("-o", "--output", help="write the report to this file")
+
+    diff = command(
+        "diff",
+        cmd_diff,
+        "Compare two session reports; exit 0 when equal, 1 when they differ.",
+        "dfsession diff before.json after.json",
+    )
+    diff.add_argument("a", help="report A (JSON file)")
+    diff.add_argument("b", help="report B (JSON file)")
+    diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+    return parser
+
+
+def _message(exc: BaseException) -> str:
+    from dfsession.errors import DfSessionError
+
+    text = str(exc).strip()
+    if isinstance(exc, DfSessionError | ValueError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("dfsession: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``); stop quietly without a second error on exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"dfsession: error: {_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,267 @@
+"""What differs between two session reports: settings, steps, functions, datasets, versions."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from dfsession.errors import DfSessionError
+
+Kind = Literal["changed", "only_in_a", "only_in_b"]
+#: Sections in the order ``ReportDiff.lines()`` shows them.
+SECTIONS = (
+    "schema_version",
+    "settings",
+    "steps",
+    "functions",
+    "datasets",
+    "versions",
+    "fingerprint",
+    "runtime_hash",
+)
+REPORT_KEYS = frozenset(SECTIONS)
+#: Longest rendering of one value in ``lines()``; longer values are cut.
+MAX_VALUE_CHARS = 160
+
+
+@attrs.frozen
+class Difference:
+    """One difference: where (``section`` and dotted ``path``), and the value in each report."""
+
+    section: str
+    path: str
+    kind: Kind
+    a: Any = None
+    b: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form: a value missing from one report is left out."""
+        out: dict[str, Any] = {"section": self.section, "path": self.path, "kind": self.kind}
+        if self.kind != "only_in_b":
+            out["a"] = self.a
+        if self.kind != "only_in_a":
+            out["b"] = self.b
+        return out
+
+
+@attrs.frozen
+class ReportDiff:
+    """The differences between reports A and B; step durations are never compared."""
+
+    differences: tuple[Difference, ...]
+    fingerprints: tuple[str, str] = ("", "")
+    runtime_hashes: tuple[str, str] = ("", "")
+
+    @property
+    def equal(self) -> bool:
+        """Whether the two sessions were built the same way on the same engine."""
+        return not self.differences
+
+    def section(self, name: str) -> tuple[Difference, ...]:
+        """The differences of one section (``settings``, ``steps``, ...)."""
+        return tuple(d for d in self.differences if d.section == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"equal": ..., "differences": {section: [...]}}`` with every section listed."""
+        return {
+            "equal": self.equal,
+            "differences": {name: [d.to_dict() for d in self.section(name)] for name in SECTIONS},
+        }
+
+    def lines(self, a_label: str = "A", b_label: str = "B") -> list[str]:
+        """Human-readable lines, grouped by section, naming the reports ``a_label``/``b_label``."""
+        if self.equal:
+            return [
+                f"{a_label} and {b_label} are the same session "
+                f"(fingerprint {self.fingerprints[0][:12]}, "
+                f"runtime hash {self.runtime_hashes[0][:12]})"
+            ]
+        counts = Counter(d.section for d in self.differences)
+        summary = ", ".join(f"{name} ({counts[name]})" for name in SECTIONS if counts[name])
+        lines = [f"{a_label} and {b_label} differ in {summary}"]
+        for name in SECTIONS:
+            found = self.section(name)
+            if not found:
+                continue
+            lines.append(f"{name}:")
+            for d in found:
+                where = f"  {d.path}: " if d.path else "  "
+                if d.kind == "only_in_a":
+                    lines.append(f"{where}only in {a_label}: {_show(d.a)}")
+                elif d.kind == "only_in_b":
+                    lines.append(f"{where}only in {b_label}: {_show(d.b)}")
+                else:
+                    lines.append(f"{where}{_show(d.a)} ({a_label}) -> {_show(d.b)} ({b_label})")
+        return lines
+
+
+def diff_reports(a: Mapping[str, Any], b: Mapping[str, Any]) -> ReportDiff:
+    """Compare two ``BuiltSession.report()`` documents; ``DfSessionError`` for a non-report."""
+    _check(a, "A")
+    _check(b, "B")
+    out: list[Difference] = []
+    _compare("schema_version", "", a["schema_version"], b["schema_version"], out)
+    _compare_settings(a["settings"], b["settings"], out)
+    _compare_steps(a["steps"], b["steps"], out)
+    _compare("functions", "", a["functions"], b["functions"], out)
+    _compare("datasets", "", a["datasets"], b["datasets"], out)
+    _compare("versions", "", a["versions"], b["versions"], out)
+    _compare("fingerprint", "", a["fingerprint"], b["fingerprint"], out)
+    _compare("runtime_hash", "", a["runtime_hash"], b["runtime_hash"], out)
+    return ReportDiff(
+        differences=tuple(out),
+        fingerprints=(str(a["fingerprint"]), str(b["fingerprint"])),
+        runtime_hashes=(str(a["runtime_hash"]), str(b["runtime_hash"])),
+    )
+
+
+def _check(report: Any, label: str) -> None:
+    fix = "make reports with BuiltSession.report() or `dfsession report PROFILE`"
+    if not isinstance(report, Mapping):
+        raise DfSessionError(
+            f"report {label} is not a dfsession report (got {type(report).__name__}); {fix}"
+        )
+    missing = sorted(REPORT_KEYS - set(report))
+    if missing:
+        raise DfSessionError(
+            f"report {label} is not a dfsession report: missing {', '.join(missing)}; {fix}"
+        )
+    steps = report["steps"]
+    if not isinstance(steps, list | tuple) or not all(
+        isinstance(s, Mapping) and isinstance(s.get("step"), str) for s in steps
+    ):
+        raise DfSessionError(f"report {label}: 'steps' must be a list of step records; {fix}")
+    for key in ("functions", "datasets"):
+        if not isinstance(report[key], list | tuple):
+            raise DfSessionError(f"report {label}: {key!r} must be a list; {fix}")
+    for key in ("settings", "versions"):
+        value = report[key]
+        if not (isinstance(value, Mapping) or (value is None and key == "settings")):
+            raise DfSessionError(f"report {label}: {key!r} must be a table; {fix}")
+
+
+def _compare_settings(a: Any, b: Any, out: list[Difference]) -> None:
+    if a is None and b is None:
+        return
+    if a is None or b is None:
+        path = "(all: information_schema is off in the other report)"
+        if a is None:
+            out.append(Difference("settings", path, "only_in_b", b=f"{len(b)} settings"))
+        else:
+            out.append(Difference("settings", path, "only_in_a", a=f"{len(a)} settings"))
+        return
+    _compare("settings", "", a, b, out)
+
+
+def _compare_steps(a: Sequence[Any], b: Sequence[Any], out: list[Difference]) -> None:
+    names_a = [s["step"] for s in a]
+    names_b = [s["step"] for s in b]
+    if names_a != names_b and sorted(names_a) == sorted(names_b):
+        out.append(Difference("steps", "(order)", "changed", a=names_a, b=names_b))
+    by_a = {s["step"]: _without_duration(s) for s in a}
+    by_b = {s["step"]: _without_duration(s) for s in b}
+    for name in _union(names_a, names_b):
+        if name not in by_b:
+            out.append(Difference("steps", name, "only_in_a", a=by_a[name]))
+        elif name not in by_a:
+            out.append(Difference("steps", name, "only_in_b", b=by_b[name]))
+        else:
+            _compare("steps", name, by_a[name], by_b[name], out)
+
+
+def _without_duration(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in ("step", "duration_ms")}
+
+
+def _union(a: Sequence[str], b: Sequence[str]) -> list[str]:
+    seen = dict.fromkeys(a)
+    seen.update(dict.fromkeys(b))
+    return list(seen)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _compare(section: str, path: str, a: Any, b: Any, out: list[Difference]) -> None:
+    """Append the differences between ``a`` and ``b`` found under ``path`` to ``out``."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b), key=str):
+            where = _join(path, str(key))
+            if key not in b:
+                out.append(Difference(section, where, "only_in_a", a=a[key]))
+            elif key not in a:
+                out.append(Difference(section, where, "only_in_b", b=b[key]))
+            else:
+                _compare(section, where, a[key], b[key], out)
+        return
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        _compare_lists(section, path, list(a), list(b), out)
+        return
+    if not _same(a, b):
+        out.append(Difference(section, path, "changed", a=a, b=b))
+
+
+def _compare_lists(
+    section: str, path: str, a: list[Any], b: list[Any], out: list[Difference]
+) -> None:
+    keyed_a, keyed_b = _by_name(a), _by_name(b)
+    if keyed_a is not None and keyed_b is not None:
+        _compare(section, path, keyed_a, keyed_b, out)
+        return
+    scalars = (str, int, float, bool, type(None))
+    if all(isinstance(v, scalars) for v in (*a, *b)):
+        count_a, count_b = Counter(map(_token, a)), Counter(map(_token, b))
+        if count_a == count_b:
+            if [_token(v) for v in a] != [_token(v) for v in b]:
+                out.append(Difference(section, _join(path, "(order)"), "changed", a=a, b=b))
+            return
+        for value in a:
+            if count_a[_token(value)] > count_b[_token(value)]:
+                out.append(Difference(section, path, "only_in_a", a=value))
+                count_a[_token(value)] -= 1
+        for value in b:
+            if count_b[_token(value)] > count_a[_token(value)]:
+                out.append(Difference(section, path, "only_in_b", b=value))
+                count_b[_token(value)] -= 1
+        return
+    if len(a) == len(b):
+        for index, (item_a, item_b) in enumerate(zip(a, b, strict=True)):
+            _compare(section, f"{path}[{index}]", item_a, item_b, out)
+        return
+    if not _same(a, b):
+        out.append(Difference(section, path, "changed", a=a, b=b))
+
+
+def _by_name(items: list[Any]) -> dict[str, Any] | None:
+    """Items keyed by their ``name`` (repeats numbered ``name#2``), or ``None`` if some lack one."""
+    if not all(isinstance(item, Mapping) and isinstance(item.get("name"), str) for item in items):
+        return None
+    keyed: dict[str, Any] = {}
+    for item in items:
+        key, n = item["name"], 1
+        while key in keyed:
+            n += 1
+            key = f"{item['name']}#{n}"
+        keyed[key] = {k: v for k, v in item.items() if k != "name"}
+    return keyed
+
+
+def _token(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: ``true`` is not ``1``, but ``1`` is ``1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."

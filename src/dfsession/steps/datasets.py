@@ -1,0 +1,148 @@
+"""The ``datasets`` step: the schema registry for parquet, csv, json and Arrow IPC tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from datafusion import CsvReadOptions, SessionContext
+
+from dfsession.engine import (
+    STORES_RESOURCE,
+    StoreAccess,
+    check_declared_schema,
+    dataset_local_path,
+    find_store,
+    redact_location,
+    schema_fingerprint,
+    table_schema,
+)
+from dfsession.errors import StepFailedError
+from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.profile.sections import DatasetConfig
+
+
+def _register(ctx: SessionContext, name: str, config: DatasetConfig) -> None:
+    """One engine registration call for a file dataset."""
+    options: dict[str, Any] = dict(config.options)
+    partitions = list(config.partition_cols.items()) or None
+    location = config.location
+    if config.format == "parquet":
+        ctx.register_parquet(
+            name,
+            location,
+            table_partition_cols=partitions,
+            file_extension=options.get("file_extension", ".parquet"),
+            skip_metadata=options.get("skip_metadata", True),
+        )
+    elif config.format == "csv":
+        ctx.register_csv(
+            name,
+            location,
+            options=CsvReadOptions(
+                has_header=options.get("has_header", True),
+                delimiter=options.get("delimiter", ","),
+                schema_infer_max_records=options.get("schema_infer_max_records", 1000),
+                file_extension=options.get("file_extension", ".csv"),
+                table_partition_cols=partitions,
+            ),
+        )
+    elif config.format == "json":
+        ctx.register_json(
+            name,
+            location,
+            schema_infer_max_records=options.get("schema_infer_max_records", 1000),
+            file_extension=options.get("file_extension", ".json"),
+            table_partition_cols=partitions,
+        )
+    else:
+        ctx.register_arrow(
+            name,
+            location,
+            file_extension=options.get("file_extension", ".arrow"),
+            table_partition_cols=partitions,
+        )
+
+
+def _with_file_extension(config: DatasetConfig, path: str | None) -> DatasetConfig:
+    """A single file keeps its own extension (``x.ndjson``): the engine filters by extension."""
+    location = config.location
+    tail = location.rsplit("/", 1)[-1]
+    if "file_extension" in config.options or location.endswith("/") or "." not in tail:
+        return config
+    suffix = "." + tail.rsplit(".", 1)[1]
+    if suffix == _DEFAULT_EXTENSIONS[config.format]:
+        return config
+    if path is not None and not Path(path).is_file():
+        return config
+    return attrs.evolve(config, options={**config.options, "file_extension": suffix})
+
+
+def _failed(
+    name: str, config: DatasetConfig, exc: Exception, stores: Mapping[str, StoreAccess]
+) -> StepFailedError:
+    """The registration error, naming the dataset, with credentials kept out of the message."""
+    where = redact_location(config.location)
+    reason = str(exc).replace(config.location, where).replace("\n", " ")
+    store = find_store(config.location, stores)
+    if store is not None:
+        reason = store.scrub(reason)
+    return StepFailedError(
+        f"dataset {name!r} ({config.format} at {where!r}): the engine could not register it: "
+        f"{reason}"
+    )
+
+
+@attrs.frozen(cache_hash=True)
+class DatasetsStep:
+    """Register every non-Delta dataset, check it against its declared schema, record it."""
+
+    name: str = "datasets"
+    requires: frozenset[str] = frozenset({"context", "object_stores"})
+    provides: frozenset[str] = frozenset({"datasets"})
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        """Register, then check and fingerprint each dataset; Delta ones are the ``delta`` step's.
+
+        Registering every table first and reading schemas after is measurably faster than
+        interleaving the two (see benchmarks/bench_datasets.py).
+        """
+        profile = build.profile
+        datasets = [(n, c) for n, c in profile.datasets.items() if c.format != "delta"]
+        if not datasets:
+            return StepRecord.skipped(self.name, "no non-Delta [datasets] in the profile")
+        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
+        ctx = build.ctx
+        registered: list[tuple[str, DatasetConfig]] = []
+        for name, declared in datasets:
+            path = dataset_local_path(name, declared.location, stores)
+            config = _with_file_extension(declared, path)
+            try:
+                _register(ctx, name, config)
+            except Exception as exc:
+                raise _failed(name, config, exc, stores) from None
+            registered.append((name, config))
+        catalog = profile.catalog
+        tables = ctx.catalog(catalog.default_catalog).schema(catalog.default_schema)
+        records: list[dict[str, Any]] = []
+        for name, config in registered:
+            try:
+                actual = table_schema(ctx, tables, name)
+            except Exception as exc:
+                raise _failed(name, config, exc, stores) from None
+            check_declared_schema(name, config, actual)
+            records.append(
+                {
+                    "name": name,
+                    "format": config.format,
+                    "location": redact_location(config.location),
+                    "schema_mode": config.effective_schema_mode,
+                    "schema_fingerprint": schema_fingerprint(actual),
+                }
+            )
+        return StepRecord(step=self.name, applied={"datasets": records})
+
+
+_DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "arrow": ".arrow"}

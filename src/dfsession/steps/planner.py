@@ -1,0 +1,228 @@
+"""The ``extensions`` and ``planner`` steps: codecs, extension bundles, optimizer rules."""
+
+from __future__ import annotations
+
+import inspect
+from difflib import get_close_matches
+from typing import Any
+
+import attrs
+import datafusion
+from datafusion import SessionContext
+
+from dfsession.engine import set_option
+from dfsession.errors import IncompatibleVersionsError, ProfileError
+from dfsession.imports import resolve_reference
+from dfsession.pipeline.step import SessionBuild, StepRecord
+
+LOGICAL_CODEC = "__datafusion_logical_extension_codec__"
+PHYSICAL_CODEC = "__datafusion_physical_extension_codec__"
+SESSION_COMPONENTS = "__datafusion_session_components__"
+SESSION_PLANNER = "__datafusion_session_planner__"
+PHYSICAL_RULE = "__datafusion_physical_optimizer_rule__"
+QUERY_PLANNER = "__datafusion_query_planner__"
+
+_RULES_QUERY = "EXPLAIN VERBOSE SELECT 1"
+
+
+def _describe(obj: object) -> str:
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _require_protocol(
+    ref: str, obj: object, path: str, protocols: tuple[str, ...], what: str
+) -> None:
+    """Refuse a class, or an object that exposes none of ``protocols``, naming ref and protocol."""
+    wanted = " or ".join(protocols)
+    if inspect.isclass(obj):
+        raise ProfileError(
+            [
+                (
+                    path,
+                    f"{ref!r} is the class {obj.__module__}.{obj.__qualname__}; {what} is an "
+                    f"instance exposing {wanted}: point the reference at an instance",
+                )
+            ]
+        )
+    if not any(hasattr(obj, protocol) for protocol in protocols):
+        raise ProfileError(
+            [
+                (
+                    path,
+                    f"{ref!r} is {_describe(obj)}, which does not expose {wanted}; {what} must "
+                    "come from a compiled DataFusion extension exposing that PyCapsule protocol",
+                )
+            ]
+        )
+
+
+def _engine_rejected(ref: str, path: str, what: str, exc: Exception) -> ProfileError:
+    reason = str(exc).replace("\n", " ")
+    return ProfileError(
+        [(path, f"the engine rejected {what} {ref!r}: {type(exc).__name__}: {reason}")]
+    )
+
+
+def effective_rules(ctx: SessionContext) -> dict[str, list[str]]:
+    """The analyzer, logical optimizer and physical optimizer rule names ``ctx`` runs, in order.
+
+    Read from ``EXPLAIN VERBOSE``, which reports the plan after every rule.
+    """
+    plan_types = ctx.sql(_RULES_QUERY).to_pydict()["plan_type"]
+    rules: dict[str, list[str]] = {"analyzer": [], "logical": [], "physical": []}
+    phase = "analyzer"
+    for plan_type in plan_types:
+        if plan_type == "analyzed_logical_plan":
+            phase = "logical"
+        elif plan_type.startswith("physical_plan after "):
+            rules["physical"].append(plan_type.removeprefix("physical_plan after "))
+        elif plan_type.startswith("logical_plan after "):
+            name = plan_type.removeprefix("logical_plan after ")
+            if name not in rules[phase]:  # later optimizer passes repeat the rules
+                rules[phase].append(name)
+    return rules
+
+
+@attrs.frozen(cache_hash=True)
+class ExtensionsStep:
+    """Install extension codecs, then ``with_extensions`` bundles; both return a new context."""
+
+    name: str = "extensions"
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset({"extensions"})
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        """Hand the new context back through ``build.ctx``; the record lists the codec ids."""
+        planner = build.profile.planner
+        if not planner.codecs and not planner.bundles:
+            return StepRecord.skipped(self.name, "no planner.codecs or planner.bundles")
+        ctx = build.ctx
+        codecs: list[dict[str, Any]] = []
+        for index, ref in enumerate(planner.codecs):
+            path = f"planner.codecs.{index}"
+            codec: Any = resolve_reference(ref, path)
+            _require_protocol(ref, codec, path, (LOGICAL_CODEC, PHYSICAL_CODEC), "a codec")
+            logical, physical = hasattr(codec, LOGICAL_CODEC), hasattr(codec, PHYSICAL_CODEC)
+            try:
+                if logical:
+                    ctx = ctx.with_logical_extension_codec(codec)
+                if physical:
+                    ctx = ctx.with_physical_extension_codec(codec)
+            except Exception as exc:
+                raise _engine_rejected(ref, path, "codec", exc) from exc
+            codecs.append({"ref": ref, "logical": logical, "physical": physical})
+        if planner.bundles:
+            ctx = self._with_bundles(ctx, planner.bundles)
+        build.ctx = ctx
+        return StepRecord(
+            step=self.name,
+            applied={
+                "codecs": codecs,
+                "bundles": list(planner.bundles),
+                "logical_codec_ids": list(ctx.logical_extension_codec_ids()),
+                "physical_codec_ids": list(ctx.physical_extension_codec_ids()),
+            },
+        )
+
+    @staticmethod
+    def _with_bundles(ctx: SessionContext, refs: tuple[str, ...]) -> SessionContext:
+        if not hasattr(ctx, "with_extensions"):
+            raise IncompatibleVersionsError(
+                f"planner.bundles needs SessionContext.with_extensions, which datafusion "
+                f"{datafusion.__version__} lacks; upgrade datafusion or remove planner.bundles"
+            )
+        bundles: list[Any] = []
+        for index, ref in enumerate(refs):
+            path = f"planner.bundles.{index}"
+            bundle = resolve_reference(ref, path)
+            _require_protocol(ref, bundle, path, (SESSION_COMPONENTS, SESSION_PLANNER), "a bundle")
+            bundles.append(bundle)
+        try:
+            new_ctx: SessionContext = ctx.with_extensions(*bundles)
+        except Exception as exc:
+            raise _engine_rejected(", ".join(refs), "planner.bundles", "bundles", exc) from exc
+        return new_ctx
+
+
+@attrs.frozen(cache_hash=True)
+class PlannerStep:
+    """Optimizer settings, removed logical rules, physical rules and a query planner."""
+
+    name: str = "planner"
+    requires: frozenset[str] = frozenset({"context", "extensions"})
+    provides: frozenset[str] = frozenset({"planner"})
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        """Apply each change in place; the record lists them (and, if asked, the rule names)."""
+        planner = build.profile.planner
+        if not (
+            planner.optimizer
+            or planner.disable_rules
+            or planner.physical_rules
+            or planner.query_planner
+            or planner.record_rules
+        ):
+            return StepRecord.skipped(self.name, "no [planner] settings, rules or planner")
+        ctx = build.ctx
+        applied: dict[str, Any] = {}
+        for key, value in planner.optimizer.items():
+            try:
+                set_option(ctx, key, value)
+            except ValueError as exc:
+                raise ProfileError([(f"planner.optimizer.{key}", str(exc))]) from exc
+        if planner.optimizer:
+            applied["optimizer"] = dict(planner.optimizer)
+        if planner.disable_rules:
+            applied["removed_rules"] = self._remove_rules(ctx, planner.disable_rules)
+        for index, ref in enumerate(planner.physical_rules):
+            path = f"planner.physical_rules.{index}"
+            rule: Any = resolve_reference(ref, path)
+            _require_protocol(ref, rule, path, (PHYSICAL_RULE,), "a physical rule")
+            try:
+                ctx.add_physical_optimizer_rule(rule)
+            except Exception as exc:
+                raise _engine_rejected(ref, path, "physical optimizer rule", exc) from exc
+        if planner.physical_rules:
+            applied["physical_rules"] = list(planner.physical_rules)
+        if planner.query_planner is not None:
+            ref, path = planner.query_planner, "planner.query_planner"
+            query_planner: Any = resolve_reference(ref, path)
+            _require_protocol(ref, query_planner, path, (QUERY_PLANNER,), "a query planner")
+            try:
+                ctx.set_query_planner(query_planner)
+            except Exception as exc:
+                raise _engine_rejected(ref, path, "query planner", exc) from exc
+            applied["query_planner"] = ref
+        if planner.record_rules:
+            applied["effective_rules"] = effective_rules(ctx)
+        return StepRecord(step=self.name, applied=applied)
+
+    @staticmethod
+    def _remove_rules(ctx: SessionContext, names: tuple[str, ...]) -> list[str]:
+        removed: list[str] = []
+        for index, name in enumerate(names):
+            path = f"planner.disable_rules.{index}"
+            if name in removed:
+                raise ProfileError([(path, f"rule {name!r} is listed twice; remove one")])
+            if ctx.remove_optimizer_rule(name):
+                removed.append(name)
+                continue
+            rules = effective_rules(ctx)
+            known = rules["logical"]
+            close = get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            if name in rules["analyzer"]:
+                hint = f"{name!r} is an analyzer rule, which cannot be removed; "
+            elif name in rules["physical"]:
+                hint = f"{name!r} is a physical optimizer rule, which cannot be removed; "
+            raise ProfileError(
+                [
+                    (
+                        path,
+                        f"unknown logical optimizer rule {name!r}; {hint}"
+                        f"known rules: {', '.join(known)}",
+                    )
+                ]
+            )
+        return removed

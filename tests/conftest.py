@@ -1,0 +1,117 @@
+"""Shared fixtures: a real S3-compatible server (moto's server mode) on 127.0.0.1.
+
+The server starts once per test session on a free port and stops at the end; each test gets
+its own bucket, and its credentials through environment variables set for that test only.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+REGION = "us-east-1"
+#: Environment variables the S3 profiles in the tests name as their secret references.
+KEY_ENV = "DFSESSION_TEST_S3_KEY"
+SECRET_ENV = "DFSESSION_TEST_S3_SECRET"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@attrs.frozen
+class S3Server:
+    """A running moto server: its endpoint URL."""
+
+    endpoint: str
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's ThreadedMotoServer on 127.0.0.1 and a free port, for the whole test session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(endpoint=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@attrs.frozen
+class S3Bucket:
+    """One fresh bucket on the server, its client, and the secret values the test exported."""
+
+    name: str
+    endpoint: str
+    key_id: str
+    secret: str
+    client: Any = attrs.field(repr=False)
+
+    def put_parquet(self, key: str, table: pa.Table) -> None:
+        """Write ``table`` as a Parquet object at ``key``."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        self.client.put_object(Bucket=self.name, Key=key, Body=buffer.getvalue())
+
+    def store(self, **extra: Any) -> dict[str, Any]:
+        """An ``[object_stores]`` entry for this bucket, credentials as env references."""
+        return {
+            "url": f"s3://{self.name}",
+            "kind": "s3",
+            "options": {"region": REGION, "endpoint": self.endpoint, "allow_http": True},
+            "secrets": {
+                "access_key_id": {"env": KEY_ENV},
+                "secret_access_key": {"env": SECRET_ENV},
+            },
+            **extra,
+        }
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """deltalake options to write test tables into the bucket directly."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": self.key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+        }
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    """A new bucket, with this test's credentials exported as environment variables."""
+    import boto3
+
+    key_id = f"AKIA{uuid.uuid4().hex[:16].upper()}"
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    monkeypatch.setenv(KEY_ENV, key_id)
+    monkeypatch.setenv(SECRET_ENV, secret)
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name=REGION,
+    )
+    name = f"lake-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return S3Bucket(
+        name=name, endpoint=s3_server.endpoint, key_id=key_id, secret=secret, client=client
+    )

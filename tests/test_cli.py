@@ -1,0 +1,293 @@
+"""The ``dfsession`` command line, run as a user runs it: ``python -m dfsession``, a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+COMMANDS = ("plan", "build", "sql", "explain", "write", "validate", "report", "diff")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m dfsession ARGS`` with this checkout's sources; never a terminal."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "dfsession", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """Exit 2, one ``dfsession: error:`` message on stderr naming ``fragments``, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("dfsession: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Profiles (a dataset, a view, a prepared statement; DDL forbidden) and a Parquet file."""
+    directory = tmp_path_factory.mktemp("cli")
+    pq.write_table(
+        pa.table({"id": list(range(50)), "name": [f"n{i}" for i in range(50)]}),
+        directory / "people.parquet",
+    )
+    (directory / "profile.toml").write_text(
+        "[catalog]\ninformation_schema = true\n\n"
+        "[features]\nurl_table = true\n\n"
+        "[sql_policy]\nallow_ddl = false\n\n"
+        "[datasets.people]\nformat = 'parquet'\nlocation = 'people.parquet'\n"
+        "schema = { id = 'int64', name = 'string' }\n\n"
+        "[views.early]\nsql = 'SELECT id, name FROM people WHERE id < 5'\n\n"
+        "[prepared.person]\nsql = 'SELECT name FROM people WHERE id = $1'\n"
+        "params = ['int64']\n",
+        encoding="utf-8",
+    )
+    (directory / "broken.toml").write_text(
+        "[datasets.people]\nformat = 'parquet'\nlocation = 'people.parquet'\n"
+        "schema = { id = 'int64', name = 'string' }\n\n"
+        "[views.bad]\nsql = 'SELECT no_such_column FROM people'\n",
+        encoding="utf-8",
+    )
+    (directory / "other.toml").write_text(
+        '[settings]\n"datafusion.optimizer.max_passes" = "2"\n\n'
+        "[catalog]\ninformation_schema = true\n",
+        encoding="utf-8",
+    )
+    return directory
+
+
+PEOPLE = "SELECT id, name FROM 'people.parquet'"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in COMMANDS:
+        result = run(command, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "example:\n  dfsession " + command in result.stdout
+
+
+def test_plan_lists_the_steps_in_order_with_requires_and_provides(workdir: Path) -> None:
+    result = run("plan", "profile.toml", "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)
+    assert steps[0] == {"step": "context", "requires": [], "provides": ["context"]}
+    assert {"step": "settings", "requires": ["context"], "provides": ["settings"]} in steps
+    table = run("plan", "profile.toml", cwd=workdir)
+    assert table.returncode == 0
+    assert all(step["step"] in table.stdout for step in steps)
+
+
+def test_build_prints_a_table_of_records(workdir: Path) -> None:
+    result = run("build", "profile.toml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for text in ("context", "applied", "url_table", "skipped", "no [settings] in the profile"):
+        assert text in result.stdout
+
+
+def test_build_json_prints_the_report_and_nothing_else_on_stdout(workdir: Path) -> None:
+    result = run("build", "profile.toml", "--json", "--verbose", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # all of stdout is the one JSON document
+    assert report["schema_version"] == 1
+    assert report["steps"][0]["step"] == "context"
+    assert "dfsession.step" in result.stderr  # --verbose logs go to stderr
+
+
+def test_sql_prints_a_table(workdir: Path) -> None:
+    result = run("sql", "profile.toml", f"{PEOPLE} WHERE id < 3 ORDER BY id", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "n2" in result.stdout
+    assert "3 rows" in result.stderr
+
+
+def test_sql_table_shows_at_most_max_rows(workdir: Path) -> None:
+    result = run("sql", "profile.toml", PEOPLE, "--max-rows", "5", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "first 5 rows; there are more" in result.stderr
+
+
+def test_sql_params_are_json_scalars_when_they_parse_else_strings(workdir: Path) -> None:
+    query = "SELECT arrow_typeof($a) AS a, arrow_typeof($b) AS b, arrow_typeof($c) AS c, $c AS v"
+    result = run(
+        "sql", "profile.toml", query, "-p", "a=5", "-p", "b=abc", "-p", 'c="5"',
+        "--format", "jsonl", cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"a": "Int64", "b": "Utf8", "c": "Utf8", "v": "5"}
+
+
+def test_sql_params_are_bound_not_pasted(workdir: Path) -> None:
+    query = f"{PEOPLE} WHERE name = $name"
+    result = run(
+        "sql", "profile.toml", query, "--param", "name=n1' OR '1'='1", "--format", "csv",
+        cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert list(csv.reader(io.StringIO(result.stdout))) == [["id", "name"]]
+
+
+def test_sql_csv_and_jsonl_go_to_stdout(workdir: Path) -> None:
+    query = f"{PEOPLE} WHERE id < 2 ORDER BY id"
+    as_csv = run("sql", "profile.toml", query, "--format", "csv", cwd=workdir)
+    assert list(csv.reader(io.StringIO(as_csv.stdout))) == [
+        ["id", "name"],
+        ["0", "n0"],
+        ["1", "n1"],
+    ]
+    as_jsonl = run("sql", "profile.toml", query, "--format", "jsonl", cwd=workdir)
+    rows = [json.loads(line) for line in as_jsonl.stdout.splitlines()]
+    assert rows == [{"id": 0, "name": "n0"}, {"id": 1, "name": "n1"}]
+
+
+def test_sql_writes_a_parquet_file(workdir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "result.parquet"
+    result = run(
+        "sql", "profile.toml", PEOPLE, "--format", "parquet", "--output", str(output),
+        cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert pq.read_table(output).num_rows == 50
+    assert "wrote 50 rows" in result.stderr
+
+
+def test_sql_parquet_needs_an_output_file(workdir: Path) -> None:
+    result = run("sql", "profile.toml", PEOPLE, "--format", "parquet", cwd=workdir)
+    assert_clean_error(result, "--output FILE")
+
+
+def test_a_policy_refusal_is_one_clear_message_without_traceback(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "CREATE TABLE t AS SELECT 1", cwd=workdir)
+    assert_clean_error(result, "DDL (CreateMemoryTable)", "sql_policy.allow_ddl = true")
+
+
+def test_debug_shows_the_traceback(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "CREATE TABLE t AS SELECT 1", "--debug", cwd=workdir)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert "SqlPolicyError" in result.stderr
+
+
+def test_engine_errors_name_the_query(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "SELECT nope FROM 'people.parquet'", cwd=workdir)
+    assert_clean_error(result, "nope", "query: SELECT nope FROM 'people.parquet'")
+
+
+def test_a_missing_profile_is_a_clear_error(workdir: Path) -> None:
+    assert_clean_error(run("build", "missing.toml", cwd=workdir), "'missing.toml' does not exist")
+
+
+def test_usage_errors_exit_2(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "SELECT 1", "--param", "novalue", cwd=workdir)
+    assert result.returncode == 2
+    assert "expected name=value" in result.stderr
+
+
+def test_explain_prints_the_plan(workdir: Path) -> None:
+    result = run("explain", "profile.toml", PEOPLE, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "logical_plan:" in result.stdout
+    analyzed = run("explain", "profile.toml", f"SELECT count(*) FROM ({PEOPLE})", "--analyze",
+                   cwd=workdir)  # fmt: skip
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "output_rows" in analyzed.stdout
+
+
+def test_write_delta_then_refuse_to_overwrite_by_default(workdir: Path, tmp_path: Path) -> None:
+    target = str(tmp_path / "delta")
+    first = run("write", "profile.toml", PEOPLE, target, "--format", "delta", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    assert f"wrote 50 rows to {target} (delta, mode error, version 0)" in first.stdout
+    again = run("write", "profile.toml", PEOPLE, target, "--format", "delta", cwd=workdir)
+    assert_clean_error(again, "mode='append' or mode='overwrite'", "stays at version 0")
+    appended = run(
+        "write", "profile.toml", f"{PEOPLE} WHERE id < $n", target, "--format", "delta",
+        "--mode", "append", "--param", "n=10", "--json", cwd=workdir,
+    )  # fmt: skip
+    assert appended.returncode == 0, appended.stderr
+    assert json.loads(appended.stdout)["rows"] == 10
+    assert DeltaTable(target).to_pyarrow_table().num_rows == 60
+
+
+def test_write_parquet_files(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    result = run("write", "profile.toml", PEOPLE, str(target), "--format", "parquet", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert pq.read_table(target).num_rows == 50
+
+
+def test_report_to_stdout_and_to_a_file(workdir: Path, tmp_path: Path) -> None:
+    printed = run("report", "profile.toml", cwd=workdir)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["settings"]["datafusion.catalog.information_schema"] == "true"
+    output = tmp_path / "report.json"
+    saved = run("report", "profile.toml", "-o", str(output), cwd=workdir)
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout == ""
+    assert (
+        json.loads(output.read_text())["fingerprint"] == json.loads(printed.stdout)["fingerprint"]
+    )
+
+
+def test_diff_exits_0_when_equal_and_1_when_different(workdir: Path, tmp_path: Path) -> None:
+    a, b, c = (tmp_path / name for name in ("a.json", "b.json", "c.json"))
+    for profile, output in (("profile.toml", a), ("profile.toml", b), ("other.toml", c)):
+        assert run("report", profile, "-o", str(output), cwd=workdir).returncode == 0
+    same = run("diff", str(a), str(b))
+    assert same.returncode == 0, same.stderr
+    different = run("diff", str(a), str(c))
+    assert different.returncode == 1, different.stderr
+    assert "datafusion.optimizer.max_passes" in different.stdout
+    as_json = run("diff", str(a), str(c), "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["equal"] is False
+
+
+def test_diff_of_a_file_that_is_not_json_is_an_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert_clean_error(run("diff", str(bad), str(bad)), "bad.json: not valid JSON")
+
+
+def test_sql_reads_the_profile_datasets_and_views(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "SELECT count(*) AS n FROM early", "-f", "csv", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['"n"', "5"]
+
+
+def test_validate_passes_a_sound_profile(workdir: Path) -> None:
+    result = run("validate", "profile.toml", "--seed-rows", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for name in ("people", "early", "person", "ok"):
+        assert name in result.stdout
+
+
+def test_validate_exits_1_naming_what_failed(workdir: Path) -> None:
+    result = run("validate", "broken.toml", "--json", cwd=workdir)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    (failed,) = [item for item in report["items"] if item["status"] == "failed"]
+    assert (failed["kind"], failed["name"]) == ("view", "bad")
+    assert "no_such_column" in failed["reason"]

@@ -1,0 +1,249 @@
+"""Zero-row validation: views and prepared statements planned against empty declared tables."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pyarrow as pa
+import pytest
+
+from dfsession import SessionProfile
+from dfsession.bootstrap import (
+    ValidationItem,
+    ValidationReport,
+    seed_batch,
+    validate_profile,
+    zero_scalar,
+)
+
+TRIPS = {
+    "format": "parquet",
+    "location": "/nonexistent/trips/",  # never read: validation touches no real data
+    "schema": {"id": "int64", "fare": "float64", "city": "string"},
+    "partition_cols": {"year": "int32"},
+}
+
+
+def profile(**sections: Any) -> SessionProfile:
+    data: dict[str, Any] = {"datasets": {"trips": TRIPS}}
+    for key, value in sections.items():
+        data[key] = {n: {"sql": s} for n, s in value.items()} if key == "views" else value
+    return SessionProfile.from_dict(data)
+
+
+def statuses(report: ValidationReport) -> dict[tuple[str, str], str]:
+    return {(item.kind, item.name): item.status for item in report.items}
+
+
+def item(report: ValidationReport, kind: str, name: str) -> ValidationItem:
+    return next(i for i in report.items if (i.kind, i.name) == (kind, name))
+
+
+def test_a_sound_profile_validates_without_touching_data_or_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NEVER_SET_SECRET", raising=False)
+    report = validate_profile(
+        profile(
+            object_stores={
+                "lake": {
+                    "url": "s3://lake",
+                    "kind": "s3",
+                    "secrets": {"secret_access_key": {"env": "NEVER_SET_SECRET"}},
+                }
+            },
+            views={
+                "by_city": "SELECT city, sum(fare) AS total FROM expensive GROUP BY city",
+                "expensive": "SELECT * FROM trips WHERE fare > 100 AND year = 2024",
+            },
+            prepared={
+                "by_id": {"sql": "SELECT * FROM by_city WHERE city = $1", "params": ["string"]}
+            },
+        )
+    )
+    assert report.ok
+    assert statuses(report) == {
+        ("dataset", "trips"): "ok",
+        ("view", "expensive"): "ok",
+        ("view", "by_city"): "ok",
+        ("prepared", "by_id"): "ok",
+    }
+
+
+def test_a_view_reading_an_undeclared_column_fails_with_the_engine_reason() -> None:
+    report = validate_profile(profile(views={"bad": "SELECT pickup FROM trips"}))
+    assert not report.ok
+    bad = item(report, "view", "bad")
+    assert bad.status == "failed"
+    assert "pickup" in bad.reason
+    assert report.failures == (bad,)
+
+
+def test_datasets_without_a_schema_are_skipped_with_what_reads_them() -> None:
+    report = validate_profile(
+        profile(
+            datasets={
+                "trips": TRIPS,
+                "raw": {"format": "csv", "location": "/nonexistent/raw.csv"},
+            },
+            views={"raw_view": "SELECT * FROM raw", "on_top": "SELECT * FROM raw_view"},
+            prepared={"raw_q": {"sql": "SELECT * FROM raw WHERE a = $1", "params": ["int64"]}},
+        )
+    )
+    assert report.ok
+    assert statuses(report) == {
+        ("dataset", "trips"): "ok",
+        ("dataset", "raw"): "skipped",
+        ("view", "raw_view"): "skipped",
+        ("view", "on_top"): "skipped",
+        ("prepared", "raw_q"): "skipped",
+    }
+    assert "datasets.raw.schema" in item(report, "dataset", "raw").reason
+    assert item(report, "view", "raw_view").reason == "depends on dataset 'raw', which was skipped"
+    assert item(report, "view", "on_top").reason == "depends on view 'raw_view', which was skipped"
+
+
+def test_a_cycle_fails_each_member_and_skips_what_reads_it() -> None:
+    report = validate_profile(
+        profile(
+            views={
+                "a": "SELECT * FROM b",
+                "b": "SELECT * FROM a",
+                "reader": "SELECT * FROM a",
+                "fine": "SELECT count(*) AS n FROM trips",
+            }
+        )
+    )
+    assert statuses(report) == {
+        ("dataset", "trips"): "ok",
+        ("view", "a"): "failed",
+        ("view", "b"): "failed",
+        ("view", "fine"): "ok",
+        ("view", "reader"): "skipped",
+    }
+    assert "views 'a', 'b' form a dependency cycle" in item(report, "view", "b").reason
+
+
+def test_a_failed_view_skips_its_dependents_and_prepared_statements_fail_on_bad_types() -> None:
+    report = validate_profile(
+        profile(
+            views={"broken": "SELECT nope FROM trips", "child": "SELECT * FROM broken"},
+            prepared={
+                "q": {"sql": "SELECT * FROM trips WHERE id = $1", "params": ["duration[s]"]},
+                "q2": {"sql": "SELECT * FROM child", "params": []},
+            },
+        )
+    )
+    assert statuses(report)[("view", "child")] == "skipped"
+    assert item(report, "view", "child").reason == "depends on view 'broken', which failed"
+    assert item(report, "prepared", "q").status == "failed"
+    assert "no SQL type name" in item(report, "prepared", "q").reason
+    assert item(report, "prepared", "q2").status == "skipped"
+
+
+def test_seed_rows_runs_the_views_and_catches_failures_that_need_a_row() -> None:
+    views = {"parsed": "SELECT to_timestamp(coalesce(city, 'not a time')) AS t FROM trips"}
+    assert validate_profile(profile(views=views)).ok
+    seeded = validate_profile(profile(views=views), seed_rows=True)
+    assert not seeded.ok
+    assert item(seeded, "view", "parsed").status == "failed"
+    assert seeded.seed_rows
+
+
+def test_seed_rows_runs_prepared_statements_with_zero_parameters() -> None:
+    report = validate_profile(
+        profile(
+            prepared={
+                "by_id": {
+                    "sql": "SELECT fare FROM trips WHERE id = $1 AND city = $2",
+                    "params": ["int64", "string"],
+                },
+            }
+        ),
+        seed_rows=True,
+    )
+    assert report.ok
+
+
+def test_report_to_dict_is_json_with_counts_and_items() -> None:
+    p = profile(views={"bad": "SELECT nope FROM trips"})
+    document = validate_profile(p).to_dict()
+    assert json.loads(json.dumps(document)) == document
+    assert document["ok"] is False
+    assert document["fingerprint"] == p.fingerprint()
+    assert document["counts"] == {"ok": 1, "failed": 1, "skipped": 0}
+    assert document["items"][1]["kind"] == "view"
+    assert set(document["items"][1]) == {"kind", "name", "status", "reason"}
+
+
+def test_report_is_frozen() -> None:
+    report = validate_profile(profile())
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        report.items = ()  # type: ignore[misc]
+
+
+def test_profile_functions_are_available_to_the_views() -> None:
+    report = validate_profile(
+        profile(
+            udfs=[{"ref": "udf_fixtures.functions:plus_one"}],
+            views={"next": "SELECT plus_one(id) AS n FROM trips"},
+        )
+    )
+    assert report.ok
+
+
+def test_delta_datasets_with_a_schema_are_checked_too(tmp_path: Path) -> None:
+    report = validate_profile(
+        profile(
+            datasets={
+                "orders": {
+                    "format": "delta",
+                    "location": str(tmp_path / "no-such-table"),
+                    "schema": {"id": "int64"},
+                }
+            },
+            views={"o": "SELECT id FROM orders"},
+        )
+    )
+    assert statuses(report) == {("dataset", "orders"): "ok", ("view", "o"): "ok"}
+
+
+# --- seed rows ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data_type", "zero"),
+    [
+        (pa.int64(), 0),
+        (pa.float32(), 0.0),
+        (pa.bool_(), False),
+        (pa.string(), ""),
+        (pa.binary(), b""),
+        (pa.decimal128(10, 2), Decimal("0.00")),
+        (pa.date32(), datetime.date(1970, 1, 1)),
+        (pa.timestamp("us", "UTC"), datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)),
+        (pa.list_(pa.int32()), []),
+        (
+            pa.struct([pa.field("a", pa.int64(), nullable=False), ("b", pa.string())]),
+            {"a": 0, "b": None},
+        ),
+        (pa.dictionary(pa.int32(), pa.string()), ""),
+    ],
+)
+def test_zero_scalar_is_the_types_zero(data_type: pa.DataType, zero: Any) -> None:
+    scalar = zero_scalar(data_type)
+    assert scalar.type == data_type
+    assert scalar.as_py() == zero
+
+
+def test_seed_row_is_null_where_nullable_and_zero_otherwise() -> None:
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.string())])
+    batch = seed_batch(schema)
+    assert batch.schema == schema
+    assert batch.to_pylist() == [{"id": 0, "name": None}]
+    assert seed_batch(schema, rows=0).num_rows == 0

@@ -1,0 +1,1 @@
+"""Real modules of functions and planner parts that the udfs/planner tests name by reference."""
