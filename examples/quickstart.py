@@ -5,10 +5,12 @@ Run: python examples/quickstart.py
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import make_data
+import structlog
 
 from dfsession import SessionContextBuilder, load_profile
 
@@ -17,6 +19,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     """Build, show what each step applied, query."""
+    # dfsession never configures logging; an application does. Here: warnings only, so the
+    # printed records are the output (drop this line to see one debug event per step).
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     make_data.main()
     os.chdir(HERE.parent)  # the profile's data locations are relative to the repository root
     profile = load_profile(HERE / "profile.toml")

@@ -339,17 +339,18 @@ def check_declared_schema(name: str, config: DatasetConfig, actual: pyarrow.Sche
         )
 
 
-def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAccess]) -> str | None:
-    """The local path of a dataset location (``None`` when remote); fail if it does not exist."""
+def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+    """The local path of a dataset location, or ``None`` when it is remote."""
     if is_local_location(location):
-        path = location.removeprefix("file://")
-    else:
-        store = find_store(location, stores)
-        found = store.local_path(location) if store is not None else None
-        if found is None:
-            return None
-        path = str(found)
-    if not os.path.exists(path):  # noqa: PTH110 - per dataset: a third of Path's cost
+        return location.removeprefix("file://")
+    store = find_store(location, stores)
+    found = store.local_path(location) if store is not None else None
+    return None if found is None else str(found)
+
+
+def require_path(name: str, path: str | None) -> None:
+    """Fail, naming the dataset and the path, when a local path does not exist."""
+    if path is not None and not os.path.exists(path):  # noqa: PTH110 - a third of Path's cost
         raise ProfileError(
             [
                 (
@@ -359,6 +360,12 @@ def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAcces
                 )
             ]
         )
+
+
+def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+    """The local path of a dataset location (``None`` when remote); fail if it does not exist."""
+    path = local_path(location, stores)
+    require_path(name, path)
     return path
 
 

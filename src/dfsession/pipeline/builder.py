@@ -100,9 +100,7 @@ class SessionContextBuilder:
                 {"dfsession.fingerprint": fingerprint, "dfsession.steps": len(steps)},
             ) as build_span:
                 for step in steps:
-                    with spans.span(
-                        f"dfsession.step.{step.name}", {"dfsession.step": step.name}
-                    ) as span:
+                    with spans.step_span(step.name) as span:
                         record = self._run_step(step, build, records, logger)
                         records.append(record)
                         if span is not None:
@@ -157,7 +155,7 @@ class SessionContextBuilder:
             error.step, error.records = step.name, tuple(done)
             raise error
         duration_ms = round((time.perf_counter() - started) * 1000.0, 3)
-        record = StepRecord(record.step, record.status, record.applied, duration_ms)
+        record = record.with_duration(duration_ms)
         logger.debug(
             "dfsession.step", step=step.name, status=record.status, duration_ms=duration_ms
         )

@@ -12,14 +12,6 @@ def _describe(step: object) -> str:
     return f"{getattr(step, 'name', '?')!r} ({type(step).__module__}.{type(step).__qualname__})"
 
 
-_STEP_ATTRIBUTES = ("name", "requires", "provides", "install")
-
-
-def _looks_like_step(step: object) -> bool:
-    # A structural check, as isinstance(step, InstallStep) does, at a tenth of its cost.
-    return all(hasattr(step, attribute) for attribute in _STEP_ATTRIBUTES)
-
-
 def validate_order(steps: Sequence[InstallStep]) -> tuple[InstallStep, ...]:
     """Return ``steps`` as a tuple if every requirement is provided by an earlier step.
 
@@ -29,11 +21,13 @@ def validate_order(steps: Sequence[InstallStep]) -> tuple[InstallStep, ...]:
     ordered = tuple(steps)
     by_name: dict[str, InstallStep] = {}
     for step in ordered:
-        if not _looks_like_step(step):
+        try:  # the structural check isinstance(step, InstallStep) makes, at a tenth of its cost
+            step.name, step.requires, step.provides, step.install  # noqa: B018
+        except AttributeError:
             raise StepOrderError(
                 f"{step!r} is not an InstallStep: a step needs name, requires, provides and "
                 "install(build) -> StepRecord"
-            )
+            ) from None
         if step.name in by_name:
             raise StepOrderError(
                 f"two steps are named {step.name!r}: {_describe(by_name[step.name])} and "

@@ -237,6 +237,12 @@ class BuildSpans:
             return _NO_SPAN
         return _traced(self.tracing.tracer, name, attributes)
 
+    def step_span(self, step: str) -> AbstractContextManager[Any]:
+        """The ``dfsession.step.<step>`` span; builds no name or attributes when disabled."""
+        if self.tracing is None:
+            return _NO_SPAN
+        return _traced(self.tracing.tracer, f"dfsession.step.{step}", {"dfsession.step": step})
+
 
 def query_span(
     session_resources: Mapping[str, Any],

@@ -33,6 +33,18 @@ class StepRecord:
         """A record for a step that had nothing to do, and why."""
         return cls(step=step, status="skipped", applied={"reason": reason})
 
+    def with_duration(self, duration_ms: float) -> StepRecord:
+        """A copy with ``duration_ms`` set (the builder's timing; fields already validated)."""
+        copy = object.__new__(StepRecord)
+        for field, value in (
+            ("step", self.step),
+            ("status", self.status),
+            ("applied", self.applied),
+            ("duration_ms", duration_ms),
+        ):
+            object.__setattr__(copy, field, value)
+        return copy
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form used in reports."""
         return {

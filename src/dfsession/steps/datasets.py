@@ -13,9 +13,10 @@ from dfsession.engine import (
     STORES_RESOURCE,
     StoreAccess,
     check_declared_schema,
-    dataset_local_path,
     find_store,
+    local_path,
     redact_location,
+    require_path,
     schema_fingerprint,
     table_schema,
 )
@@ -117,11 +118,13 @@ class DatasetsStep:
         ctx = build.ctx
         registered: list[tuple[str, DatasetConfig]] = []
         for name, declared in datasets:
-            path = dataset_local_path(name, declared.location, stores)
+            path = local_path(declared.location, stores)
             config = _with_file_extension(declared, path)
             try:
                 _register(ctx, name, config)
             except Exception as exc:
+                # The engine refuses a missing path too; look at the disk only then, to say so.
+                require_path(name, path)
                 raise _failed(name, config, exc, stores) from None
             registered.append((name, config))
         catalog = profile.catalog

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
+from dfsession.engine import set_option
 from dfsession.errors import ProfileError
 from dfsession.pipeline.step import SessionBuild, StepRecord
-
-_SETTING_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")
 
 
 def _runtime(execution: Any) -> tuple[RuntimeEnvBuilder, dict[str, Any]]:
@@ -79,10 +77,6 @@ class ContextStep:
         return StepRecord(step=self.name, applied=applied)
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 @attrs.frozen(cache_hash=True)
 class SettingsStep:
     """Apply the profile's raw engine settings (``datafusion.runtime.*`` included) with ``SET``."""
@@ -97,15 +91,10 @@ class SettingsStep:
         if not settings:
             return StepRecord.skipped(self.name, "no [settings] in the profile")
         for key, value in settings.items():
-            if not _SETTING_NAME.match(key):
-                raise ProfileError([(f"settings.{key}", "not a valid setting name")])
             try:
-                build.ctx.sql(f"SET {key} = {_sql_literal(value)}")
-            except Exception as exc:
-                reason = str(exc).replace("\n", " ")
-                raise ProfileError(
-                    [(f"settings.{key}", f"the engine rejected {value!r}: {reason}")]
-                ) from exc
+                set_option(build.ctx, key, value)
+            except ValueError as exc:
+                raise ProfileError([(f"settings.{key}", str(exc))]) from exc
         return StepRecord(step=self.name, applied={"settings": dict(settings)})
 
 
