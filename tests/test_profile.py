@@ -356,3 +356,9 @@ def test_one_changed_setting_changes_the_fingerprint(x: str, y: str) -> None:
     a = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": x}})
     b = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": y}})
     assert (x == y) == (a.fingerprint() == b.fingerprint())
+
+
+def test_section_written_as_a_plain_value_says_a_table_is_expected() -> None:
+    found = problems_of({"views": {"v": "SELECT 1"}, "udfs": ["pkg.mod:fn"]})
+    assert found["views.v"] == "expected a table with keys sql (got 'SELECT 1' that is a string)"
+    assert found["udfs.0"].startswith("expected a table with keys ref, name")

@@ -369,6 +369,19 @@ def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAcces
     return path
 
 
+def delta_target(
+    location: str, stores: Mapping[str, StoreAccess]
+) -> tuple[str, dict[str, str] | None]:
+    """The URI deltalake opens for ``location``, and the storage options from its store."""
+    if is_local_location(location):
+        return location.removeprefix("file://"), None
+    store = find_store(location, stores)
+    if store is None:
+        return location, None
+    options = store.delta_storage_options()
+    return store.delta_uri(location), options or None
+
+
 def table_schema(ctx: datafusion.SessionContext, tables: Any, name: str) -> pyarrow.Schema:
     """A registered table's schema as the engine sees it (through the schema provider: cheap)."""
     try:

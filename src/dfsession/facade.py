@@ -25,6 +25,7 @@ import pyarrow as pa
 import structlog
 from datafusion import DataFrame, SessionContext, SQLOptions
 
+from dfsession.engine import STORES_RESOURCE, delta_target
 from dfsession.errors import DfSessionError, QueryError, SqlPolicyError
 from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
@@ -464,9 +465,6 @@ class Queries:
 
     def _delta_target(self, target: str) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""
-        from dfsession.engine import STORES_RESOURCE
-        from dfsession.steps.delta import delta_target
-
         return delta_target(target, self._resources.get(STORES_RESOURCE, {}))
 
     def _write_files(

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_structure_fn
 import pyarrow as pa
 from cattrs.errors import (
     AttributeValidationNote,
@@ -118,6 +119,23 @@ def make_converter() -> cattrs.Converter:
         return FrozenMap(conv.structure(dict(value), dict[key_type, value_type]))  # type: ignore[valid-type]
 
     conv.register_structure_hook_func(_is_frozen_map, structure_map)
+
+    def section_hook(cls: Any) -> Any:
+        generated = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+        )
+        keys = ", ".join(a.name for a in attrs.fields(cls) if not a.name.startswith("_"))
+
+        def structure_section(value: object, type_: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"expected a table with keys {keys} (got {_describe(value)})")
+            return generated(value, type_)
+
+        return structure_section
+
+    conv.register_structure_hook_factory(
+        lambda t: attrs.has(t) and t is not SecretRef, section_hook
+    )
     conv.register_structure_hook_func(
         lambda t: t == FrozenMap[str, str], lambda v, _t: settings_map(v)
     )

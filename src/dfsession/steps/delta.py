@@ -17,8 +17,8 @@ from dfsession.engine import (
     check_declared_schema,
     check_delta_compatibility,
     dataset_local_path,
+    delta_target,
     find_store,
-    is_local_location,
     major,
     redact_location,
     schema_fingerprint,
@@ -55,19 +55,6 @@ def parse_timestamp(name: str, text: str) -> datetime:
             ]
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def delta_target(
-    location: str, stores: Mapping[str, StoreAccess]
-) -> tuple[str, dict[str, str] | None]:
-    """The URI deltalake opens for ``location``, and the storage options from its store."""
-    if is_local_location(location):
-        return location.removeprefix("file://"), None
-    store = find_store(location, stores)
-    if store is None:
-        return location, None
-    options = store.delta_storage_options()
-    return store.delta_uri(location), options or None
 
 
 def open_delta(
