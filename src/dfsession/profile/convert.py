@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn
 import pyarrow as pa
 from cattrs.errors import (
     AttributeValidationNote,
@@ -18,6 +17,7 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
