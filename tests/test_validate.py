@@ -247,3 +247,21 @@ def test_seed_row_is_null_where_nullable_and_zero_otherwise() -> None:
     assert batch.schema == schema
     assert batch.to_pylist() == [{"id": 0, "name": None}]
     assert seed_batch(schema, rows=0).num_rows == 0
+
+
+def test_validation_reports_progress_item_by_item() -> None:
+    from dfsession import SessionProfile
+    from dfsession.bootstrap import validate_profile
+
+    profile = SessionProfile.from_dict(
+        {
+            "datasets": {
+                "t": {"format": "parquet", "location": "nowhere", "schema": {"a": "int64"}}
+            },
+            "views": {"v": {"sql": "SELECT a FROM t"}},
+        }
+    )
+    seen: list[int] = []
+    report = validate_profile(profile, progress=seen.append)
+    assert seen == list(range(1, len(report.items) + 1))
+    assert report.ok

@@ -10,7 +10,7 @@ checked in CI before it is deployed (``dfsession validate PROFILE``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -147,16 +147,25 @@ def _reason(exc: BaseException) -> str:
 class _Validation:
     """One run of zero-row validation over a scratch context."""
 
-    def __init__(self, profile: SessionProfile, ctx: SessionContext, seed_rows: bool) -> None:
+    def __init__(
+        self,
+        profile: SessionProfile,
+        ctx: SessionContext,
+        seed_rows: bool,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.profile = profile
         self.ctx = ctx
         self.seed_rows = seed_rows
+        self.progress = progress
         self.items: list[ValidationItem] = []
         #: Tables (lower-case names) that are not in the scratch session, and why.
         self.missing: dict[str, str] = {}
 
     def add(self, kind: ItemKind, name: str, status: ItemStatus, reason: str = "") -> None:
         self.items.append(ValidationItem(kind, name, status, reason))
+        if self.progress is not None:
+            self.progress(len(self.items))
         if status != "ok":
             word = "was skipped" if status == "skipped" else "failed"
             self.missing[name.lower()] = f"{kind} {name!r}, which {word}"
@@ -239,6 +248,7 @@ def validate_profile(
     *,
     seed_rows: bool = False,
     steps: Iterable[InstallStep] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ValidationReport:
     """Plan every view and prepared statement of ``profile`` against empty tables.
 
@@ -246,13 +256,14 @@ def validate_profile(
     row with ``seed_rows``: null where nullable, the type's zero otherwise, and the views and
     prepared statements are then also run). Datasets without a schema are skipped, and so is
     what reads them. ``steps`` defaults to ``default_steps()``; only ``SCRATCH_STEPS`` run.
+    ``progress``, when given, is called with the number of items checked so far.
     """
     if steps is None:
         from dfsession.steps import default_steps
 
         steps = default_steps()
     session = SessionContextBuilder(profile, steps=scratch_steps(steps)).build()
-    run = _Validation(profile, session.ctx, seed_rows)
+    run = _Validation(profile, session.ctx, seed_rows, progress)
     run.datasets()
     run.views()
     run.prepared()

@@ -345,8 +345,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
-        report = validate_profile(profile, seed_rows=args.seed_rows)
-        update(len(report.items))
+        report = validate_profile(profile, seed_rows=args.seed_rows, progress=update)
     if args.json:
         _print_json(report.to_dict())
     else:
