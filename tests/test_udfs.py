@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
+import pyarrow as pa
 import pytest
+from datafusion import ScalarUDF, udf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +23,7 @@ from dfsession import (
     default_steps,
 )
 from dfsession.pipeline.ordering import validate_order
-from dfsession.pipeline.step import InstallStep
+from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
 from dfsession.steps.functions import UdfsStep
 from dfsession.steps.session import ContextStep
 from dfsession.testing import step_orders
@@ -446,6 +449,76 @@ def test_table_functions_are_checked_leaving_information_schema_on_when_the_prof
     session = build([{"ref": f"{FIXTURES}:numbers"}], catalog={"information_schema": True})
     names = rows(session, "SELECT routine_name FROM information_schema.routines")
     assert {"routine_name": "numbers"} in names
+
+
+@attrs.frozen
+class EarlyFunctionStep:
+    """A user step that installs a function named ``early`` before the ``udfs`` step runs."""
+
+    name: str = "early_function"
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset({"early_function"})
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        build.ctx.register_udf(
+            udf(fixture_functions.add_one, [pa.int64()], pa.int64(), "immutable", name="early")
+        )
+        return StepRecord(step=self.name, applied={"installed": ["early"]})
+
+
+@pytest.mark.parametrize("others", [0, 5], ids=["few functions", "many functions"])
+def test_replacing_a_function_an_earlier_step_installed_needs_override(others: int) -> None:
+    """Checked by asking for each name when there are few, by one listing when there are many."""
+    declared = {"ref": f"{FIXTURES}:add_one", "args": ["int64"], "returns": "int64"}
+    udfs = [{**declared, "name": "early"}] + [
+        {**declared, "name": f"other_{i}"} for i in range(others)
+    ]
+    steps = (ContextStep(), EarlyFunctionStep(), UdfsStep())
+    with pytest.raises(
+        ProfileError, match="'early' \\(a built-in, or one an earlier step"
+    ) as caught:
+        SessionContextBuilder(SessionProfile.from_dict({"udfs": udfs}), steps=steps).build()
+    assert caught.value.path == "udfs.0.ref"
+    udfs[0]["override"] = True
+    profile = SessionProfile.from_dict({"udfs": udfs})
+    session = SessionContextBuilder(profile, steps=steps).build()
+    assert session.record("udfs").applied["shadowed"] == ["early"]
+    assert rows(session, "SELECT early(1) AS v") == [{"v": 2}]
+
+
+def test_a_function_named_like_a_built_in_table_function_is_checked_against_functions() -> None:
+    # 'range' is both a built-in table function and a built-in scalar (array) function.
+    udfs = [
+        {"ref": f"{FIXTURES}:numbers"},
+        {"ref": f"{FIXTURES}:add_one", "name": "range", "args": ["int64"], "returns": "int64"},
+    ]
+    error = build_error(udfs)
+    assert error.path == "udfs.1.ref"
+    assert "function 'range'" in str(error) and "table function" not in str(error)
+    udfs[1]["override"] = True
+    assert build(udfs).record("udfs").applied["shadowed"] == ["range"]
+
+
+def test_a_function_object_the_engine_lists_under_another_name_is_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Misnamed(ScalarUDF):
+        """A subclass whose name is not the one the engine registers it under."""
+
+        @property
+        def name(self) -> str:
+            return "not_plus_one"
+
+    fields, field = [pa.field("value_0", pa.int64())], pa.field("value", pa.int64())
+    misnamed = Misnamed("plus_one", fixture_functions.add_one, fields, field, "immutable")
+    monkeypatch.setattr(fixture_functions, "misnamed", misnamed, raising=False)
+    with pytest.raises(DfSessionError, match="does not list: 'not_plus_one' \\(scalar"):
+        build([{"ref": f"{FIXTURES}:misnamed"}])
+
+
+def test_reference_to_a_missing_nested_attribute_names_the_part_that_has_it() -> None:
+    error = build_error([{"ref": f"{FIXTURES}:SumOfSquares.nope"}])
+    assert f"'{FIXTURES}:SumOfSquares' has no attribute 'nope'" in str(error)
 
 
 def test_errors_are_dfsession_errors_carrying_the_step_and_earlier_records() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
+from types import FunctionType, MappingProxyType
 from typing import Any, NamedTuple
 
 import attrs
@@ -22,7 +23,7 @@ from datafusion import (
 )
 
 from dfsession.errors import DfSessionError, ProfileError
-from dfsession.imports import resolve_reference
+from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import UdfConfig
@@ -38,34 +39,46 @@ _OBJECT_KINDS: tuple[tuple[type, str], ...] = (
     (TableFunction, "table"),
 )
 _OBJECT_TYPES = tuple(cls for cls, _ in _OBJECT_KINDS)
+_KIND_OF_TYPE: Mapping[type, str] = MappingProxyType(dict(_OBJECT_KINDS))
 _TABLE_REPR = re.compile(r"^TableUDF\((?P<name>.+)\)$")
 _ACCEPTED = (
     "a datafusion ScalarUDF, AggregateUDF, WindowUDF or TableFunction, a plain callable "
     "with args and returns declared in the profile, or a list of function objects (a bundle)"
 )
-# Two plain scans: cheaper than one join of the two tables.
-_ROUTINES_SQL = (
-    "SELECT routine_name AS name, function_type AS kind, is_deterministic AS det "
-    "FROM information_schema.routines"
-)
-_PARAMETERS_SQL = (
-    "SELECT specific_name AS name, rid, parameter_mode AS mode, ordinal_position AS pos, "
-    "data_type AS type FROM information_schema.parameters"
+# information_schema tables read whole through ``ctx.table`` and cut down in Arrow: cheaper
+# than planning SQL over them (two plain scans are cheaper than one join or union, too).
+_ROUTINES = ("information_schema.routines", ["routine_name", "function_type", "is_deterministic"])
+_PARAMETERS = (
+    "information_schema.parameters",
+    ["specific_name", "rid", "parameter_mode", "ordinal_position", "data_type"],
 )
 
 
-class _Function(NamedTuple):
+class _Function:
     """One function ready to install: the engine object and where it came from."""
 
-    name: str
-    kind: str
-    obj: Any
-    source: str
-    #: The index of its ``[[udfs]]`` entry, or the profile path it came from (entry points).
-    where: int | str
-    override: bool
-    #: Its snapshot entry, known up front for a plain callable the profile declares.
-    entry: dict[str, Any] | None = None
+    __slots__ = ("entry", "kind", "name", "obj", "override", "source", "where")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        obj: Any,
+        source: str,
+        where: int | str,
+        *,
+        override: bool,
+        entry: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.obj = obj
+        self.source = source
+        #: The index of its ``[[udfs]]`` entry, or the profile path it came from (entry points).
+        self.where = where
+        self.override = override
+        #: Its snapshot entry, known up front for a plain callable the profile declares.
+        self.entry = entry
 
     @property
     def path(self) -> str:
@@ -74,14 +87,13 @@ class _Function(NamedTuple):
 
 
 def _object_kind(obj: object) -> str | None:
-    if not isinstance(obj, _OBJECT_TYPES):  # one C-level test for the common plain callable
-        return None
-    return next(kind for cls, kind in _OBJECT_KINDS if isinstance(obj, cls))
+    kind = _KIND_OF_TYPE.get(type(obj))
+    if kind is not None or not isinstance(obj, _OBJECT_TYPES):
+        return kind
+    return next(kind for cls, kind in _OBJECT_KINDS if isinstance(obj, cls))  # a subclass
 
 
-def _object_name(obj: Any, kind: str, source: str, path: str) -> str:
-    if kind != "table":
-        return str(obj.name)
+def _table_name(obj: object, source: str, path: str) -> str:
     # TableFunction keeps its name only in the engine; its repr is the one place it shows.
     match = _TABLE_REPR.match(repr(obj))
     if match is None:
@@ -113,12 +125,20 @@ def _wrong_kind(source: str, obj: object, path: str, extra: str = "") -> Profile
     )
 
 
-def _engine_object(obj: object, source: str, where: int | str, override: bool) -> _Function:
-    path = f"udfs.{where}.ref" if isinstance(where, int) else where
-    kind = _object_kind(obj)
+def _engine_object(
+    obj: Any, source: str, where: int | str, override: bool, kind: str | None = None
+) -> _Function:
     if kind is None:
+        kind = _object_kind(obj)
+    if kind is None:
+        path = f"udfs.{where}.ref" if isinstance(where, int) else where
         raise _wrong_kind(source, obj, path)
-    return _Function(_object_name(obj, kind, source, path), kind, obj, source, where, override)
+    if kind == "table":
+        path = f"udfs.{where}.ref" if isinstance(where, int) else where
+        return _Function(
+            _table_name(obj, source, path), kind, obj, source, where, override=override
+        )
+    return _Function(obj.name, kind, obj, source, where, override=override)
 
 
 def _attribute_name(ref: str) -> str:
@@ -126,34 +146,93 @@ def _attribute_name(ref: str) -> str:
     return ref.rpartition(":")[2].rpartition(".")[2]
 
 
+#: How ``_ProfileFunctions`` files a resolved reference (worked out once per reference).
+_BUNDLE, _OBJECT, _CALLABLE, _OTHER = "bundle", "object", "callable", "other"
+
+
+def _reference_kind(obj: object) -> str:
+    if type(obj) is FunctionType:  # the common case, a module-level ``def``, in one test
+        return _CALLABLE
+    if isinstance(obj, (list, tuple)):
+        return _BUNDLE
+    if isinstance(obj, _OBJECT_TYPES):
+        return _OBJECT
+    if callable(obj) and not isinstance(obj, type):
+        return _CALLABLE
+    return _OTHER
+
+
+#: The Arrow input fields, return field, argument type names and return type name of a signature.
+_Signature = tuple[list[pa.Field], pa.Field, list[str], str]
+
+
 class _ProfileFunctions:
     """Turns ``[[udfs]]`` entries into functions; memoizes per build what entries share.
 
     Profiles name one module many times and repeat argument types, so resolved references
-    and the Arrow fields and type names of a signature are worked out once per build.
+    (and what kind of thing each is) and the Arrow fields and type names of a signature are
+    worked out once per build.
     """
 
-    __slots__ = ("_objects", "_signatures")
+    __slots__ = ("_objects", "_resolver", "_signatures")
 
     def __init__(self) -> None:
-        self._objects: dict[str, object] = {}
-        #: (ids of the argument types, id of the return type) -> fields and names.
-        self._signatures: dict[
-            tuple[tuple[int, ...], int], tuple[list[pa.Field], pa.Field, list[str], str]
-        ] = {}
+        self._resolver = ReferenceResolver()
+        #: reference -> (the object, its ``_reference_kind``).
+        self._objects: dict[str, tuple[Any, str]] = {}
+        #: (ids of the argument types..., id of the return type) -> fields and names.
+        self._signatures: dict[tuple[int, ...], _Signature] = {}
 
     def collect(self, index: int, config: UdfConfig, out: list[_Function]) -> None:
         """Append the function(s) entry ``udfs.<index>`` names to ``out``."""
         ref = config.ref
-        obj = self._objects.get(ref)
-        if obj is None:
-            obj = self._objects[ref] = resolve_reference(ref, f"udfs.{index}.ref")
-        if isinstance(obj, list | tuple):
+        resolved = self._objects.get(ref)
+        if resolved is None:
+            # The profile validated every reference when it was made.
+            obj: Any = self._resolver.resolve_valid(ref, f"udfs.{index}.ref")
+            resolved = self._objects[ref] = (obj, _reference_kind(obj))
+        obj, kind = resolved
+        args, returns = config.args, config.returns
+        if kind is _CALLABLE and args is not None and returns is not None:
+            # The common case, inline: a plain callable with the signature the entry declares.
+            # Keyed on identity: the profile holds these type objects for the whole build.
+            key = (*map(id, args), id(returns))
+            signature = self._signatures.get(key) or self._signature(key, args, returns)
+            in_fields, out_field, arg_names, return_name = signature
+            name = config.name or _attribute_name(ref)
+            volatility = config.volatility
+            entry = {
+                "name": name,
+                "kind": "scalar",
+                "args": arg_names.copy(),  # each entry its own list: records are plain data
+                "returns": return_name,
+                "volatility": volatility,
+                "source": ref,
+            }
+            function_obj = ScalarUDF(name, obj, in_fields, out_field, volatility)
+            out.append(
+                _Function(
+                    name, "scalar", function_obj, ref, index, override=config.override, entry=entry
+                )
+            )
+        elif kind is _BUNDLE:
             self._bundle(index, config, obj, out)
-        elif _object_kind(obj) is not None:
+        elif kind is _OBJECT:
             out.append(self._object(index, config, obj))
         else:
-            out.append(self._callable(index, config, obj))
+            raise self._not_a_function(index, config, obj, kind)
+
+    def _signature(
+        self, key: tuple[int, ...], args: tuple[pa.DataType, ...], returns: pa.DataType
+    ) -> _Signature:
+        signature = self._signatures[key] = (
+            # The fields datafusion.udf(func, types, type, ...) would make.
+            [pa.field(f"value_{i}", t) for i, t in enumerate(args)],
+            pa.field("value", returns),
+            [format_arrow_type(t) for t in args],
+            format_arrow_type(returns),
+        )
+        return signature
 
     @staticmethod
     def _bundle(
@@ -173,13 +252,15 @@ class _ProfileFunctions:
                     )
                 ]
             )
+        override = config.override
         for position, member in enumerate(obj):
             member_source = f"{source}[{position}]"
-            if _object_kind(member) is None:
+            kind = _object_kind(member)
+            if kind is None:
                 raise _wrong_kind(
                     member_source, member, f"udfs.{index}.ref", " (bundle members must be objects)"
                 )
-            out.append(_engine_object(member, member_source, index, config.override))
+            out.append(_engine_object(member, member_source, index, override, kind))
 
     @staticmethod
     def _object(index: int, config: UdfConfig, obj: object) -> _Function:
@@ -208,55 +289,27 @@ class _ProfileFunctions:
             )
         return function
 
-    def _signature(
-        self, args: tuple[pa.DataType, ...], returns: pa.DataType
-    ) -> tuple[list[pa.Field], pa.Field, list[str], str]:
-        # Keyed on identity: the profile holds these type objects for the whole build.
-        key = (tuple(map(id, args)), id(returns))
-        signature = self._signatures.get(key)
-        if signature is None:
-            signature = self._signatures[key] = (
-                # The fields datafusion.udf(func, types, type, ...) would make.
-                [pa.field(f"value_{i}", t) for i, t in enumerate(args)],
-                pa.field("value", returns),
-                [format_arrow_type(t) for t in args],
-                format_arrow_type(returns),
+    @staticmethod
+    def _not_a_function(index: int, config: UdfConfig, obj: object, kind: str) -> ProfileError:
+        """The error for an entry naming neither function objects nor a declared callable."""
+        source = config.ref
+        if kind is not _CALLABLE:
+            return _wrong_kind(source, obj, f"udfs.{index}.ref")
+        hint = ""
+        if hasattr(obj, "__wrapped__"):
+            hint = (
+                " (the @udf(...) decorator form returns a plain function: build the UDF "
+                "with udf(func, ...) in the module, or declare the signature here)"
             )
-        return signature
-
-    def _callable(self, index: int, config: UdfConfig, obj: object) -> _Function:
-        source, args, returns = config.ref, config.args, config.returns
-        if not callable(obj) or isinstance(obj, type):
-            raise _wrong_kind(source, obj, f"udfs.{index}.ref")
-        if args is None or returns is None:
-            hint = ""
-            if hasattr(obj, "__wrapped__"):
-                hint = (
-                    " (the @udf(...) decorator form returns a plain function: build the UDF "
-                    "with udf(func, ...) in the module, or declare the signature here)"
+        return ProfileError(
+            [
+                (
+                    f"udfs.{index}.args",
+                    f"{source!r} is a plain callable; declare its signature with "
+                    f"args = [...] and returns = '...' (and volatility) in the profile{hint}",
                 )
-            raise ProfileError(
-                [
-                    (
-                        f"udfs.{index}.args",
-                        f"{source!r} is a plain callable; declare its signature with "
-                        f"args = [...] and returns = '...' (and volatility) in the profile{hint}",
-                    )
-                ]
-            )
-        name = config.name or _attribute_name(source)
-        in_fields, out_field, arg_names, return_name = self._signature(args, returns)
-        volatility = config.volatility
-        entry = {
-            "name": name,
-            "kind": "scalar",
-            "args": list(arg_names),  # each entry its own list: records are plain data
-            "returns": return_name,
-            "volatility": volatility,
-            "source": source,
-        }
-        function_obj = ScalarUDF(name, obj, in_fields, out_field, volatility)
-        return _Function(name, "scalar", function_obj, source, index, config.override, entry)
+            ]
+        )
 
 
 def _from_entry_points() -> Iterator[_Function]:
@@ -313,8 +366,8 @@ def _check_unique(functions: list[_Function], names: list[str]) -> None:
 def _scratch_catalog() -> SessionContext:
     """A fresh context with information_schema on and no scalar, aggregate or window functions.
 
-    information_schema lists every routine of a context; without the ~450 built-ins a query
-    of it costs a fraction of a millisecond instead of over one.
+    information_schema lists every routine of a context; without the ~320 built-ins a query
+    of it costs a fraction of a millisecond instead of over one and a half.
     """
     scratch = SessionContext(SessionConfig().with_information_schema(True))
     for name in scratch.udfs():
@@ -337,28 +390,132 @@ def _register(ctx: SessionContext, functions: list[_Function]) -> None:
         register[function.kind](function.obj)
 
 
-def _table_functions(ctx: SessionContext) -> set[str]:
-    rows = ctx.sql(_ROUTINES_SQL).to_pydict()
-    return {n for n, k in zip(rows["name"], rows["kind"], strict=True) if k == "TABLE"}
+class _EngineCatalog(NamedTuple):
+    """What a scratch context reports of the profile's function objects, from one registration."""
+
+    #: Function name -> its args, returns and volatility as the engine reports them.
+    signatures: dict[str, dict[str, Any]]
+    #: The table functions a fresh context has (built-ins): the only list of them there is.
+    table_functions: frozenset[str]
+
+
+def _read_catalog(objects: list[_Function]) -> _EngineCatalog:
+    """Register the scalar, aggregate and window objects on a scratch context and read them back.
+
+    The objects carry their types only inside the engine (their Python classes expose a name
+    and nothing else), so information_schema is the one place to read them. On the scratch
+    context, emptied of built-ins, reading both tables costs ~0.6 ms for 200 functions; on the
+    session's own context the ~320 built-ins make each read ~1.6 ms (one join of the two,
+    ~7 ms). Table functions are not registered there: information_schema gives them no
+    signature, and the fresh context's own table functions are what a profile's table
+    function may shadow.
+
+    information_schema names types by their logical kind (``Int64``, ``String`` for every
+    string type, ``Date``), and says only whether a function is immutable (deterministic).
+    Every object must come back listed under the name it reports: that is what registering
+    it on the session's context makes visible there.
+    """
+    scratch = _scratch_catalog()
+    engine_objects = [f for f in objects if f.kind != "table"]
+    _register(scratch, engine_objects)
+    wanted = {f.name for f in engine_objects}
+    signatures: dict[str, dict[str, Any]] = {}
+    tables: set[str] = set()
+    for name, kind, det in _scan(scratch, *_ROUTINES):
+        if kind == "TABLE":
+            tables.add(name)
+        elif name in wanted:
+            volatility = "immutable" if det else "stable or volatile"
+            signatures[name] = {"args": None, "returns": None, "volatility": volatility}
+    missing = wanted.difference(signatures)
+    if missing:
+        described = ", ".join(
+            f"{f.name!r} ({f.kind}, from {f.source!r})" for f in engine_objects if f.name in missing
+        )
+        raise DfSessionError(
+            f"installed functions the engine does not list: {described}; the engine replaced "
+            "or dropped them, check the function objects' names"
+        )
+    if engine_objects:
+        _read_parameters(scratch, signatures)
+    return _EngineCatalog(signatures, frozenset(tables))
+
+
+def _read_parameters(scratch: SessionContext, signatures: dict[str, dict[str, Any]]) -> None:
+    """Fill in the args and returns of ``signatures`` from information_schema.parameters."""
+    # (name, rid) -> [(position, type) of each argument], return type.
+    variants: dict[tuple[str, int], list[Any]] = {}
+    for name, rid, mode, pos, type_ in _scan(scratch, *_PARAMETERS):
+        if name not in signatures:
+            continue
+        variant = variants.get((name, rid))
+        if variant is None:
+            variant = variants[name, rid] = [[], None]
+        if mode == "IN":
+            variant[0].append((pos, type_))
+        else:
+            variant[1] = type_
+    by_name: dict[str, list[tuple[int, list[str], str | None]]] = {}
+    for (name, rid), (args, returns) in variants.items():
+        args.sort()
+        by_name.setdefault(name, []).append((rid, [type_ for _, type_ in args], returns))
+    for name, found in by_name.items():  # most functions have one variant
+        info = signatures[name]
+        if len(found) == 1:
+            _, info["args"], info["returns"] = found[0]
+        else:
+            found.sort(key=itemgetter(0))
+            info["args"] = [args for _, args, _ in found]
+            info["returns"] = [returns for _, _, returns in found]
+
+
+def _scan(ctx: SessionContext, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``columns`` of a whole (small) table, as tuples."""
+    data = ctx.table(table).to_arrow_table().select(columns).to_pydict()
+    return zip(*(data[column] for column in columns), strict=True)
+
+
+#: Up to this many functions, asking the engine for each name (three lookups, ~4 us each)
+#: is cheaper than listing all its functions (~42 us, most of it the ~260 scalar names).
+_LOOKUP_LIMIT = 3
+
+
+def _engine_has(ctx: SessionContext, name: str) -> bool:
+    """Whether ``ctx`` has a scalar, aggregate or window function named ``name``."""
+    for lookup in (ctx.udf, ctx.udaf, ctx.udwf):
+        try:
+            lookup(name)
+        except KeyError:
+            continue
+        return True
+    return False
+
+
+def _taken(ctx: SessionContext, names: list[str]) -> set[str]:
+    """Which of ``names`` the engine has as a scalar, aggregate or window function already."""
+    if not names:
+        return set()
+    if len(names) <= _LOOKUP_LIMIT:
+        return {name for name in names if _engine_has(ctx, name)}
+    return {*ctx.udfs(), *ctx.udafs(), *ctx.udwfs()}.intersection(names)
 
 
 def _check_shadowing(
-    ctx: SessionContext, functions: list[_Function], scratch: SessionContext | None
+    ctx: SessionContext, functions: list[_Function], tables: frozenset[str]
 ) -> list[str]:
-    """Names that replace an engine function; an error unless that entry says ``override``."""
-    existing = {*ctx.udfs(), *ctx.udafs(), *ctx.udwfs()}
-    # Table functions have no list outside information_schema: read a fresh context's.
-    tables: set[str] = set()
-    if scratch is not None and any(f.kind == "table" for f in functions):
-        tables = _table_functions(scratch)
-    if existing.isdisjoint(f.name for f in functions if f.kind != "table") and (
-        not tables or tables.isdisjoint(f.name for f in functions if f.kind == "table")
-    ):
+    """Names that replace an engine function; an error unless that entry says ``override``.
+
+    A scalar, aggregate or window function may shadow one of any of those kinds (SQL resolves
+    a name across them), built in or installed by an earlier step; a table function, one of
+    the built-in table functions ``tables`` names.
+    """
+    taken = _taken(ctx, [f.name for f in functions if f.kind != "table"])
+    taken_tables = tables.intersection(f.name for f in functions if f.kind == "table")
+    if not taken and not taken_tables:
         return []
     shadowed = []
     for function in functions:
-        names = tables if function.kind == "table" else existing
-        if function.name not in names:
+        if function.name not in (taken_tables if function.kind == "table" else taken):
             continue
         if not function.override:
             what = "table function" if function.kind == "table" else "function"
@@ -376,98 +533,16 @@ def _check_shadowing(
     return sorted(shadowed)
 
 
-def _table_functions_in(ctx: SessionContext) -> set[str]:
-    """The table functions ``ctx`` lists, turning information_schema on for the query if off."""
-    try:
-        return _table_functions(ctx)
-    except Exception as exc:
-        if "information_schema" not in str(exc):
-            raise
-    ctx.sql("SET datafusion.catalog.information_schema = true")
-    try:
-        return _table_functions(ctx)
-    finally:
-        ctx.sql("SET datafusion.catalog.information_schema = false")
-
-
-def _check_visible(ctx: SessionContext, functions: list[_Function]) -> None:
-    by_kind: dict[str, list[str]] = {}
-    for function in functions:
-        by_kind.setdefault(function.kind, []).append(function.name)
-    lists = {"scalar": ctx.udfs, "aggregate": ctx.udafs, "window": ctx.udwfs}
-    missing: set[str] = set()
-    for kind, names in by_kind.items():
-        listed = _table_functions_in(ctx) if kind == "table" else lists[kind]()
-        missing.update(set(names).difference(listed))
-    if missing:
-        described = ", ".join(
-            f"{f.name!r} ({f.kind}, from {f.source!r})" for f in functions if f.name in missing
-        )
-        raise DfSessionError(
-            f"installed functions the engine does not list: {described}; the engine replaced "
-            "or dropped them, check the function objects' names"
-        )
-
-
-def _engine_signatures(
-    scratch: SessionContext, functions: list[_Function]
-) -> dict[str, dict[str, Any]]:
-    """Argument and return types and volatility of engine objects, as the engine reports them.
-
-    information_schema names types by their logical kind (``Int64``, ``String`` for every
-    string type, ``Date``), and says only whether a function is immutable (deterministic).
-    """
-    _register(scratch, functions)
-    wanted = {f.name for f in functions}
-    found: dict[str, dict[str, Any]] = {}
-    routines = scratch.sql(_ROUTINES_SQL).to_pydict()
-    for name, kind, det in zip(routines["name"], routines["kind"], routines["det"], strict=True):
-        if name in wanted:
-            volatility = "immutable" if det else "stable or volatile"
-            found[name] = {"volatility": None if kind == "TABLE" else volatility}
-    variants: dict[str, dict[int, dict[str, Any]]] = {}
-    params = scratch.sql(_PARAMETERS_SQL).to_pydict()
-    for name, rid, mode, pos, type_ in zip(
-        params["name"], params["rid"], params["mode"], params["pos"], params["type"], strict=True
-    ):
-        if name not in wanted:
-            continue
-        variant = variants.setdefault(name, {}).setdefault(rid, {"args": {}, "returns": None})
-        if mode == "IN":
-            variant["args"][pos] = type_
-        else:
-            variant["returns"] = type_
-    for name, info in found.items():
-        signatures = [
-            ([v["args"][p] for p in sorted(v["args"])], v["returns"])
-            for _, v in sorted(variants.get(name, {}).items())
-        ]
-        if not signatures:
-            info["args"], info["returns"] = None, None
-        elif len(signatures) == 1:
-            info["args"], info["returns"] = signatures[0]
-        else:
-            info["args"] = [args for args, _ in signatures]
-            info["returns"] = [returns for _, returns in signatures]
-    return found
-
-
-def _snapshot(functions: list[_Function], scratch: SessionContext | None) -> list[dict[str, Any]]:
+def _snapshot(functions: list[_Function], catalog: _EngineCatalog | None) -> list[dict[str, Any]]:
     """One entry per function, sorted by name: declared signatures, else the engine's."""
-    engine_objects = [f for f in functions if f.entry is None]
-    engine: dict[str, dict[str, Any]] = {}
-    if engine_objects and scratch is not None:
-        engine = _engine_signatures(scratch, engine_objects)
+    signatures = catalog.signatures if catalog is not None else {}
     snapshot = []
     for function in functions:
         entry = function.entry
         if entry is None:
-            info = engine.get(function.name)
-            if info is None:
-                raise DfSessionError(
-                    f"the engine reports no signature for {function.name!r} from "
-                    f"{function.source!r}"
-                )
+            info = signatures.get(function.name)
+            if info is None:  # a table function: information_schema gives it no signature
+                info = {"args": None, "returns": None, "volatility": None}
             entry = {
                 "name": function.name,
                 "kind": function.kind,
@@ -490,7 +565,7 @@ class UdfsStep:
     provides: frozenset[str] = frozenset({"udfs"})
 
     def install(self, build: SessionBuild) -> StepRecord:
-        """Resolve, check, register and verify every function; record the snapshot."""
+        """Resolve, check and register every function; record the snapshot."""
         profile = build.profile
         use_entry_points = profile.features.udf_entry_points
         if not profile.udfs and not use_entry_points:
@@ -504,13 +579,17 @@ class UdfsStep:
         if use_entry_points:
             functions.extend(_from_entry_points())
         _check_unique(functions, [f.name for f in functions])
+        # Function objects carry their signatures only inside the engine: read them (and the
+        # built-in table functions) from a scratch context. Declared callables need neither.
+        objects = [f for f in functions if f.entry is None]
+        catalog = _read_catalog(objects) if objects else None
         ctx = build.ctx
-        needs_engine_catalog = any(f.entry is None for f in functions)
-        scratch = _scratch_catalog() if needs_engine_catalog else None
-        shadowed = _check_shadowing(ctx, functions, scratch)
+        tables = catalog.table_functions if catalog is not None else frozenset()
+        shadowed = _check_shadowing(ctx, functions, tables)
+        # Each function registers under the name it was read by (the engine object's own, or
+        # the one dfsession gave it), so it is listed under that name; no second listing.
         _register(ctx, functions)
-        _check_visible(ctx, functions)
-        snapshot = _snapshot(functions, scratch)
+        snapshot = _snapshot(functions, catalog)
         log.debug("dfsession.udfs", installed=len(snapshot), shadowed=shadowed)
         applied: dict[str, Any] = {"functions": snapshot}
         if shadowed:
