@@ -159,7 +159,7 @@ def test_step_returning_something_else_than_a_record_fails_naming_it() -> None:
         SessionContextBuilder(PROFILE, steps=(ContextStep(), Sloppy())).build()
 
 
-def test_record_with_unserialisable_payload_fails_naming_the_step() -> None:
+def test_record_with_unserialisable_payload_fails_naming_the_step_when_hashed() -> None:
     @attrs.frozen
     class Opaque:
         name: str = "opaque"
@@ -169,8 +169,16 @@ def test_record_with_unserialisable_payload_fails_naming_the_step() -> None:
         def install(self, build: SessionBuild) -> StepRecord:
             return StepRecord(step=self.name, applied={"thing": object()})
 
-    with pytest.raises(StepFailedError, match=r"'opaque'.*not JSON-able"):
-        SessionContextBuilder(PROFILE, steps=(ContextStep(), Opaque())).build()
+    session = SessionContextBuilder(PROFILE, steps=(ContextStep(), Opaque())).build()
+    with pytest.raises(StepFailedError, match=r"'opaque'.*not JSON-able") as info:
+        session.runtime_hash  # computed on first use: a build never pays for encoding
+    assert info.value.step == "opaque"
+
+
+def test_runtime_hash_is_computed_once() -> None:
+    session = SessionContextBuilder(PROFILE).build()
+    assert session.runtime_hash is session.runtime_hash
+    assert len(session.runtime_hash) == 64
 
 
 def test_build_without_a_context_step_fails() -> None:

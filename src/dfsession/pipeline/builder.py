@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,33 +20,6 @@ if TYPE_CHECKING:
     from dfsession.pipeline.cache import SessionCache
 
 log = structlog.get_logger(__name__)
-
-
-def runtime_hash(
-    fingerprint: str, records: Iterable[StepRecord], versions: Mapping[str, str]
-) -> str:
-    """Hash of the profile fingerprint, every record's payload and the versions; order-blind.
-
-    Records enter sorted by step name, so independent steps in any valid order hash alike;
-    durations take no part.
-    """
-    payloads = sorted(((r.step, r.status, r.applied) for r in records), key=lambda p: p[0])
-    document = json.dumps([fingerprint, payloads, versions], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(document.encode()).hexdigest()
-
-
-def _check_json_able(records: Iterable[StepRecord]) -> None:
-    """Name the step whose record cannot be hashed (only called once hashing failed)."""
-    for record in records:
-        try:
-            json.dumps(record.applied, sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            error = StepFailedError(
-                f"step {record.step!r} returned a record whose 'applied' is not JSON-able "
-                f"({exc}); record plain strings, numbers, booleans, lists and tables"
-            )
-            error.step = record.step
-            raise error from exc
 
 
 class SessionContextBuilder:
@@ -112,12 +83,6 @@ class SessionContextBuilder:
                 if build_span is not None:
                     elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
                     build_span.set_attribute("dfsession.duration_ms", elapsed_ms)
-            versions = engine_versions()
-            try:
-                hashed = runtime_hash(fingerprint, records, versions)
-            except (TypeError, ValueError):
-                _check_json_able(records)
-                raise
         except BaseException:
             build.run_failure_callbacks()
             raise
@@ -126,8 +91,7 @@ class SessionContextBuilder:
             profile=profile,
             records=tuple(records),
             fingerprint=fingerprint,
-            runtime_hash=hashed,
-            versions=versions,
+            versions=engine_versions(),
             resources=dict(build.resources),
         )
 
@@ -147,7 +111,11 @@ class SessionContextBuilder:
             error.step, error.records = step.name, tuple(done)
             logger.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
             raise error from exc
-        if not isinstance(record, StepRecord) or record.step != step.name:
+        if (
+            not isinstance(record, StepRecord)
+            or record.step != step.name
+            or not isinstance(record.applied, Mapping)
+        ):
             error = StepFailedError(
                 f"step {step.name!r} returned {record!r}; expected "
                 f"StepRecord(step={step.name!r}, applied={{...}})"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from dfsession.errors import StepFailedError
 from dfsession.pipeline.step import StepRecord
 from dfsession.profile.model import SessionProfile
 
@@ -25,6 +27,33 @@ REPORT_SCHEMA_VERSION = 1
 REPORT_SCHEMA_FILE = "report.schema.json"
 
 
+def runtime_hash(
+    fingerprint: str, records: Iterable[StepRecord], versions: Mapping[str, str]
+) -> str:
+    """Hash of the profile fingerprint, every record's payload and the versions; order-blind.
+
+    Records enter sorted by step name, so independent steps in any valid order hash alike;
+    durations take no part.
+    """
+    payloads = sorted(((r.step, r.status, r.applied) for r in records), key=lambda p: p[0])
+    document = json.dumps([fingerprint, payloads, versions], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+def _check_json_able(records: Iterable[StepRecord]) -> None:
+    """Name the step whose record cannot be hashed (only called once hashing failed)."""
+    for record in records:
+        try:
+            json.dumps(record.applied, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            error = StepFailedError(
+                f"step {record.step!r} returned a record whose 'applied' is not JSON-able "
+                f"({exc}); record plain strings, numbers, booleans, lists and tables"
+            )
+            error.step = record.step
+            raise error from exc
+
+
 @attrs.frozen
 class BuiltSession:
     """A built session: ``ctx`` to query, ``records`` of what each step applied."""
@@ -33,10 +62,27 @@ class BuiltSession:
     profile: SessionProfile = attrs.field(repr=False)
     records: tuple[StepRecord, ...]
     fingerprint: str
-    runtime_hash: str
     versions: dict[str, str] = attrs.field(factory=dict, eq=False)
     #: Live objects steps handed over through ``SessionBuild.resources`` (a tracer, say).
     resources: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    _runtime_hash: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @property
+    def runtime_hash(self) -> str:
+        """Hash of the fingerprint, every record's payload and the versions; computed once.
+
+        Computed on first use, so a build never pays for encoding its records. A record whose
+        ``applied`` is not JSON-able fails here with ``StepFailedError`` naming its step.
+        """
+        if self._runtime_hash is None:
+            try:
+                value = runtime_hash(self.fingerprint, self.records, self.versions)
+            except (TypeError, ValueError):
+                _check_json_able(self.records)
+                raise
+            object.__setattr__(self, "_runtime_hash", value)
+        assert self._runtime_hash is not None
+        return self._runtime_hash
 
     def record(self, step: str) -> StepRecord:
         """The record of the step called ``step``; ``KeyError`` lists the steps that ran."""
