@@ -66,6 +66,7 @@ class BuiltSession:
     #: Live objects steps handed over through ``SessionBuild.resources`` (a tracer, say).
     resources: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     _runtime_hash: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _queries: Queries | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def runtime_hash(self) -> str:
@@ -94,9 +95,12 @@ class BuiltSession:
     @property
     def queries(self) -> Queries:
         """The query facade: SQL under the profile's ``sql_policy``, with tracing and logging."""
-        from dfsession.facade import Queries
+        if self._queries is None:
+            from dfsession.facade import Queries
 
-        return Queries(self.ctx, self.profile, self.resources)
+            object.__setattr__(self, "_queries", Queries(self.ctx, self.profile, self.resources))
+        assert self._queries is not None
+        return self._queries
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run ``sql`` (``$name`` placeholders bound by the engine from ``params``); the result."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, TypeVar
 
 import attrs
@@ -38,6 +38,26 @@ class FrozenMap(Mapping[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    # The Mapping mixins go through __getitem__ and __iter__; the dict's own methods are faster.
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value for ``key``, else ``default``."""
+        return self._data.get(key, default)
+
+    def keys(self) -> KeysView[K]:
+        """A view of the keys."""
+        return self._data.keys()
+
+    def items(self) -> ItemsView[K, V]:
+        """A view of the (key, value) pairs."""
+        return self._data.items()
+
+    def values(self) -> ValuesView[V]:
+        """A view of the values."""
+        return self._data.values()
 
     def __hash__(self) -> int:
         if self._hash is None:
