@@ -21,7 +21,7 @@ from dfsession import (
     SessionProfile,
     StepFailedError,
 )
-from dfsession.engine import schema_fingerprint
+from dfsession.schemas import schema_fingerprint
 
 TRIPS = pa.table(
     {

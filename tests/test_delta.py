@@ -26,8 +26,8 @@ from dfsession.engine import (
     DELTALAKE_DATAFUSION_MAJORS,
     check_delta_compatibility,
     deltalake_datafusion_major,
-    schema_fingerprint,
 )
+from dfsession.schemas import schema_fingerprint
 from dfsession.steps.delta import DeltaStep
 
 V0 = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]})

@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile
 from dfsession.bootstrap import validate_profile
-from dfsession.engine import STORES_RESOURCE, redact_location
+from dfsession.locations import STORES_RESOURCE, redact_location
 from dfsession.steps.datasets import DatasetsStep
 from dfsession.steps.session import ContextStep
 from dfsession.steps.storage import ObjectStoresStep

@@ -18,10 +18,10 @@ import attrs
 import pyarrow as pa
 from datafusion import SessionContext
 
-from dfsession.engine import declared_schema
 from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
+from dfsession.schemas import declared_schema
 from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,

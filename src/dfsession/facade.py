@@ -25,8 +25,8 @@ import pyarrow as pa
 import structlog
 from datafusion import DataFrame, SessionContext, SQLOptions
 
-from dfsession.engine import STORES_RESOURCE, delta_target
 from dfsession.errors import DfSessionError, QueryError, SqlPolicyError
+from dfsession.locations import STORES_RESOURCE, delta_target
 from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
 

@@ -9,20 +9,18 @@ from typing import Any
 import attrs
 from datafusion import CsvReadOptions, SessionContext
 
-from dfsession.engine import (
+from dfsession.errors import StepFailedError
+from dfsession.locations import (
     STORES_RESOURCE,
     StoreAccess,
-    check_declared_schema,
     find_store,
     local_path,
     redact_location,
     require_path,
-    schema_fingerprint,
-    table_schema,
 )
-from dfsession.errors import StepFailedError
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.sections import DatasetConfig
+from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 
 def _register(ctx: SessionContext, name: str, config: DatasetConfig) -> None:

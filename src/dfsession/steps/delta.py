@@ -11,22 +11,19 @@ import datafusion
 import structlog
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import (
+from dfsession.engine import check_delta_compatibility, major
+from dfsession.errors import ProfileError, StepFailedError
+from dfsession.locations import (
     STORES_RESOURCE,
     StoreAccess,
-    check_declared_schema,
-    check_delta_compatibility,
     dataset_local_path,
     delta_target,
     find_store,
-    major,
     redact_location,
-    schema_fingerprint,
-    table_schema,
 )
-from dfsession.errors import ProfileError, StepFailedError
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.sections import DatasetConfig
+from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable

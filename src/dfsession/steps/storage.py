@@ -11,8 +11,8 @@ import attrs
 import structlog
 from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem, MicrosoftAzure
 
-from dfsession.engine import STORES_RESOURCE, StoreAccess, redact_location
 from dfsession.errors import ProfileError
+from dfsession.locations import STORES_RESOURCE, StoreAccess, redact_location
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.sections import ObjectStoreConfig
 

@@ -1,0 +1,192 @@
+"""Dataset locations and registered object stores: paths, URLs, redaction, Delta targets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import attrs
+
+from dfsession.errors import ProfileError
+
+if TYPE_CHECKING:
+    pass
+
+
+#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the registered object stores:
+#: a mapping of store name to ``StoreAccess`` (set by the ``object_stores`` step).
+STORES_RESOURCE = "object_stores"
+
+
+def redact_location(location: str) -> str:
+    """A location safe to record: URL user info and query-string values become ``***``."""
+    if "://" not in location:
+        return location
+    parts = urlsplit(location)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(f"{key}=***" for key, _value in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def is_local_location(location: str) -> bool:
+    """Whether a dataset location is a plain file path (or a ``file://`` URL)."""
+    return "://" not in location or location.startswith("file://")
+
+
+@attrs.frozen
+class StoreAccess:
+    """A registered object store as later steps need it: its URL and, for Delta, its options.
+
+    Built by the ``object_stores`` step, the only place secrets are resolved; ``repr`` and
+    equality leave the resolved secrets out.
+    """
+
+    name: str
+    url: str
+    kind: str
+    options: Mapping[str, Any]
+    _secrets: Mapping[str, str] = attrs.field(repr=False, eq=False, alias="secrets")
+
+    @property
+    def scheme(self) -> str:
+        """The URL scheme, such as ``s3``."""
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def host(self) -> str:
+        """The URL's host: the name locations use for the bucket or container."""
+        return self.url.split("://", 1)[1].split("/", 1)[0]
+
+    def owns(self, location: str) -> bool:
+        """Whether ``location`` is inside this store (same scheme and host)."""
+        if "://" not in location:
+            return False
+        scheme, rest = location.split("://", 1)
+        return scheme.lower() == self.scheme and rest.split("/", 1)[0] == self.host
+
+    def local_path(self, location: str) -> Path | None:
+        """For a local store, the file path ``location`` names; ``None`` for other kinds."""
+        if self.kind != "local":
+            return None
+        rest = location.split("://", 1)[1]
+        inner = rest.split("/", 1)[1] if "/" in rest else ""
+        return Path(str(self.options.get("prefix", "/"))) / inner
+
+    def delta_uri(self, location: str) -> str:
+        """``location`` as deltalake reads it: a file path for local stores, the real bucket."""
+        path = self.local_path(location)
+        if path is not None:
+            return str(path)
+        real = self.options.get("bucket") or self.options.get("container")
+        if real and real != self.host:
+            scheme, rest = location.split("://", 1)
+            tail = rest.split("/", 1)[1] if "/" in rest else ""
+            return f"{scheme}://{real}/{tail}"
+        return location
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every resolved secret value of this store masked as ``***``."""
+        for value in self._secrets.values():
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """deltalake ``storage_options`` equivalent to this store (secret values included)."""
+        names = _DELTA_OPTION_NAMES.get(self.kind, {})
+        out: dict[str, str] = {}
+        for key, value in (*self.options.items(), *self._secrets.items()):
+            target = names.get(key)
+            if target is not None:
+                out[target] = _option_text(value)
+        if self.kind == "s3" and "AWS_REGION" not in out:
+            out["AWS_REGION"] = "us-east-1"
+        return out
+
+
+# deltalake (object_store crate) option names for each profile option and secret, per store kind.
+_DELTA_OPTION_NAMES: dict[str, dict[str, str]] = {
+    "s3": {
+        "region": "AWS_REGION",
+        "endpoint": "AWS_ENDPOINT_URL",
+        "allow_http": "AWS_ALLOW_HTTP",
+        "imdsv1_fallback": "AWS_IMDSV1_FALLBACK",
+        "access_key_id": "AWS_ACCESS_KEY_ID",
+        "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+        "session_token": "AWS_SESSION_TOKEN",
+    },
+    "gcs": {"service_account_path": "google_service_account_path"},
+    "azure": {
+        "account": "azure_storage_account_name",
+        "client_id": "azure_storage_client_id",
+        "tenant_id": "azure_storage_tenant_id",
+        "use_emulator": "azure_storage_use_emulator",
+        "allow_http": "azure_allow_http",
+        "use_fabric_endpoint": "azure_use_fabric_endpoint",
+        "access_key": "azure_storage_account_key",
+        "bearer_token": "azure_storage_token",
+        "client_secret": "azure_storage_client_secret",
+    },
+}
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def find_store(location: str, stores: Mapping[str, StoreAccess]) -> StoreAccess | None:
+    """The registered store ``location`` lies in, if any."""
+    for store in stores.values():
+        if store.owns(location):
+            return store
+    return None
+
+
+def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+    """The local path of a dataset location, or ``None`` when it is remote."""
+    if is_local_location(location):
+        return location.removeprefix("file://")
+    store = find_store(location, stores)
+    found = store.local_path(location) if store is not None else None
+    return None if found is None else str(found)
+
+
+def require_path(name: str, path: str | None) -> None:
+    """Fail, naming the dataset and the path, when a local path does not exist."""
+    if path is not None and not os.path.exists(path):  # noqa: PTH110 - a third of Path's cost
+        raise ProfileError(
+            [
+                (
+                    f"datasets.{name}.location",
+                    f"dataset {name!r}: path {path!r} does not exist; "
+                    "write the data there or fix the location",
+                )
+            ]
+        )
+
+
+def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+    """The local path of a dataset location (``None`` when remote); fail if it does not exist."""
+    path = local_path(location, stores)
+    require_path(name, path)
+    return path
+
+
+def delta_target(
+    location: str, stores: Mapping[str, StoreAccess]
+) -> tuple[str, dict[str, str] | None]:
+    """The URI deltalake opens for ``location``, and the storage options from its store."""
+    if is_local_location(location):
+        return location.removeprefix("file://"), None
+    store = find_store(location, stores)
+    if store is None:
+        return location, None
+    options = store.delta_storage_options()
+    return store.delta_uri(location), options or None
