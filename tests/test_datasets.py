@@ -315,3 +315,24 @@ def test_no_file_datasets_means_a_skipped_record() -> None:
     record = session.record("datasets")
     assert record.status == "skipped"
     assert "datasets" in record.applied["reason"]
+
+
+def test_declared_csv_types_are_how_the_text_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "zips.csv"
+    path.write_text("zip,fare\n01234,1.5\n99999,2\n")
+    profile = SessionProfile.from_dict(
+        {
+            "datasets": {
+                "zips": {
+                    "format": "csv",
+                    "location": str(path),
+                    "schema": {"zip": "string", "fare": "float64"},
+                    "schema_mode": "exact",
+                }
+            }
+        }
+    )
+    session = SessionContextBuilder(profile).build()
+    assert session.execute("SELECT zip FROM zips ORDER BY zip").to_pydict() == {
+        "zip": ["01234", "99999"]
+    }

@@ -596,3 +596,42 @@ def test_write_into_the_profile_object_store(s3_bucket: Any, data_dir: Path) -> 
     assert session.ctx.read_parquet(files).count() == ROWS
     with pytest.raises(QueryError, match="use mode='append', or format='delta'"):
         session.write("SELECT id FROM people", files, format="parquet", mode="overwrite")
+
+
+def _trips_session(tmp_path: Path, **policy: bool) -> Any:
+    folder = tmp_path / "trips"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": [1, 2, 3]}), folder / "part-0.parquet")
+    profile = SessionProfile.from_dict(
+        {
+            "datasets": {"trips": {"format": "parquet", "location": f"{folder}/"}},
+            "prepared": {"everything": {"sql": "SELECT count(*) AS n FROM trips"}},
+            "sql_policy": policy,
+        }
+    )
+    return SessionContextBuilder(profile).build(), folder
+
+
+def test_writing_files_where_a_registered_dataset_reads_is_refused(tmp_path: Path) -> None:
+    session, folder = _trips_session(tmp_path)
+    for target in (folder, folder / "more.parquet"):
+        with pytest.raises(QueryError, match="overlaps dataset 'trips'"):
+            session.write("SELECT * FROM trips", target, format="parquet", mode="append")
+    assert session.execute("SELECT count(*) AS n FROM trips").to_pydict() == {"n": [3]}
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]
+
+
+def test_write_is_refused_when_the_policy_forbids_dml(tmp_path: Path) -> None:
+    session, _ = _trips_session(tmp_path, allow_dml=False)
+    target = tmp_path / "out.parquet"
+    with pytest.raises(SqlPolicyError, match=r"sql_policy.allow_dml") as info:
+        session.write("SELECT * FROM trips", target, format="parquet")
+    assert info.value.kind == "DML"
+    assert not target.exists()
+
+
+def test_prepared_statement_without_parameters_refuses_arguments(tmp_path: Path) -> None:
+    session, _ = _trips_session(tmp_path)
+    assert session.execute_prepared("everything").to_pydict() == {"n": [3]}
+    with pytest.raises(QueryError, match=r"takes 0 parameter\(s\).*got 1"):
+        session.execute_prepared("everything", 5)

@@ -264,3 +264,19 @@ def test_every_drawn_profile_builds_with_the_default_steps(profile: SessionProfi
     session = SessionContextBuilder(profile).build()
     assert session.fingerprint == profile.fingerprint()
     assert session.ctx.sql("SELECT 1 AS x").to_pydict() == {"x": [1]}
+
+
+def test_library_prints_nothing_until_the_application_configures_logging() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "from dfsession import SessionContextBuilder, SessionProfile\n"
+        "s = SessionContextBuilder(SessionProfile()).build()\n"
+        "s.execute('SELECT 1')\n"
+        "print('output')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout == "output\n"

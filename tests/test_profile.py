@@ -362,3 +362,48 @@ def test_section_written_as_a_plain_value_says_a_table_is_expected() -> None:
     found = problems_of({"views": {"v": "SELECT 1"}, "udfs": ["pkg.mod:fn"]})
     assert found["views.v"] == "expected a table with keys sql (got 'SELECT 1' that is a string)"
     assert found["udfs.0"].startswith("expected a table with keys ref, name")
+
+
+def test_a_string_where_a_list_belongs_is_an_error_not_characters() -> None:
+    found = problems_of(
+        {
+            "planner": {"disable_rules": "push_down_limit"},
+            "prepared": {"p": {"sql": "SELECT $1", "params": "int64"}},
+        }
+    )
+    assert found == {
+        "planner.disable_rules": "expected a list (got 'push_down_limit' that is a string)",
+        "prepared.p.params": "expected a list (got 'int64' that is a string)",
+    }
+
+
+def test_dataset_option_types_are_checked_at_load_time() -> None:
+    found = problems_of(
+        {"datasets": {"t": {"format": "csv", "location": "x", "options": {"has_header": "false"}}}}
+    )
+    assert found == {"datasets.t.options.has_header": "expected a bool (got 'false')"}
+
+
+def test_spill_directories_given_as_a_python_list_are_accepted() -> None:
+    assert ExecutionConfig(spill=["/a", "/b"]).spill == ("/a", "/b")  # type: ignore[arg-type]
+
+
+def test_credentials_in_urls_are_refused_without_being_echoed() -> None:
+    found = problems_of(
+        {"object_stores": {"l": {"url": "http://alice:hunter2@127.0.0.1:9", "kind": "http"}}}
+    )
+    assert "user credentials" in found["object_stores.l.url"]
+    assert "hunter2" not in str(found)
+    found = problems_of(
+        {
+            "object_stores": {
+                "l": {
+                    "url": "s3://l",
+                    "kind": "s3",
+                    "secrets": {"access_key_id": {"literal": 9876543210}},
+                }
+            }
+        }
+    )
+    assert "9876543210" not in str(found)
+    assert "type int" in found["object_stores.l.secrets.access_key_id"]

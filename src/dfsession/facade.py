@@ -22,15 +22,15 @@ from typing import Any, cast
 
 import attrs
 import pyarrow as pa
-import structlog
 from datafusion import DataFrame, SessionContext, SQLOptions
 
 from dfsession.errors import DfSessionError, QueryError, SqlPolicyError
-from dfsession.locations import STORES_RESOURCE, delta_target
+from dfsession.locations import STORES_RESOURCE, delta_target, local_path, redact_location
+from dfsession.logs import get_logger
 from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 EXPLAIN_FORMATS = ("indent", "tree", "pgjson", "graphviz")
 WRITE_FORMATS = ("parquet", "csv", "json", "delta")
@@ -197,16 +197,13 @@ class Queries:
                 f"add a [prepared.{name}] section with its sql and params"
             )
         types = declared.params
-        if types and len(params) != len(types):
+        if len(params) != len(types):
             raise QueryError(
                 f"prepared statement {name!r} takes {len(types)} parameter(s) "
                 f"({', '.join(map(str, types))}), got {len(params)}"
             )
         values: dict[str, Any] = {}
         for position, value in enumerate(params, start=1):
-            if not types:
-                values[str(position)] = value
-                continue
             try:
                 values[str(position)] = pa.scalar(value, type=types[position - 1])
             except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
@@ -280,6 +277,8 @@ class Queries:
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
         location = os.fspath(target)
+        if format != "delta":
+            self._refuse_dataset_location(location)
         attributes = {
             "dfsession.query.operation": "write",
             "dfsession.write.format": format,
@@ -289,6 +288,15 @@ class Queries:
         with query_span(self._resources, sql, attributes) as span:
             if isinstance(query, str):
                 query = self._plan(query, _param_values(params), self._options)
+            if not self._profile.sql_policy.allow_dml:
+                raise SqlPolicyError(
+                    f"the profile's sql_policy does not allow writing data (DML: {format} write to "
+                    f"{redact_location(location)!r}); set sql_policy.allow_dml = true to allow it",
+                    kind="DML",
+                    statement=f"write {format}",
+                    field="sql_policy.allow_dml",
+                    query=sql,
+                )
             if format == "delta":
                 result, df = self._write_delta(query, location, mode, sql, progress)
             else:
@@ -462,6 +470,35 @@ class Queries:
             engine_message=reason,
         )
         return error
+
+    def _refuse_dataset_location(self, target: str) -> None:
+        """Writing files where a registered dataset reads would leave it stale or broken.
+
+        The engine caches the file listing of a registered table, so files written into (or
+        removed from) its folder are not seen, and an overwrite breaks its next scan.
+        """
+        written = Path(local_path(target, self._resources.get(STORES_RESOURCE, {})) or target)
+        for name, dataset in self._profile.datasets.items():
+            if dataset.format == "delta":
+                continue
+            read = local_path(dataset.location, self._resources.get(STORES_RESOURCE, {}))
+            if read is None:
+                continue
+            source = Path(read).absolute()
+            target_path = written.absolute()
+            if (
+                source == target_path
+                or target_path.is_relative_to(source)
+                or (source.is_relative_to(target_path))
+            ):
+                raise QueryError(
+                    f"write target {redact_location(target)!r} overlaps dataset {name!r} "
+                    f"({redact_location(dataset.location)!r}), which this session has "
+                    "registered: the engine caches its file listing, so the table would not see "
+                    "the new files (or break, on overwrite); write elsewhere, or write there "
+                    "from another session and build this one again",
+                    query=target,
+                )
 
     def _delta_target(self, target: str) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""

@@ -6,10 +6,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from dfsession.engine import engine_versions
 from dfsession.errors import DfSessionError, StepFailedError
+from dfsession.logs import get_logger
 from dfsession.pipeline.ordering import validate_order
 from dfsession.pipeline.session import BuiltSession
 from dfsession.pipeline.spans import BuildSpans, record_attributes
@@ -19,7 +18,7 @@ from dfsession.profile.model import SessionProfile
 if TYPE_CHECKING:
     from dfsession.pipeline.cache import SessionCache
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class SessionContextBuilder:

@@ -75,7 +75,10 @@ def _structure_secret(value: object, _type: object) -> SecretRef:
         )
     ((key, text),) = value.items()
     if not isinstance(text, str):
-        raise ValueError(f"expected a string for the secret's {key} (got {_describe(text)})")
+        # Never echo the value: it may be the credential itself, written without quotes.
+        raise ValueError(
+            f"expected a string for the secret's {key} (got a value of type {type(text).__name__})"
+        )
     return SecretRef(**{key: text})
 
 
@@ -90,6 +93,11 @@ def _is_spill_union(type_: Any) -> bool:
 
 def _is_scalar_union(type_: Any) -> bool:
     return set(typing.get_args(type_)) == {str, int, float, bool}
+
+
+def _is_homogeneous_tuple(type_: Any) -> bool:
+    args = typing.get_args(type_)
+    return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
 def _is_frozen_map(type_: Any) -> bool:
@@ -111,6 +119,14 @@ def make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(SecretRef, _unstructure_secret)
     conv.register_structure_hook_func(_is_spill_union, _structure_spill)
     conv.register_structure_hook_func(_is_scalar_union, _structure_scalar)
+
+    def structure_tuple(value: object, type_: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list (got {_describe(value)})")
+        item_type = typing.get_args(type_)[0]
+        return tuple(conv.structure(list(value), list[item_type]))  # type: ignore[valid-type]
+
+    conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
 
     def structure_map(value: object, type_: Any) -> FrozenMap[Any, Any]:
         if not isinstance(value, Mapping):

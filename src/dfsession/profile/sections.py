@@ -68,6 +68,11 @@ def _optional_type(value: Any) -> pa.DataType | None:
     return None if value is None else _arrow_type(value)
 
 
+def _spill(value: Any) -> Any:
+    """A list of spill directories becomes a tuple; anything else is left for the validator."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 @attrs.frozen
 class ExecutionConfig:
     """Execution limits. Left-out keys follow DataFusion's defaults.
@@ -79,7 +84,7 @@ class ExecutionConfig:
     batch_size: int | None = attrs.field(default=None, validator=positive)
     memory_pool: str | None = attrs.field(default=None, validator=one_of(*MEMORY_POOLS))
     memory_limit: ByteSize | None = attrs.field(default=None, converter=byte_size_or_none)
-    spill: str | tuple[str, ...] | None = attrs.field(default=None)
+    spill: str | tuple[str, ...] | None = attrs.field(default=None, converter=_spill)
 
     @spill.validator
     def _check_spill(self, _attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -93,8 +98,6 @@ class ExecutionConfig:
         )
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.spill, list):
-            object.__setattr__(self, "spill", tuple(self.spill))
         if self.memory_pool in ("greedy", "fair") and self.memory_limit is None:
             raise FieldError(
                 "memory_limit", f"required when memory_pool is {self.memory_pool!r} (say '2GiB')"
@@ -186,6 +189,24 @@ def _check_names(
             )
 
 
+def _check_option_types(options: Mapping[str, Any], accepted: Mapping[str, type]) -> None:
+    """Each option value has the type its name takes (booleans are not numbers)."""
+    for name, value in options.items():
+        expected = accepted[name]
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise FieldError(f"options.{name}", f"expected a {expected.__name__} (got {value!r})")
+
+
+def _reject_credentials(field: str, url: str) -> None:
+    """Credentials belong in ``secrets`` references, never in a URL the profile shows."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        raise FieldError(
+            field,
+            "a URL with user credentials (user:password@host); remove them and put them "
+            'in the object store\'s secrets as { env = "VARIABLE" } references',
+        )
+
+
 @attrs.frozen
 class ObjectStoreConfig:
     """An object store registered under a URL; credentials are secret references."""
@@ -198,17 +219,12 @@ class ObjectStoreConfig:
     def __attrs_post_init__(self) -> None:
         if "://" not in self.url:
             raise FieldError("url", f"expected a URL such as 's3://bucket' (got {self.url!r})")
+        _reject_credentials("url", self.url)
+        if "endpoint" in self.options:
+            _reject_credentials("options.endpoint", str(self.options["endpoint"]))
         _check_names("options", self.options, STORE_OPTIONS[self.kind], self.kind)
         _check_names("secrets", self.secrets, STORE_SECRETS[self.kind], self.kind)
-        for name, value in self.options.items():
-            expected = STORE_OPTIONS[self.kind][name]
-            if not isinstance(value, expected) or (
-                expected is not bool and isinstance(value, bool)
-            ):
-                raise FieldError(
-                    f"options.{name}",
-                    f"expected a {expected.__name__} (got {value!r})",
-                )
+        _check_option_types(self.options, STORE_OPTIONS[self.kind])
         for name, secret in self.secrets.items():
             if not isinstance(secret, SecretRef):
                 raise FieldError(
@@ -280,6 +296,9 @@ class DatasetConfig:
                 "partition_cols", "Delta tables carry their own partitioning; remove this"
             )
         _check_names("options", self.options, DATASET_OPTIONS[self.format], self.format)
+        _check_option_types(self.options, DATASET_OPTIONS[self.format])
+        for field, text in (("location", self.location),):
+            _reject_credentials(field, text)
 
     @property
     def effective_schema_mode(self) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pyarrow as pa
 from datafusion import CsvReadOptions, SessionContext
 
 from dfsession.errors import StepFailedError
@@ -23,8 +24,10 @@ from dfsession.profile.sections import DatasetConfig
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 
-def _register(ctx: SessionContext, name: str, config: DatasetConfig) -> None:
-    """One engine registration call for a file dataset."""
+def _register(
+    ctx: SessionContext, name: str, config: DatasetConfig, schema: pa.Schema | None = None
+) -> None:
+    """One engine registration call for a file dataset (``schema``: CSV and JSON only)."""
     options: dict[str, Any] = dict(config.options)
     partitions = list(config.partition_cols.items()) or None
     location = config.location
@@ -46,12 +49,14 @@ def _register(ctx: SessionContext, name: str, config: DatasetConfig) -> None:
                 schema_infer_max_records=options.get("schema_infer_max_records", 1000),
                 file_extension=options.get("file_extension", ".csv"),
                 table_partition_cols=partitions,
+                schema=schema,
             ),
         )
     elif config.format == "json":
         ctx.register_json(
             name,
             location,
+            schema=schema,
             schema_infer_max_records=options.get("schema_infer_max_records", 1000),
             file_extension=options.get("file_extension", ".json"),
             table_partition_cols=partitions,
@@ -63,6 +68,26 @@ def _register(ctx: SessionContext, name: str, config: DatasetConfig) -> None:
             file_extension=options.get("file_extension", ".arrow"),
             table_partition_cols=partitions,
         )
+
+
+def _declared_text_schema(config: DatasetConfig, inferred: pa.Schema) -> pa.Schema | None:
+    """For CSV and JSON, the inferred file schema with the declared types put in, if it differs.
+
+    Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
+    the integer the engine would infer. Self-describing formats keep their own types, so a
+    difference there is a real mismatch for the schema check to report.
+    """
+    if config.format not in ("csv", "json") or config.schema is None:
+        return None
+    declared = config.schema
+    fields = [
+        pa.field(f.name, declared.get(f.name, f.type), nullable=True)
+        for f in inferred
+        if f.name not in config.partition_cols
+    ]
+    wanted = pa.schema(fields)
+    current = pa.schema([f for f in inferred if f.name not in config.partition_cols])
+    return None if wanted.equals(current) else wanted
 
 
 def _with_file_extension(config: DatasetConfig, path: str | None) -> DatasetConfig:
@@ -131,6 +156,11 @@ class DatasetsStep:
         for name, config in registered:
             try:
                 actual = table_schema(ctx, tables, name)
+                reread = _declared_text_schema(config, actual)
+                if reread is not None:
+                    ctx.deregister_table(name)
+                    _register(ctx, name, config, reread)
+                    actual = table_schema(ctx, tables, name)
             except Exception as exc:
                 raise _failed(name, config, exc, stores) from None
             check_declared_schema(name, config, actual)

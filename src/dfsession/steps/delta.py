@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import datafusion
-import structlog
 from datafusion.catalog import Table, TableProviderFactory
 
 from dfsession.engine import check_delta_compatibility, major
@@ -21,6 +20,7 @@ from dfsession.locations import (
     find_store,
     redact_location,
 )
+from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.sections import DatasetConfig
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
@@ -28,7 +28,7 @@ from dfsession.schemas import check_declared_schema, schema_fingerprint, table_s
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The ``STORED AS`` name that ``CREATE EXTERNAL TABLE`` uses for Delta tables.
 DELTA_FORMAT = "DELTATABLE"

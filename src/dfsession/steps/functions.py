@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import attrs
 import pyarrow as pa
-import structlog
 from datafusion import (
     AggregateUDF,
     ScalarUDF,
@@ -24,11 +23,12 @@ from datafusion import (
 
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.imports import ReferenceResolver, resolve_reference
+from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import UdfConfig
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ENTRY_POINT_GROUP = "dfsession.udfs"
 _ENTRY_POINTS_PATH = "features.udf_entry_points"

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem, MicrosoftAzure
 
 from dfsession.errors import ProfileError
 from dfsession.locations import STORES_RESOURCE, StoreAccess, redact_location
+from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.sections import ObjectStoreConfig
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _resolve_secrets(
