@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import attrs
@@ -41,13 +42,14 @@ class _Entry:
 class _Flight:
     """One build in progress; threads asking for the same key wait on it."""
 
-    __slots__ = ("cancelled", "done", "error", "owner", "result")
+    __slots__ = ("cancelled", "done", "error", "owner", "result", "traceback")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.owner = threading.get_ident()
         self.result: BuiltSession | None = None
         self.error: BaseException | None = None
+        self.traceback: TracebackType | None = None
         self.cancelled = False
 
 
@@ -101,7 +103,8 @@ class SessionCache:
                 assert flight.result is not None
                 return flight.result
             if isinstance(flight.error, Exception):
-                raise flight.error
+                # Each waiter raises from the build's own traceback, not one grown by the others.
+                raise flight.error.with_traceback(flight.traceback)
             # The leader was interrupted (KeyboardInterrupt, SystemExit): build it here instead.
             with self._lock:
                 self._hits -= 1
@@ -117,6 +120,7 @@ class SessionCache:
                 if self._flights.get(key) is flight:
                     del self._flights[key]
             flight.error = exc
+            flight.traceback = exc.__traceback__
             flight.done.set()
             raise
         with self._lock:
