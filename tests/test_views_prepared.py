@@ -58,7 +58,12 @@ def rows(session: Any, sql: str) -> dict[str, list[Any]]:
         ("SELECT * FROM trips WHERE fare > 100", {"trips"}),
         ("SELECT * FROM a JOIN b ON a.id = b.id LEFT JOIN c USING (id)", {"a", "b", "c"}),
         ("SELECT * FROM a, b AS bb, (SELECT * FROM c) x", {"a", "b", "c"}),
-        ('SELECT * FROM analytics.public.Trips t JOIN "Mixed" m ON true', {"trips", "Mixed"}),
+        (
+            'SELECT * FROM analytics.public.Trips t JOIN "Mixed" m ON true',
+            {"analytics.public.trips", "Mixed"},
+        ),
+        ("WITH orders AS (SELECT * FROM orders) SELECT * FROM orders", {"orders"}),
+        ("WITH a AS (SELECT 1), b AS (SELECT * FROM a) SELECT * FROM b", set()),
         ("WITH v AS (SELECT * FROM base) SELECT * FROM v", {"base"}),
         ("SELECT extract(year FROM ts), 'FROM x' FROM t -- FROM y\n/* JOIN z */", {"t"}),
         ("SELECT a IS DISTINCT FROM b FROM t", {"t"}),
@@ -266,3 +271,50 @@ def test_sql_type_names_are_read_back_by_the_engine_as_the_arrow_type(
     literal = {"Boolean": "true", "Date32": "'2020-01-01'", "Binary": "X'00'", "List(Int32)": "[1]"}
     value = literal.get(engine, "'2020-01-01'" if engine.startswith("Timestamp") else "1")
     assert ctx.sql(f"EXECUTE q({value})").to_pydict() == {"t": [engine]}
+
+
+@pytest.mark.parametrize(
+    ("reference", "name"),
+    [
+        ("v", "v"),
+        ("public.v", "v"),
+        ("datafusion.public.v", "v"),
+        ("information_schema.columns", "information_schema.columns"),
+        ("other.public.v", "other.public.v"),
+    ],
+)
+def test_references_in_the_default_schema_name_the_view(reference: str, name: str) -> None:
+    from dfsession.steps.sql_objects import local_name
+
+    assert local_name(reference) == name
+
+
+def test_view_named_like_a_system_table_is_not_a_cycle() -> None:
+    profile = SessionProfile.from_dict(
+        {
+            "catalog": {"information_schema": True},
+            "views": {
+                "columns": {"sql": "SELECT table_name FROM information_schema.columns LIMIT 1"}
+            },
+        }
+    )
+    session = SessionContextBuilder(profile).build()
+    assert session.record("views").applied["views"] == ["columns"]
+
+
+def test_cte_reading_a_view_of_its_own_name_orders_and_validates() -> None:
+    from dfsession.bootstrap import validate_profile
+
+    profile = SessionProfile.from_dict(
+        {
+            "views": {
+                "open_orders": {
+                    "sql": "WITH orders AS (SELECT * FROM orders WHERE id > 1) SELECT * FROM orders"
+                },
+                "orders": {"sql": "SELECT 1 AS id UNION ALL SELECT 2"},
+            }
+        }
+    )
+    session = SessionContextBuilder(profile).build()
+    assert session.execute("SELECT id FROM open_orders").to_pydict() == {"id": [2]}
+    assert validate_profile(profile).ok

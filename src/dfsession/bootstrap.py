@@ -26,6 +26,7 @@ from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,
     find_cycles,
+    local_name,
     plan_view,
     prepare_statement,
     referenced_tables,
@@ -171,8 +172,9 @@ class _Validation:
             self.missing[name.lower()] = f"{kind} {name!r}, which {word}"
 
     def blocker(self, sql: str) -> str | None:
+        catalog = self.profile.catalog
         for ref in sorted(referenced_tables(sql)):
-            why = self.missing.get(ref.lower())
+            why = self.missing.get(local_name(ref, catalog.default_catalog, catalog.default_schema))
             if why is not None:
                 return f"depends on {why}"
         return None
@@ -198,7 +200,8 @@ class _Validation:
 
     def views(self) -> None:
         views = {name: view.sql for name, view in self.profile.views.items()}
-        graph = view_dependencies(views)
+        catalog = self.profile.catalog
+        graph = view_dependencies(views, catalog.default_catalog, catalog.default_schema)
         cycles = find_cycles(graph)
         in_cycle = {member: cycle_message(cycle, graph) for cycle in cycles for member in cycle}
         order, blocked = dependency_order(graph)

@@ -112,17 +112,22 @@ def _closing(tokens: Sequence[_Token], start: int) -> int:
     return len(tokens) - 1
 
 
-def _cte_names(tokens: Sequence[_Token]) -> set[str]:
-    """Names that ``WITH name AS (...)`` defines; they shadow tables of the same name."""
-    names: set[str] = set()
+def _ctes(tokens: Sequence[_Token]) -> list[tuple[str, int, int, bool]]:
+    """The CTEs of a top-level ``WITH``: (name, body start, body end, recursive) each."""
+    found: list[tuple[str, int, int, bool]] = []
+    depth = 0
     for index, token in enumerate(tokens):
-        if not token.is_word("with"):
+        if token.text == "(":
+            depth += 1
+        elif token.text == ")":
+            depth -= 1
+        if depth != 0 or not token.is_word("with"):
             continue
         at = index + 1
-        if at < len(tokens) and tokens[at].is_word("recursive"):
-            at += 1
+        recursive = at < len(tokens) and tokens[at].is_word("recursive")
+        at += 1 if recursive else 0
         while at < len(tokens) and _is_name(tokens[at]):
-            names.add(tokens[at].name)
+            name = tokens[at].name
             at += 1
             if at < len(tokens) and tokens[at].text == "(":  # column list
                 at = _closing(tokens, at) + 1
@@ -131,12 +136,15 @@ def _cte_names(tokens: Sequence[_Token]) -> set[str]:
             if at < len(tokens) and tokens[at].is_word("materialized", "not"):
                 at += 1 if tokens[at].is_word("materialized") else 2
             if at < len(tokens) and tokens[at].text == "(":
-                at = _closing(tokens, at) + 1
+                end = _closing(tokens, at)
+                found.append((name, at + 1, end, recursive))
+                at = end + 1
             if at < len(tokens) and tokens[at].text == ",":
                 at += 1
                 continue
             break
-    return names
+        break
+    return found
 
 
 def _read_tables(tokens: Sequence[_Token], at: int, found: set[str], *, listing: bool) -> int:
@@ -148,17 +156,17 @@ def _read_tables(tokens: Sequence[_Token], at: int, found: set[str], *, listing:
             found |= references_in(tokens[at + 1 : end])
             at = end + 1
         elif _is_name(token):
-            last = token
+            parts = [token.name]
             at += 1
             while at + 1 < len(tokens) and tokens[at].text == "." and _is_name(tokens[at + 1]):
-                last = tokens[at + 1]
+                parts.append(tokens[at + 1].name)
                 at += 2
             if at < len(tokens) and tokens[at].text == "(":  # a table function: f(...)
                 end = _closing(tokens, at)
                 found |= references_in(tokens[at + 1 : end])
                 at = end + 1
             else:
-                found.add(last.name)
+                found.add(".".join(parts))
         else:
             return at
         if at < len(tokens) and tokens[at].is_word("as"):
@@ -195,16 +203,33 @@ def _from_in_expression(tokens: Sequence[_Token], at: int) -> bool:
 
 
 def references_in(tokens: Sequence[_Token]) -> set[str]:
-    """Table names read after FROM and JOIN (last part of a dotted name), CTE names removed."""
+    """Table names read after FROM and JOIN (dotted names kept whole, in lower case).
+
+    A CTE's name shadows a table only where it is visible: in the main query and in the CTEs
+    declared after it (and in its own body when ``RECURSIVE``), so ``WITH orders AS (SELECT *
+    FROM orders)`` still reads the table ``orders``.
+    """
+    ctes = _ctes(tokens)
     found: set[str] = set()
+    defined: set[str] = set()
+    inside: set[int] = set()
+    for name, start, end, recursive in ctes:
+        visible = defined | ({name} if recursive else set())
+        found |= references_in(tokens[start:end]) - visible
+        defined.add(name)
+        inside.update(range(start, end))
+    outside = [token for index, token in enumerate(tokens) if index not in inside]
     at = 0
-    while at < len(tokens):
-        token = tokens[at]
-        if token.is_word("join") or (token.is_word("from") and not _from_in_expression(tokens, at)):
-            at = _read_tables(tokens, at + 1, found, listing=True)
+    main: set[str] = set()
+    while at < len(outside):
+        token = outside[at]
+        if token.is_word("join") or (
+            token.is_word("from") and not _from_in_expression(outside, at)
+        ):
+            at = _read_tables(outside, at + 1, main, listing=True)
         else:
             at += 1
-    return found - _cte_names(tokens)
+    return found | (main - defined)
 
 
 def referenced_tables(sql: str) -> set[str]:
@@ -220,13 +245,30 @@ def parameter_numbers(sql: str) -> set[int]:
 # --- dependency order ----------------------------------------------------------------------
 
 
-def view_dependencies(views: Mapping[str, str]) -> dict[str, list[str]]:
+def local_name(reference: str, catalog: str = "datafusion", schema: str = "public") -> str:
+    """The bare table name of a reference in the default schema; a qualified name elsewhere.
+
+    ``v``, ``public.v`` and ``datafusion.public.v`` all name the view ``v`` registered in the
+    default catalog and schema; ``information_schema.columns`` stays as it is.
+    """
+    parts = reference.lower().split(".")
+    if len(parts) == 2 and parts[0] == schema.lower():
+        return parts[1]
+    if len(parts) == 3 and parts[0] == catalog.lower() and parts[1] == schema.lower():
+        return parts[2]
+    return reference.lower()
+
+
+def view_dependencies(
+    views: Mapping[str, str], catalog: str = "datafusion", schema: str = "public"
+) -> dict[str, list[str]]:
     """For each view, the other views its SQL reads, in declaration order."""
     by_name = {name.lower(): name for name in views}
     position = {name: i for i, name in enumerate(views)}
     graph: dict[str, list[str]] = {}
     for name, sql in views.items():
-        found = {by_name[r] for r in map(str.lower, referenced_tables(sql)) if r in by_name}
+        refs = (local_name(r, catalog, schema) for r in referenced_tables(sql))
+        found = {by_name[r] for r in refs if r in by_name}
         graph[name] = sorted(found, key=position.__getitem__)
     return graph
 
@@ -334,9 +376,11 @@ def dependency_order(graph: Mapping[str, Sequence[str]]) -> tuple[list[str], lis
     return order, [name for name in graph if name not in placed]
 
 
-def view_order(views: Mapping[str, str]) -> list[str]:
+def view_order(
+    views: Mapping[str, str], catalog: str = "datafusion", schema: str = "public"
+) -> list[str]:
     """Views in dependency order; a cycle is a ``ProfileError`` naming every view in it."""
-    graph = view_dependencies(views)
+    graph = view_dependencies(views, catalog, schema)
     cycles = find_cycles(graph)
     if cycles:
         problems = [_cycle_problem(_cycle_path(c, graph), c) for c in cycles]
@@ -481,7 +525,8 @@ class ViewsStep:
         views = {name: view.sql for name, view in build.profile.views.items()}
         if not views:
             return StepRecord.skipped(self.name, "no [views] in the profile")
-        pending = view_order(views)
+        catalog = build.profile.catalog
+        pending = view_order(views, catalog.default_catalog, catalog.default_schema)
         ctx = build.ctx
         registered: list[str] = []
         # A reference the tokenizer missed shows up as a planning failure: retry after others.
