@@ -291,3 +291,47 @@ def test_validate_exits_1_naming_what_failed(workdir: Path) -> None:
     (failed,) = [item for item in report["items"] if item["status"] == "failed"]
     assert (failed["kind"], failed["name"]) == ("view", "bad")
     assert "no_such_column" in failed["reason"]
+
+
+def test_sql_output_file_is_replaced_only_by_a_complete_result(workdir: Path) -> None:
+    target = workdir / "previous.csv"
+    target.write_text("keep me\n")
+    failing = "SELECT id, 10 / (id - 40) AS r FROM people"
+    result = run("sql", "profile.toml", failing, "--format", "csv", "-o", str(target), cwd=workdir)
+    assert result.returncode == 2
+    assert target.read_text() == "keep me\n"
+    assert not list(workdir.glob(".previous.csv.partial"))
+    ok = run(
+        "sql", "profile.toml", "SELECT 1 AS x", "--format", "csv", "-o", str(target), cwd=workdir
+    )
+    assert ok.returncode == 0
+    assert target.read_text().splitlines() == ['"x"', "1"]
+
+
+def test_sql_output_needs_a_file_format(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "SELECT 1", "-o", "out.txt", cwd=workdir)
+    assert_clean_error(result, "--format csv, jsonl or parquet")
+    assert not (workdir / "out.txt").exists()
+
+
+def test_jsonl_writes_non_finite_numbers_as_null(workdir: Path) -> None:
+    query = "SELECT CAST('NaN' AS DOUBLE) AS a, CAST('inf' AS DOUBLE) AS b, 1.5 AS c"
+    result = run("sql", "profile.toml", query, "--format", "jsonl", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"a": None, "b": None, "c": 1.5}
+
+
+def test_params_that_are_not_json_stay_text_and_names_are_given_once(workdir: Path) -> None:
+    result = run(
+        "sql",
+        "profile.toml",
+        "SELECT $v AS v",
+        "--param",
+        "v=NaN",
+        "--format",
+        "jsonl",
+        cwd=workdir,
+    )
+    assert json.loads(result.stdout) == {"v": "NaN"}
+    twice = run("sql", "profile.toml", "SELECT $v AS v", "-p", "v=1", "-p", "v=2", cwd=workdir)
+    assert_clean_error(twice, "--param v given more than once")

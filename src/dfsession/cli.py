@@ -12,6 +12,7 @@ import datetime
 import decimal
 import json
 import logging
+import math
 import os
 import sys
 import traceback
@@ -146,6 +147,10 @@ def _build(profile_path: str) -> BuiltSession:
 
 def _params(args: argparse.Namespace) -> dict[str, Any] | None:
     pairs: list[tuple[str, Any]] = args.param or []
+    names = [name for name, _value in pairs]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"--param {', '.join(twice)} given more than once; give each name once")
     return dict(pairs) if pairs else None
 
 
@@ -213,8 +218,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Run one query; print a table, CSV or JSON lines, or write a Parquet file."""
     if args.format == "parquet" and args.output is None:
         raise ValueError("--format parquet writes a file: give --output FILE")
+    if args.format == "table" and args.output is not None:
+        raise ValueError("--output needs a file format: add --format csv, jsonl or parquet")
+    params = _params(args)
     session = _build(args.profile)
-    reader = session.stream(args.query, _params(args))
+    reader = session.stream(args.query, params)
     if args.format == "table":
         return _print_table(reader, args.max_rows)
     with contextlib.ExitStack() as stack:
@@ -222,12 +230,24 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if args.output is None:
             sink = sys.stdout.buffer
         else:
-            sink = stack.enter_context(Path(args.output).open("wb"))
+            sink = stack.enter_context(_replace_when_complete(Path(args.output)))
         update = stack.enter_context(_progress("writing", "rows"))
         rows = _write_stream(reader, args.format, sink, update)
     if args.output is not None:
         print(f"wrote {rows:,} row{'' if rows == 1 else 's'} to {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
+    """A file beside ``target`` that replaces it only if the block ends without an error."""
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with partial.open("wb") as sink:
+            yield sink
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
@@ -283,7 +303,8 @@ def _write_stream(
     else:
         for batch in reader:
             lines = [
-                json.dumps(row, default=_json_value, ensure_ascii=False) + "\n"
+                json.dumps(_finite(row), default=_json_value, ensure_ascii=False, allow_nan=False)
+                + "\n"
                 for row in batch.to_pylist()
             ]
             sink.write("".join(lines).encode("utf-8"))
@@ -291,6 +312,17 @@ def _write_stream(
             update(rows)
     sink.flush()
     return rows
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as ``null``: JSON has no such numbers, and strict readers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _without_views(schema: pa.Schema) -> pa.Schema:
@@ -406,6 +438,8 @@ def _read_report(path: str) -> Any:
         return json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"report file {path!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"report file {path!r} is not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
@@ -433,12 +467,17 @@ def parse_param(text: str) -> tuple[str, Any]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected name=value, such as id=5 (got {text!r})")
     try:
-        value: Any = json.loads(raw)
+        value: Any = json.loads(raw, parse_constant=_not_json)
     except ValueError:
         return name, raw
     if isinstance(value, dict | list):
         return name, raw
     return name, value
+
+
+def _not_json(token: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: such a value stays text."""
+    raise ValueError(f"{token} is not a JSON value")
 
 
 def _positive(text: str) -> int:

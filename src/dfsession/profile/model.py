@@ -112,6 +112,10 @@ def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProfileError([("", f"profile file {str(file)!r} does not exist")]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(
+            [("", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})")]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError([("", f"{file}: not valid TOML: {exc}")]) from None
     return SessionProfile.from_dict(data)
