@@ -575,3 +575,21 @@ def test_any_order_of_the_udf_entries_gives_the_same_function_snapshot(
     udfs: list[dict[str, Any]],
 ) -> None:
     assert snapshot(build(udfs)) == REFERENCE_SNAPSHOT
+
+
+def test_function_name_with_capitals_is_refused_as_unreachable() -> None:
+    profile = SessionProfile.from_dict(
+        {
+            "udfs": [
+                {
+                    "ref": f"{FIXTURES}:add_one",
+                    "name": "Upper",
+                    "args": ["int64"],
+                    "returns": "int64",
+                }
+            ]
+        }
+    )
+    with pytest.raises(ProfileError, match=r"folds unquoted names to lower case") as info:
+        SessionContextBuilder(profile).build()
+    assert "'upper'" in str(info.value)

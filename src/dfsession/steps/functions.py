@@ -500,6 +500,27 @@ def _taken(ctx: SessionContext, names: list[str]) -> set[str]:
     return {*ctx.udfs(), *ctx.udafs(), *ctx.udwfs()}.intersection(names)
 
 
+_NORMALIZATION = "datafusion.sql_parser.enable_ident_normalization"
+
+
+def _check_callable_names(functions: list[_Function]) -> None:
+    """A name with capitals is unreachable unquoted: SQL folds ``Upper(x)`` to ``upper``."""
+    for function in functions:
+        if function.name != function.name.lower():
+            raise ProfileError(
+                [
+                    (
+                        function.path,
+                        f"{function.source!r} is named {function.name!r}, but SQL folds unquoted "
+                        f"names to lower case, so {function.name}(...) would call "
+                        f"{function.name.lower()!r} instead; use a lower-case name (with "
+                        "override = true to shadow a built-in), or set "
+                        f'"{_NORMALIZATION}" = "false" in [settings]',
+                    )
+                ]
+            )
+
+
 def _check_shadowing(
     ctx: SessionContext, functions: list[_Function], tables: frozenset[str]
 ) -> list[str]:
@@ -585,6 +606,8 @@ class UdfsStep:
         catalog = _read_catalog(objects) if objects else None
         ctx = build.ctx
         tables = catalog.table_functions if catalog is not None else frozenset()
+        if profile.settings.get(_NORMALIZATION, "true").lower() != "false":
+            _check_callable_names(functions)
         shadowed = _check_shadowing(ctx, functions, tables)
         # Each function registers under the name it was read by (the engine object's own, or
         # the one dfsession gave it), so it is listed under that name; no second listing.
