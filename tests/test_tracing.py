@@ -393,3 +393,25 @@ def test_console_exporter_without_the_sdk_names_the_package_and_the_extra() -> N
     assert lines[0].startswith("tracing.exporter = 'console' needs opentelemetry-sdk")
     assert lines[1].startswith("tracing.exporter = 'otlp' needs opentelemetry-sdk")
     assert all("pip install 'dfsession[tracing]'" in line for line in lines)
+
+
+def test_closing_a_session_flushes_and_stops_its_own_provider(
+    collector: ThreadingHTTPServer,
+) -> None:
+    port = collector.server_address[1]
+    profile = tracing_profile(exporter="otlp", endpoint=f"http://127.0.0.1:{port}")
+    before = threading.active_count()
+    with SessionContextBuilder(profile).build() as session:
+        session.execute("SELECT 1")
+        assert threading.active_count() > before  # the batch processor's export thread
+    assert threading.active_count() == before
+    assert collector.received  # type: ignore[attr-defined]
+
+
+def test_validation_opens_no_tracer_provider() -> None:
+    from dfsession.bootstrap import validate_profile
+
+    profile = tracing_profile(exporter="otlp", endpoint="http://127.0.0.1:9")
+    before = threading.active_count()
+    assert validate_profile(profile).ok
+    assert threading.active_count() == before

@@ -21,6 +21,7 @@ from datafusion import SessionContext
 from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
+from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
 from dfsession.steps.sql_objects import (
     cycle_message,
@@ -265,7 +266,9 @@ def validate_profile(
         from dfsession.steps import default_steps
 
         steps = default_steps()
-    session = SessionContextBuilder(profile, steps=scratch_steps(steps)).build()
+    # The scratch session traces nothing: it must not open (and leak) a tracer provider.
+    scratch = attrs.evolve(profile, tracing=TracingConfig())
+    session = SessionContextBuilder(scratch, steps=scratch_steps(steps)).build()
     run = _Validation(profile, session.ctx, seed_rows, progress)
     run.datasets()
     run.views()

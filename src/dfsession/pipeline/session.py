@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from dfsession.errors import StepFailedError
+from dfsession.pipeline.spans import TRACING_RESOURCE
 from dfsession.pipeline.step import StepRecord
 from dfsession.profile.model import SessionProfile
 
@@ -84,6 +85,22 @@ class BuiltSession:
             object.__setattr__(self, "_runtime_hash", value)
         assert self._runtime_hash is not None
         return self._runtime_hash
+
+    def close(self) -> None:
+        """Release what the session owns: a console/OTLP tracer provider made for it (flushed).
+
+        The global tracer provider is never touched. Queries still run afterwards, without
+        spans. ``with SessionContextBuilder(profile).build() as session:`` closes on exit.
+        """
+        tracing = self.resources.get(TRACING_RESOURCE)
+        if tracing is not None:
+            tracing.shutdown()
+
+    def __enter__(self) -> BuiltSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def record(self, step: str) -> StepRecord:
         """The record of the step called ``step``; ``KeyError`` lists the steps that ran."""
