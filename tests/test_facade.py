@@ -635,3 +635,12 @@ def test_prepared_statement_without_parameters_refuses_arguments(tmp_path: Path)
     assert session.execute_prepared("everything").to_pydict() == {"n": [3]}
     with pytest.raises(QueryError, match=r"takes 0 parameter\(s\).*got 1"):
         session.execute_prepared("everything", 5)
+
+
+def test_explain_errors_point_into_the_users_sql() -> None:
+    session = SessionContextBuilder(SessionProfile()).build()
+    with pytest.raises(QueryError) as explained:
+        session.explain("SELECT 1 FROM WHERE")
+    with pytest.raises(QueryError) as executed:
+        session.execute("SELECT 1 FROM WHERE")
+    assert explained.value.engine_message == executed.value.engine_message

@@ -108,6 +108,20 @@ def query_error(exc: BaseException, sql: str, profile: SessionProfile) -> DfSess
     return QueryError(f"{message}\n  query: {shown}{hint}", query=sql, engine_message=message)
 
 
+_LINE_ONE_COLUMN = re.compile(r"Line: 1, Column: (\d+)")
+
+
+def _shift_columns(error: QueryError, offset: int) -> QueryError:
+    """The error with line-1 column numbers counted in the user's SQL, not the wrapped one."""
+
+    def shift(match: re.Match[str]) -> str:
+        return f"Line: 1, Column: {max(1, int(match.group(1)) - offset)}"
+
+    message = _LINE_ONE_COLUMN.sub(shift, str(error))
+    engine = _LINE_ONE_COLUMN.sub(shift, error.engine_message)
+    return QueryError(message, query=error.query, engine_message=engine)
+
+
 @attrs.frozen
 class PlanMetrics:
     """A run's totals over every operator of its physical plan."""
@@ -238,9 +252,12 @@ class Queries:
                 f"unknown explain format {format!r}; expected one of {', '.join(EXPLAIN_FORMATS)}"
             )
         head = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
-        statement = f"{head} FORMAT {format} {sql}"
+        prefix = f"{head} FORMAT {format} "
         with query_span(self._resources, sql, {"dfsession.query.operation": "explain"}):
-            table = self._run(statement, sql, _param_values(params), self._options)
+            try:
+                table = self._run(prefix + sql, sql, _param_values(params), self._options)
+            except QueryError as exc:
+                raise _shift_columns(exc, len(prefix)) from exc.__cause__
         rows = table.to_pydict()
         plans = [(kind, plan.rstrip("\n")) for kind, plan in zip(*rows.values(), strict=True)]
         if len(plans) == 1:
