@@ -32,7 +32,7 @@ from dfsession import (
     default_steps,
     insert_after,
 )
-from dfsession.errors import QueryError
+from dfsession.errors import QueryError, SchemaMismatchError
 from dfsession.facade import Queries
 
 ROWS = 10_000
@@ -644,3 +644,14 @@ def test_explain_errors_point_into_the_users_sql() -> None:
     with pytest.raises(QueryError) as executed:
         session.execute("SELECT 1 FROM WHERE")
     assert explained.value.engine_message == executed.value.engine_message
+
+
+def test_delta_append_of_other_types_is_refused_instead_of_cast(tmp_path: Path) -> None:
+    target = tmp_path / "ids"
+    write_deltalake(str(target), pa.table({"id": pa.array([1, 2], pa.int64())}))
+    session = SessionContextBuilder(SessionProfile()).build()
+    with pytest.raises(SchemaMismatchError, match=r"column 'id': expected int64, actual float64"):
+        session.write("SELECT 1.9 AS id", target, format="delta", mode="append")
+    assert DeltaTable(str(target)).version() == 0
+    session.write("SELECT CAST(3 AS BIGINT) AS id", target, format="delta", mode="append")
+    assert sorted(DeltaTable(str(target)).to_pyarrow_table()["id"].to_pylist()) == [1, 2, 3]

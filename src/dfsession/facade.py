@@ -24,11 +24,12 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions
 
-from dfsession.errors import DfSessionError, QueryError, SqlPolicyError
+from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
 from dfsession.locations import STORES_RESOURCE, delta_target, local_path, redact_location
 from dfsession.logs import get_logger
 from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
+from dfsession.schemas import schema_differences
 
 log = get_logger(__name__)
 
@@ -443,8 +444,10 @@ class Queries:
                 f"write() takes SQL text, a datafusion DataFrame or an Arrow stream "
                 f"(got {type(query).__name__})"
             )
-        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
         uri, storage_options = self._delta_target(target)
+        if mode == "append":
+            _check_append_schema(target, uri, storage_options, schema)
+        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
         try:
             if mode == "overwrite":
                 write_deltalake(uri, data, mode="overwrite", storage_options=storage_options)
@@ -626,6 +629,30 @@ class _Counter:
         except Exception as exc:
             self.error = exc
             raise
+
+
+def _check_append_schema(
+    target: str, uri: str, storage_options: dict[str, str] | None, incoming: pa.Schema
+) -> None:
+    """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return  # append to a missing table creates it
+    expected = pa.schema(table.schema().to_arrow())
+    differences = schema_differences(expected, incoming, "exact")
+    if differences:
+        lines = "\n".join(f"  {line}" for line in differences)
+        raise SchemaMismatchError(
+            f"Delta append to {redact_location(target)!r}: the data does not match the table's "
+            f"columns, nothing was written:\n{lines}\ncast the query's columns to the table's "
+            "types, or write with mode='overwrite' to replace the table",
+            dataset=target,
+            differences=differences,
+        )
 
 
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
