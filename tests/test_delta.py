@@ -260,3 +260,20 @@ def test_delta_table_in_a_local_store_resolves_to_the_stores_prefix(orders: Path
     session = SessionContextBuilder(profile).build()
     assert ids(session) == [1, 2, 3]
     assert session.record("delta").applied["datasets"][0]["location"] == "myfs://bucket/orders"
+
+
+def test_delta_table_survives_a_later_step_replacing_the_context(tmp_path: Path) -> None:
+    from dfsession import default_steps, insert_after, without_step
+
+    location = tmp_path / "ids"
+    write_deltalake(str(location), pa.table({"id": [1, 2, 3]}))
+    profile = SessionProfile.from_dict(
+        {
+            "features": {"url_table": True},
+            "datasets": {"t": {"format": "delta", "location": str(location)}},
+        }
+    )
+    url_table = next(step for step in default_steps() if step.name == "url_table")
+    steps = insert_after(without_step(default_steps(), "url_table"), "delta", url_table)
+    session = SessionContextBuilder(profile, steps=steps).build()
+    assert session.execute("SELECT sum(id) AS n FROM t").to_pydict() == {"n": [6]}

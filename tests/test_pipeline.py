@@ -280,3 +280,30 @@ def test_library_prints_nothing_until_the_application_configures_logging() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout == "output\n"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_orders(default_steps(), valid=True))
+def test_valid_orders_of_the_default_steps_build_the_same_session(steps: tuple) -> None:
+    profile = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": "2"}})
+    reference = SessionContextBuilder(profile).build()
+    shuffled = SessionContextBuilder(profile, steps=steps).build()
+    assert shuffled.runtime_hash == reference.runtime_hash
+
+
+def test_step_orders_draw_valid_orders_of_the_default_steps() -> None:
+    from hypothesis import find
+
+    order = find(
+        step_orders(default_steps()),
+        lambda steps: steps != default_steps() and _plans(steps),
+    )
+    assert _plans(order)
+
+
+def _plans(steps: tuple) -> bool:
+    try:
+        SessionContextBuilder(PROFILE, steps=steps).plan()
+    except StepOrderError:
+        return False
+    return True

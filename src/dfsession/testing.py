@@ -1,7 +1,8 @@
 """Hypothesis strategies for testing code built on dfsession.
 
 ``profiles()`` draws valid ``SessionProfile`` values; ``step_orders(steps)`` draws orderings
-of a step list, to check that your own steps declare ``requires``/``provides`` correctly::
+of a step list (valid dependency orders and arbitrary permutations), to check that your own
+steps declare ``requires``/``provides`` correctly::
 
     from hypothesis import given
     from dfsession import SessionContextBuilder, StepOrderError, default_steps
@@ -19,6 +20,7 @@ Needs Hypothesis (``pip install 'dfsession[testing]'``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -163,6 +165,34 @@ def profiles(*, buildable: bool = True) -> st.SearchStrategy[SessionProfile]:
     )
 
 
-def step_orders(steps: Iterable[InstallStep]) -> st.SearchStrategy[tuple[InstallStep, ...]]:
-    """Every ordering of ``steps`` (valid or not); shrinks toward the given order."""
-    return st.permutations(list(steps)).map(tuple)
+def step_orders(
+    steps: Iterable[InstallStep], *, valid: bool | None = None
+) -> st.SearchStrategy[tuple[InstallStep, ...]]:
+    """Orderings of ``steps``: valid dependency orders and arbitrary permutations.
+
+    A valid order has every step after the steps that provide what it requires; few random
+    permutations of a real step list are valid, so about half the draws are valid orders,
+    picked at random among the ready steps. ``valid=True`` draws only those, ``valid=False``
+    only arbitrary permutations (shrinking toward the given order).
+    """
+    items = list(steps)
+
+    def linearize(rnd: random.Random) -> tuple[InstallStep, ...]:
+        remaining, provided, order = list(items), set[str](), []
+        while remaining:
+            ready = [step for step in remaining if step.requires <= provided]
+            if not ready:  # no valid order exists: the given order, which plan() refuses
+                return tuple(items)
+            chosen = rnd.choice(ready)
+            order.append(chosen)
+            remaining.remove(chosen)
+            provided |= chosen.provides
+        return tuple(order)
+
+    valid_orders = st.randoms(use_true_random=False).map(linearize)
+    permutations = st.permutations(items).map(tuple)
+    if valid is True:
+        return valid_orders
+    if valid is False:
+        return permutations
+    return st.one_of(valid_orders, permutations)

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from datafusion import SessionContext
 
 Status = Literal["applied", "skipped"]
+#: ``resources`` key of the context handles steps replaced, kept alive with the session.
+REPLACED_CONTEXTS = "replaced_contexts"
 
 
 @attrs.frozen
@@ -99,6 +101,10 @@ class SessionBuild:
 
     @ctx.setter
     def ctx(self, ctx: SessionContext) -> None:
+        # A handle a step replaces (enable_url_table, with_extensions) stays alive with the
+        # session: tables registered through it, Delta's among them, are tied to it.
+        if self._ctx is not None and self._ctx is not ctx:
+            self.resources.setdefault(REPLACED_CONTEXTS, []).append(self._ctx)
         self._ctx = ctx
 
     @property
