@@ -407,3 +407,30 @@ def test_credentials_in_urls_are_refused_without_being_echoed() -> None:
     )
     assert "9876543210" not in str(found)
     assert "type int" in found["object_stores.l.secrets.access_key_id"]
+
+
+def test_two_object_stores_for_one_scheme_and_host_are_refused() -> None:
+    found = problems_of(
+        {
+            "object_stores": {
+                "raw": {"url": "s3://lake/raw", "kind": "s3"},
+                "curated": {"url": "s3://lake/curated", "kind": "s3"},
+            }
+        }
+    )
+    message = found["object_stores.raw.url"]
+    assert "'curated' and 'raw'" in message and "s3://lake" in message
+
+
+def test_runtime_settings_that_shadow_execution_are_refused() -> None:
+    found = problems_of(
+        {
+            "execution": {"memory_pool": "fair", "memory_limit": "20MiB"},
+            "settings": {"datafusion.runtime.memory_limit": "2G"},
+        }
+    )
+    assert found == {
+        "settings.datafusion.runtime.memory_limit": (
+            "conflicts with execution.memory_limit; set it in one place only"
+        )
+    }

@@ -343,3 +343,15 @@ def test_report_of_real_datasets_delta_tables_and_functions_validates_and_diffs(
     assert {"customers.version", "customers.schema_fingerprint"} <= changed
     assert not result.section("functions")
     assert "datasets:" in result.lines()
+
+
+def test_reports_of_two_builds_with_spill_directories_are_equal(tmp_path: Path) -> None:
+    from dfsession.diff import diff_reports
+
+    profile = SessionProfile.from_dict(
+        {"catalog": {"information_schema": True}, "execution": {"spill": [str(tmp_path)]}}
+    )
+    first = SessionContextBuilder(profile).build().report()
+    second = SessionContextBuilder(profile).build().report()
+    assert first["settings"] != second["settings"]  # each session spills into its own folder
+    assert diff_reports(first, second).equal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -154,7 +155,22 @@ def _compare_settings(a: Any, b: Any, out: list[Difference]) -> None:
         else:
             out.append(Difference("settings", path, "only_in_a", a=f"{len(a)} settings"))
         return
-    _compare("settings", "", a, b, out)
+    _compare("settings", "", _stable_settings(a), _stable_settings(b), out)
+
+
+#: The engine makes a fresh ``datafusion-XXXXXX`` folder under each spill directory per session.
+_PER_SESSION_FOLDER = re.compile(r"([/\\])datafusion-[A-Za-z0-9]{6}(?=$|[,;:])")
+
+
+def _stable_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings without what differs in every session (spill folders' random names)."""
+    stable = dict(settings)
+    temp = stable.get("datafusion.runtime.temp_directory")
+    if isinstance(temp, str):
+        stable["datafusion.runtime.temp_directory"] = _PER_SESSION_FOLDER.sub(
+            r"\1datafusion-*", temp
+        )
+    return stable
 
 
 def _compare_steps(a: Sequence[Any], b: Sequence[Any], out: list[Difference]) -> None:

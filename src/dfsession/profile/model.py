@@ -60,11 +60,27 @@ class SessionProfile:
                 raise FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
         for store_name, store in self.object_stores.items():
             for other_name, other in self.object_stores.items():
-                if other_name < store_name and other.url.rstrip("/") == store.url.rstrip("/"):
+                # The engine keys stores on scheme and host: s3://lake/raw and s3://lake/curated
+                # would be one store, the later silently replacing the earlier.
+                if other_name < store_name and (other.scheme, other.host) == (
+                    store.scheme,
+                    store.host,
+                ):
                     raise FieldError(
                         f"object_stores.{store_name}.url",
-                        f"object store {other_name!r} already uses the URL {store.url!r}",
+                        f"object stores {other_name!r} and {store_name!r} are both registered "
+                        f"for {store.scheme}{store.host}: the engine keeps one store per scheme "
+                        "and host; use one store for both (datasets choose paths under it)",
                     )
+        for setting, field, value in (
+            ("datafusion.runtime.memory_limit", "memory_limit", self.execution.memory_limit),
+            ("datafusion.runtime.temp_directory", "spill", self.execution.spill),
+        ):
+            if setting in self.settings and value is not None:
+                raise FieldError(
+                    f"settings.{setting}",
+                    f"conflicts with execution.{field}; set it in one place only",
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SessionProfile:
