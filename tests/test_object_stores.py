@@ -16,7 +16,7 @@ from deltalake import write_deltalake
 from structlog.testing import capture_logs
 
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
-from dfsession import ProfileError, SessionContextBuilder, SessionProfile
+from dfsession import ProfileError, SessionContextBuilder, SessionProfile, StepFailedError
 from dfsession.bootstrap import validate_profile
 from dfsession.locations import STORES_RESOURCE, redact_location
 from dfsession.steps.datasets import DatasetsStep
@@ -295,3 +295,26 @@ def test_a_failed_build_message_does_not_carry_the_secret(s3_bucket: S3Bucket) -
     assert "'t'" in str(caught.value)
     assert s3_bucket.secret not in str(caught.value)
     assert s3_bucket.secret not in repr(logs)
+
+
+def test_store_folder_without_trailing_slash_reads_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "sub" / "x.parquet")
+    profile = SessionProfile.from_dict(
+        {
+            "object_stores": {
+                "l": {"url": "local://data", "kind": "local", "options": {"prefix": str(tmp_path)}}
+            },
+            "datasets": {"t": {"format": "parquet", "location": "local://data/sub"}},
+        }
+    )
+    session = SessionContextBuilder(profile).build()
+    assert session.execute("SELECT sum(a) AS s FROM t").to_pydict() == {"s": [3]}
+
+
+def test_location_in_no_registered_store_names_the_missing_entry() -> None:
+    profile = SessionProfile.from_dict(
+        {"datasets": {"t": {"format": "parquet", "location": "s3://nowhere/x/"}}}
+    )
+    with pytest.raises(StepFailedError, match=r"no \[object_stores\] entry covers 's3://nowhere'"):
+        SessionContextBuilder(profile).build()

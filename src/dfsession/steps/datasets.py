@@ -90,6 +90,16 @@ def _declared_text_schema(config: DatasetConfig, inferred: pa.Schema) -> pa.Sche
     return None if wanted.equals(current) else wanted
 
 
+def _as_folder(config: DatasetConfig, path: str | None) -> DatasetConfig:
+    """A store URL naming a local folder gets its trailing ``/``, as the engine needs."""
+    location = config.location
+    if path is None or location.endswith("/") or "://" not in location:
+        return config
+    if location.startswith("file://") or not Path(path).is_dir():
+        return config
+    return attrs.evolve(config, location=location + "/")
+
+
 def _with_file_extension(config: DatasetConfig, path: str | None) -> DatasetConfig:
     """A single file keeps its own extension (``x.ndjson``): the engine filters by extension."""
     location = config.location
@@ -113,6 +123,12 @@ def _failed(
     store = find_store(config.location, stores)
     if store is not None:
         reason = store.scrub(reason)
+    elif "://" in config.location and not config.location.startswith("file://"):
+        root = "/".join(where.split("/", 3)[:3])
+        return StepFailedError(
+            f"dataset {name!r} ({config.format} at {where!r}): no [object_stores] entry covers "
+            f"{root!r}; add one, such as [object_stores.x] url = {root!r} with its kind"
+        )
     return StepFailedError(
         f"dataset {name!r} ({config.format} at {where!r}): the engine could not register it: "
         f"{reason}"
@@ -142,7 +158,7 @@ class DatasetsStep:
         registered: list[tuple[str, DatasetConfig]] = []
         for name, declared in datasets:
             path = local_path(declared.location, stores)
-            config = _with_file_extension(declared, path)
+            config = _with_file_extension(_as_folder(declared, path), path)
             try:
                 _register(ctx, name, config)
             except Exception as exc:
