@@ -277,3 +277,22 @@ def test_delta_table_survives_a_later_step_replacing_the_context(tmp_path: Path)
     steps = insert_after(without_step(default_steps(), "url_table"), "delta", url_table)
     session = SessionContextBuilder(profile, steps=steps).build()
     assert session.execute("SELECT sum(id) AS n FROM t").to_pydict() == {"n": [6]}
+
+
+def test_time_travel_to_before_the_first_commit_is_an_error(tmp_path: Path) -> None:
+    location = tmp_path / "young"
+    write_deltalake(str(location), pa.table({"id": [1]}))
+    profile = SessionProfile.from_dict(
+        {
+            "datasets": {
+                "t": {
+                    "format": "delta",
+                    "location": str(location),
+                    "timestamp": "2000-01-01T00:00:00Z",
+                }
+            }
+        }
+    )
+    with pytest.raises(ProfileError, match=r"did not exist at 2000-01-01") as info:
+        SessionContextBuilder(profile).build()
+    assert info.value.path == "datasets.t.timestamp"

@@ -70,6 +70,14 @@ def open_delta(
     )
     if timestamp is not None:
         table.load_as_version(timestamp)
+        if table.version() == 0:  # deltalake answers version 0 for any earlier time, too
+            first = datetime.fromtimestamp(table.history()[-1]["timestamp"] / 1000, tz=UTC)
+            moment = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
+            if moment < first:
+                raise ValueError(
+                    f"the table did not exist at {moment.isoformat()}: its first commit "
+                    f"(version 0) is at {first.isoformat()}"
+                )
     return table
 
 
