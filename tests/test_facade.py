@@ -655,3 +655,20 @@ def test_delta_append_of_other_types_is_refused_instead_of_cast(tmp_path: Path) 
     assert DeltaTable(str(target)).version() == 0
     session.write("SELECT CAST(3 AS BIGINT) AS id", target, format="delta", mode="append")
     assert sorted(DeltaTable(str(target)).to_pyarrow_table()["id"].to_pylist()) == [1, 2, 3]
+
+
+def test_delta_write_into_a_registered_parquet_folder_is_refused(tmp_path: Path) -> None:
+    session, folder = _trips_session(tmp_path)
+    with pytest.raises(QueryError, match="overlaps dataset 'trips'"):
+        session.write("SELECT * FROM trips", folder, format="delta", mode="append")
+    assert not (folder / "_delta_log").exists()
+
+
+def test_new_delta_table_is_not_created_inside_a_folder_of_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    session = SessionContextBuilder(SessionProfile()).build()
+    with pytest.raises(QueryError, match="already holds files"):
+        session.write("SELECT 1 AS x", folder, format="delta")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

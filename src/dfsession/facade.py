@@ -281,7 +281,8 @@ class Queries:
         ``error`` (the target must not exist), ``append`` or ``overwrite``. A failed write
         leaves the target as it was: Delta commits nothing, and local files are written
         aside and moved into place only when complete. ``progress`` gets the rows written
-        so far: after each batch for Delta, once at the end for files.
+        so far: after each batch for Delta, once at the end for files. A Delta table this
+        session registered keeps the version it was opened at: build again to query new commits.
         """
         if format not in WRITE_FORMATS:
             raise QueryError(
@@ -295,8 +296,9 @@ class Queries:
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
         location = os.fspath(target)
-        if format != "delta":
-            self._refuse_dataset_location(location)
+        self._refuse_dataset_location(location)
+        if format == "delta" and mode == "error":
+            _refuse_existing_folder(location)
         attributes = {
             "dfsession.query.operation": "write",
             "dfsession.write.format": format,
@@ -629,6 +631,19 @@ class _Counter:
         except Exception as exc:
             self.error = exc
             raise
+
+
+def _refuse_existing_folder(target: str) -> None:
+    """Mode ``error`` creates a Delta table: not inside a local folder that holds other files."""
+    path = Path(target.removeprefix("file://"))
+    if "://" in target and not target.startswith("file://"):
+        return  # remote: deltalake itself refuses an existing table
+    if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").exists():
+        raise QueryError(
+            f"write target {target!r} is a folder that already holds files (not a Delta table); "
+            "write to a new or empty folder",
+            query=target,
+        )
 
 
 def _check_append_schema(

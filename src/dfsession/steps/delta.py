@@ -102,7 +102,17 @@ class DeltaTableFactory(TableProviderFactory):
         options = {key.removeprefix("format."): value for key, value in dict(cmd.options()).items()}
         version = options.pop("version", None)
         timestamp = options.pop("timestamp", None)
-        if options:
+        if version is not None and timestamp is not None:
+            raise ValueError(
+                f"CREATE EXTERNAL TABLE {cmd.name()}: give OPTIONS 'version' or 'timestamp', "
+                "not both"
+            )
+        if version is not None and not str(version).isdigit():
+            raise ValueError(
+                f"CREATE EXTERNAL TABLE {cmd.name()}: OPTIONS 'version' must be a table version "
+                f">= 0 (got {version!r})"
+            )
+        if options:  # anything else is a storage option for deltalake (say 'AWS_REGION')
             storage_options = {**(storage_options or {}), **options}
         table = open_delta(
             uri,
