@@ -415,3 +415,15 @@ def test_validation_opens_no_tracer_provider() -> None:
     before = threading.active_count()
     assert validate_profile(profile).ok
     assert threading.active_count() == before
+
+
+def test_a_stream_dropped_unread_ends_its_span_cleanly(
+    spans: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = SessionContextBuilder(tracing_profile()).build()
+    spans.clear()
+    reader = session.stream("SELECT value FROM range(10)")
+    del reader
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "dfsession.query"]
+    assert span.status.status_code != StatusCode.ERROR
+    assert "Failed to detach context" not in capsys.readouterr().err

@@ -232,12 +232,13 @@ class Queries:
         """Run ``sql`` and return its batches as they come, never holding the whole result.
 
         Planning errors raise here; execution errors raise while reading. The query's span
-        stays open until the reader is exhausted or closed.
+        ends when the reader is exhausted or dropped (``del reader``), which also frees the
+        engine's stream.
         """
         context = contextvars.copy_context()
         batches = self._stream_batches(sql, _param_values(params))
         schema = cast(pa.Schema, context.run(next, batches))
-        return pa.RecordBatchReader.from_batches(schema, _in_context(context, batches))
+        return pa.RecordBatchReader.from_batches(schema, _InContext(context, batches))
 
     def explain(
         self,
@@ -369,8 +370,12 @@ class Queries:
                 stream = df.execute_stream()
             except Exception as exc:
                 raise query_error(exc, sql, self._profile) from exc
-            yield schema
             rows, closed = 0, False
+            try:
+                yield schema
+            except GeneratorExit:  # the reader was dropped before its first batch
+                self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
+                return
             try:
                 for batch in _engine_batches(stream, sql, self._profile):
                     rows += batch.num_rows
@@ -584,19 +589,39 @@ def _logs_info() -> bool:
     return enabled is None or bool(enabled(logging.INFO))
 
 
-def _in_context(
-    context: contextvars.Context, batches: Generator[Any, None, None]
-) -> Iterator[pa.RecordBatch]:
-    """Advance ``batches`` inside ``context``, so its span never becomes the reader's current."""
-    try:
-        while True:
-            try:
-                batch = context.run(next, batches)
-            except StopIteration:
-                return
-            yield batch
-    finally:
-        context.run(batches.close)
+class _InContext:
+    """Advances a generator inside ``context``, so its span never becomes the reader's current.
+
+    Closing (or dropping) it closes the generator in that context too, even before its first
+    batch was read.
+    """
+
+    __slots__ = ("_batches", "_context")
+
+    def __init__(self, context: contextvars.Context, batches: Generator[Any, None, None]) -> None:
+        self._context = context
+        self._batches: Generator[Any, None, None] | None = batches
+
+    def __iter__(self) -> _InContext:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._batches is None:
+            raise StopIteration
+        try:
+            return self._context.run(next, self._batches)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the generator (ending the query's span) in its own context; idempotent."""
+        batches, self._batches = self._batches, None
+        if batches is not None:
+            self._context.run(batches.close)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _engine_batches(stream: Any, sql: str, profile: SessionProfile) -> Iterator[pa.RecordBatch]:
