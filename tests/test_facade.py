@@ -672,3 +672,20 @@ def test_new_delta_table_is_not_created_inside_a_folder_of_other_files(tmp_path:
     with pytest.raises(QueryError, match="already holds files"):
         session.write("SELECT 1 AS x", folder, format="delta")
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_integers_past_int64_bind_as_uint64_or_are_refused_by_name() -> None:
+    session = SessionContextBuilder(SessionProfile()).build()
+    assert session.execute("SELECT $v AS v", {"v": 2**63}).to_pydict() == {"v": [2**63]}
+    with pytest.raises(QueryError, match=r"parameter \$v = .* does not fit a 64-bit integer"):
+        session.execute("SELECT $v AS v", {"v": 2**70})
+
+
+def test_prepared_integer_parameter_refuses_a_fraction() -> None:
+    profile = SessionProfile.from_dict(
+        {"prepared": {"p": {"sql": "SELECT $1 AS v", "params": ["int64"]}}}
+    )
+    session = SessionContextBuilder(profile).build()
+    with pytest.raises(QueryError, match=r"\$1 must be int64.*not a whole number"):
+        session.execute_prepared("p", 5.5)
+    assert session.execute_prepared("p", 5.0).to_pydict() == {"v": [5]}

@@ -307,3 +307,35 @@ def _plans(steps: tuple) -> bool:
     except StepOrderError:
         return False
     return True
+
+
+def test_records_are_read_only_all_the_way_down() -> None:
+    session = SessionContextBuilder(PROFILE).build()
+    applied = session.record("context").applied
+    with pytest.raises(TypeError, match="read-only"):
+        applied["batch_size"] = 99  # type: ignore[index]
+    record = StepRecord(step="x", applied={"tables": ["a"], "nested": {"k": [1]}})
+    with pytest.raises(TypeError, match="read-only"):
+        record.applied["tables"].append("b")
+    with pytest.raises(TypeError, match="read-only"):
+        record.applied["nested"]["k"].clear()
+    assert record.applied == {"tables": ["a"], "nested": {"k": [1]}}
+    assert json.loads(json.dumps(record.to_dict()))["applied"] == {
+        "tables": ["a"],
+        "nested": {"k": [1]},
+    }
+
+
+def test_a_step_cannot_swap_the_profile_being_built() -> None:
+    @attrs.frozen
+    class Swapper:
+        name: str = "swapper"
+        requires: frozenset[str] = frozenset()
+        provides: frozenset[str] = frozenset()
+
+        def install(self, build: SessionBuild) -> StepRecord:
+            build.profile = SessionProfile()  # type: ignore[misc]
+            return StepRecord(step=self.name)
+
+    with pytest.raises(StepFailedError, match="swapper"):
+        SessionContextBuilder(PROFILE, steps=(ContextStep(), Swapper())).build()

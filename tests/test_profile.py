@@ -434,3 +434,10 @@ def test_runtime_settings_that_shadow_execution_are_refused() -> None:
             "conflicts with execution.memory_limit; set it in one place only"
         )
     }
+
+
+def test_tracing_endpoint_may_stay_while_another_exporter_is_chosen() -> None:
+    profile = SessionProfile.from_dict(
+        {"tracing": {"enabled": True, "exporter": "global", "endpoint": "http://127.0.0.1:4318"}}
+    )
+    assert profile.tracing.endpoint == "http://127.0.0.1:4318"

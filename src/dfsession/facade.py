@@ -64,7 +64,25 @@ def _param_values(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
             f"params must be a mapping of placeholder names to values, such as {{'id': 5}} "
             f"for $id (got {type(params).__name__})"
         )
-    return {str(name).removeprefix("$"): value for name, value in params.items()}
+    return {
+        str(name).removeprefix("$"): _bindable(str(name), value) for name, value in params.items()
+    }
+
+
+_INT64 = range(-(2**63), 2**63)
+_UINT64 = range(2**64)
+
+
+def _bindable(name: str, value: Any) -> Any:
+    """A value the engine can bind: integers past int64 go as uint64, or are refused by name."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        if value in _UINT64:
+            return pa.scalar(value, pa.uint64())
+        raise QueryError(
+            f"parameter ${name.removeprefix('$')} = {value} does not fit a 64-bit integer; "
+            "pass it as decimal.Decimal to bind a decimal"
+        )
+    return value
 
 
 def _memory_hint(profile: SessionProfile) -> str:
@@ -219,8 +237,18 @@ class Queries:
             )
         values: dict[str, Any] = {}
         for position, value in enumerate(params, start=1):
+            expected = types[position - 1]
+            if (
+                pa.types.is_integer(expected)
+                and isinstance(value, float)
+                and not value.is_integer()
+            ):
+                raise QueryError(
+                    f"prepared statement {name!r}: parameter ${position} must be {expected} "
+                    f"(prepared.{name}.params), got {value!r}, which is not a whole number"
+                )
             try:
-                values[str(position)] = pa.scalar(value, type=types[position - 1])
+                values[str(position)] = pa.scalar(value, type=expected)
             except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
                 raise QueryError(
                     f"prepared statement {name!r}: parameter ${position} must be "

@@ -12,7 +12,7 @@ import attrs
 
 from dfsession.errors import StepFailedError
 from dfsession.pipeline.spans import TRACING_RESOURCE
-from dfsession.pipeline.step import StepRecord
+from dfsession.pipeline.step import StepRecord, plain_copy
 from dfsession.profile.model import SessionProfile
 
 if TYPE_CHECKING:
@@ -182,20 +182,11 @@ class BuiltSession:
             "fingerprint": self.fingerprint,
             "runtime_hash": self.runtime_hash,
             "versions": dict(sorted(self.versions.items())),
-            "steps": [_plain(record.to_dict()) for record in self.records],
+            "steps": [plain_copy(record.to_dict()) for record in self.records],
             "settings": self.effective_settings(),
-            "functions": _plain(functions),
-            "datasets": _plain(datasets),
+            "functions": plain_copy(functions),
+            "datasets": plain_copy(datasets),
         }
-
-
-def _plain(value: Any) -> Any:
-    """JSON types only: mappings become dicts and tuples lists, so the report is plain JSON data."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 def report_schema() -> dict[str, Any]:

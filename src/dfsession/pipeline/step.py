@@ -19,6 +19,36 @@ Status = Literal["applied", "skipped"]
 REPLACED_CONTEXTS = "replaced_contexts"
 
 
+def _refuse(self: object, *_args: Any, **_kwargs: Any) -> Any:
+    raise TypeError(f"a step record is read-only; this {type(self).__name__} cannot change")
+
+
+class _ReadOnlyDict(dict[str, Any]):
+    """A dict that refuses changes: JSON, equality and ``isinstance(x, dict)`` as a dict."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+
+class _ReadOnlyList(list[Any]):
+    """A list that refuses changes: JSON, equality and ``isinstance(x, list)`` as a list."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
+
+
+def read_only(value: Any) -> Any:
+    """``value`` with every nested dict and list (tuples too) made read-only."""
+    if isinstance(value, Mapping):
+        if isinstance(value, _ReadOnlyDict):
+            return value
+        return _ReadOnlyDict((str(k), read_only(v)) for k, v in value.items())
+    if isinstance(value, list | tuple) and not isinstance(value, _ReadOnlyList):
+        return _ReadOnlyList(read_only(v) for v in value)
+    return value
+
+
 @attrs.frozen
 class StepRecord:
     """What one step applied, as it applied it; ``duration_ms`` is filled in by the builder."""
@@ -27,7 +57,8 @@ class StepRecord:
     status: Status = attrs.field(
         default="applied", validator=attrs.validators.in_(("applied", "skipped"))
     )
-    applied: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Read-only all the way down: records of a cached session are shared between callers.
+    applied: Mapping[str, Any] = attrs.field(factory=dict, converter=read_only)
     duration_ms: float = 0.0
 
     @classmethod
@@ -52,9 +83,18 @@ class StepRecord:
         return {
             "step": self.step,
             "status": self.status,
-            "applied": dict(self.applied),
+            "applied": plain_copy(self.applied),
             "duration_ms": self.duration_ms,
         }
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy in plain JSON types: mappings become dicts, lists and tuples lists."""
+    if isinstance(value, Mapping):
+        return {str(key): plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_copy(item) for item in value]
+    return value
 
 
 @runtime_checkable
@@ -80,14 +120,19 @@ class InstallStep(Protocol):
 class SessionBuild:
     """The one mutable object of a build, handed to each step in turn."""
 
-    __slots__ = ("_ctx", "_on_failure", "profile", "resources")
+    __slots__ = ("_ctx", "_on_failure", "_profile", "resources")
 
     def __init__(self, profile: SessionProfile) -> None:
-        self.profile = profile
+        self._profile = profile
         #: Live objects a step hands to the built session (a tracer, say), by name.
         self.resources: dict[str, Any] = {}
         self._ctx: SessionContext | None = None
         self._on_failure: list[Callable[[], None]] = []
+
+    @property
+    def profile(self) -> SessionProfile:
+        """The profile being built; read-only, as the session's record of it must stay true."""
+        return self._profile
 
     @property
     def ctx(self) -> SessionContext:

@@ -365,15 +365,12 @@ class PlannerConfig:
 
 @attrs.frozen
 class TracingConfig:
-    """OpenTelemetry spans for the build, each step and each query."""
+    """OpenTelemetry spans for the build, each step and each query.
+
+    ``endpoint`` is read by the otlp exporter only; a profile may keep it while it switches
+    exporters (the record says which exporter and endpoint are in use).
+    """
 
     enabled: bool = False
     exporter: str = attrs.field(default="global", validator=one_of(*EXPORTERS))
     endpoint: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if self.endpoint is not None and self.exporter != "otlp":
-            raise FieldError(
-                "endpoint",
-                f"only the otlp exporter takes an endpoint (exporter is {self.exporter!r})",
-            )
