@@ -309,21 +309,21 @@ def _plans(steps: tuple) -> bool:
     return True
 
 
-def test_records_are_read_only_all_the_way_down() -> None:
-    session = SessionContextBuilder(PROFILE).build()
+def test_cached_sessions_have_records_read_only_all_the_way_down() -> None:
+    from dfsession import SessionCache
+
+    session = SessionContextBuilder(PROFILE, cache=SessionCache()).build()
     applied = session.record("context").applied
     with pytest.raises(TypeError, match="read-only"):
         applied["batch_size"] = 99  # type: ignore[index]
-    record = StepRecord(step="x", applied={"tables": ["a"], "nested": {"k": [1]}})
+    record = StepRecord(step="x", applied={"tables": ["a"], "nested": {"k": [1]}}).sealed()
     with pytest.raises(TypeError, match="read-only"):
         record.applied["tables"].append("b")
     with pytest.raises(TypeError, match="read-only"):
         record.applied["nested"]["k"].clear()
     assert record.applied == {"tables": ["a"], "nested": {"k": [1]}}
-    assert json.loads(json.dumps(record.to_dict()))["applied"] == {
-        "tables": ["a"],
-        "nested": {"k": [1]},
-    }
+    assert json.loads(json.dumps(record.to_dict()))["applied"] == record.applied
+    assert session.runtime_hash == SessionContextBuilder(PROFILE).build().runtime_hash
 
 
 def test_a_step_cannot_swap_the_profile_being_built() -> None:

@@ -114,7 +114,8 @@ class SessionCache:
         self, key: CacheKey, flight: _Flight, build: Callable[[], BuiltSession]
     ) -> BuiltSession:
         try:
-            session = build()
+            # Every caller shares the cached session: its records are made read-only.
+            session = build().sealed()
         except BaseException as exc:
             with self._lock:
                 if self._flights.get(key) is flight:

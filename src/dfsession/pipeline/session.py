@@ -86,6 +86,10 @@ class BuiltSession:
         assert self._runtime_hash is not None
         return self._runtime_hash
 
+    def sealed(self) -> BuiltSession:
+        """This session with read-only records, as a cache hands it to every caller."""
+        return attrs.evolve(self, records=tuple(record.sealed() for record in self.records))
+
     def close(self) -> None:
         """Release what the session owns: a console/OTLP tracer provider made for it (flushed).
 

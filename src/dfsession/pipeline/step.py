@@ -38,14 +38,23 @@ class _ReadOnlyList(list[Any]):
     append = extend = insert = remove = pop = clear = sort = reverse = _refuse
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def read_only(value: Any) -> Any:
     """``value`` with every nested dict and list (tuples too) made read-only."""
+    kind = type(value)
+    if kind in _SCALARS or kind is _ReadOnlyDict or kind is _ReadOnlyList:
+        return value
     if isinstance(value, Mapping):
-        if isinstance(value, _ReadOnlyDict):
-            return value
-        return _ReadOnlyDict((str(k), read_only(v)) for k, v in value.items())
-    if isinstance(value, list | tuple) and not isinstance(value, _ReadOnlyList):
-        return _ReadOnlyList(read_only(v) for v in value)
+        return _ReadOnlyDict(
+            {
+                k if type(k) is str else str(k): v if type(v) in _SCALARS else read_only(v)
+                for k, v in value.items()
+            }
+        )
+    if isinstance(value, list | tuple):
+        return _ReadOnlyList([v if type(v) in _SCALARS else read_only(v) for v in value])
     return value
 
 
@@ -57,8 +66,7 @@ class StepRecord:
     status: Status = attrs.field(
         default="applied", validator=attrs.validators.in_(("applied", "skipped"))
     )
-    #: Read-only all the way down: records of a cached session are shared between callers.
-    applied: Mapping[str, Any] = attrs.field(factory=dict, converter=read_only)
+    applied: Mapping[str, Any] = attrs.field(factory=dict)
     duration_ms: float = 0.0
 
     @classmethod
@@ -77,6 +85,10 @@ class StepRecord:
         ):
             object.__setattr__(copy, field, value)
         return copy
+
+    def sealed(self) -> StepRecord:
+        """A copy whose ``applied`` is read-only all the way down (for records others share)."""
+        return StepRecord(self.step, self.status, read_only(self.applied), self.duration_ms)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form used in reports."""
