@@ -92,7 +92,7 @@ def session_for(directory: Path) -> Any:
             build.ctx.register_parquet("dims", str(directory / "dims.parquet"))
             return StepRecord(step=self.name, applied={"tables": ["facts", "dims"]})
 
-    profile = SessionProfile.from_dict({"sql_policy": {"allow_ddl": False, "allow_dml": False}})
+    profile = SessionProfile.from_dict({"sql_policy": {"allow_ddl": False}})
     steps = insert_after(default_steps(), "context", BenchTables())
     return SessionContextBuilder(profile, steps).build()
 
