@@ -339,3 +339,14 @@ def test_a_step_cannot_swap_the_profile_being_built() -> None:
 
     with pytest.raises(StepFailedError, match="swapper"):
         SessionContextBuilder(PROFILE, steps=(ContextStep(), Swapper())).build()
+
+
+def test_each_step_logs_one_event_with_its_name_status_and_duration() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as events:
+        session = SessionContextBuilder(PROFILE).build()
+    logged = [e for e in events if e["event"] == "dfsession.step"]
+    assert [e["step"] for e in logged] == [r.step for r in session.records]
+    assert [e["status"] for e in logged] == [r.status for r in session.records]
+    assert all(e["duration_ms"] >= 0 for e in logged)

@@ -441,3 +441,12 @@ def test_tracing_endpoint_may_stay_while_another_exporter_is_chosen() -> None:
         {"tracing": {"enabled": True, "exporter": "global", "endpoint": "http://127.0.0.1:4318"}}
     )
     assert profile.tracing.endpoint == "http://127.0.0.1:4318"
+
+
+def test_dataset_option_typo_names_the_format_and_the_close_option() -> None:
+    found = problems_of(
+        {"datasets": {"t": {"format": "csv", "location": "x", "options": {"has_heder": True}}}}
+    )
+    message = found["datasets.t.options.has_heder"]
+    assert "unknown option for format 'csv'" in message
+    assert "did you mean 'has_header'?" in message

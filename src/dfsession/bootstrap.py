@@ -18,6 +18,7 @@ import attrs
 import pyarrow as pa
 from datafusion import SessionContext
 
+from dfsession.engine import one_line
 from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
@@ -142,10 +143,6 @@ def seed_batch(schema: pa.Schema, *, rows: int = 1) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _reason(exc: BaseException) -> str:
-    return str(exc).replace("\n", " ")
-
-
 class _Validation:
     """One run of zero-row validation over a scratch context."""
 
@@ -195,7 +192,7 @@ class _Validation:
                 batch = seed_batch(schema, rows=1 if self.seed_rows else 0)
                 self.ctx.register_record_batches(name, [[batch]])
             except Exception as exc:
-                self.add("dataset", name, "failed", _reason(exc))
+                self.add("dataset", name, "failed", one_line(exc))
             else:
                 self.add("dataset", name, "ok")
 
@@ -220,7 +217,7 @@ class _Validation:
                 if self.seed_rows:
                     df.collect()
             except Exception as exc:
-                self.add("view", name, "failed", _reason(exc))
+                self.add("view", name, "failed", one_line(exc))
             else:
                 self.add("view", name, "ok")
 
@@ -237,7 +234,7 @@ class _Validation:
                     values = {str(i): zero_scalar(t) for i, t in enumerate(config.params, 1)}
                     self.ctx.sql(config.sql, param_values=values).collect()
             except Exception as exc:
-                self.add("prepared", name, "failed", _reason(exc))
+                self.add("prepared", name, "failed", one_line(exc))
             else:
                 self.add("prepared", name, "ok")
 

@@ -38,6 +38,11 @@ def major(version: str) -> int:
 _SETTING_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line, as error messages quote the engine."""
+    return str(exc).replace("\n", " ")
+
+
 def set_option(ctx: SessionContext, key: str, value: str) -> None:
     """Set an engine option on a live context with SQL ``SET``; the engine validates both.
 
@@ -49,7 +54,7 @@ def set_option(ctx: SessionContext, key: str, value: str) -> None:
     try:
         ctx.sql(f"SET {key} = {literal}")
     except Exception as exc:
-        reason = str(exc).replace("\n", " ")
+        reason = one_line(exc)
         raise ValueError(f"the engine rejected {value!r}: {reason}") from exc
 
 

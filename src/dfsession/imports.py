@@ -7,6 +7,7 @@ import sys
 from difflib import get_close_matches
 from types import ModuleType
 
+from dfsession.engine import one_line
 from dfsession.errors import ProfileError
 from dfsession.profile.values import check_import_ref
 
@@ -132,7 +133,7 @@ def _suggest(target: object, missing: str) -> str:
 
 
 def _import_raised(reference: str, module: str, path: str, exc: BaseException) -> ProfileError:
-    reason = str(exc).replace("\n", " ")
+    reason = one_line(exc)
     return ProfileError(
         [
             (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Iterator, Mapping
-from difflib import get_close_matches
 from typing import Any, TypeVar
 
 import attrs
@@ -21,7 +20,14 @@ from cattrs.gen import make_dict_structure_fn
 
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
-from dfsession.profile.values import ByteSize, FieldError, FrozenMap, SecretRef, settings_map
+from dfsession.profile.values import (
+    ByteSize,
+    FieldError,
+    FrozenMap,
+    SecretRef,
+    did_you_mean,
+    settings_map,
+)
 
 T = TypeVar("T")
 
@@ -203,10 +209,7 @@ def _problems(exc: BaseException, path: str, cls: Any) -> Iterator[tuple[str, st
     if isinstance(exc, ForbiddenExtraKeysError):
         fields = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         for key in sorted(exc.extra_fields):
-            close = get_close_matches(key, fields, n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f" (known keys: {', '.join(fields)})"
-            )
+            hint = did_you_mean(key, fields) or f" (known keys: {', '.join(fields)})"
             yield _join(path, key), f"unknown key{hint}"
         return
     if isinstance(exc, ClassValidationError | IterableValidationError):

@@ -15,6 +15,7 @@ from dfsession.profile.values import (
     FrozenMap,
     SecretRef,
     byte_size_or_none,
+    did_you_mean,
     frozen_map,
     frozen_tuple,
     identifier,
@@ -176,16 +177,13 @@ STORE_SECRETS: dict[str, tuple[str, ...]] = {
 def _check_names(
     section: str, given: Mapping[str, Any], known: Mapping[str, Any] | tuple[str, ...], kind: str
 ) -> None:
-    from difflib import get_close_matches
-
     for name in given:
         if name not in known:
-            close = get_close_matches(name, list(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             accepted = ", ".join(known) or "none"
             raise FieldError(
                 f"{section}.{name}",
-                f"unknown {section[:-1]} for a {kind} store (accepted: {accepted}){hint}",
+                f"unknown {section[:-1]} for {kind} (accepted: {accepted})"
+                + did_you_mean(name, known),
             )
 
 
@@ -222,8 +220,8 @@ class ObjectStoreConfig:
         _reject_credentials("url", self.url)
         if "endpoint" in self.options:
             _reject_credentials("options.endpoint", str(self.options["endpoint"]))
-        _check_names("options", self.options, STORE_OPTIONS[self.kind], self.kind)
-        _check_names("secrets", self.secrets, STORE_SECRETS[self.kind], self.kind)
+        _check_names("options", self.options, STORE_OPTIONS[self.kind], f"a {self.kind} store")
+        _check_names("secrets", self.secrets, STORE_SECRETS[self.kind], f"a {self.kind} store")
         _check_option_types(self.options, STORE_OPTIONS[self.kind])
         for name, secret in self.secrets.items():
             if not isinstance(secret, SecretRef):
@@ -295,7 +293,9 @@ class DatasetConfig:
             raise FieldError(
                 "partition_cols", "Delta tables carry their own partitioning; remove this"
             )
-        _check_names("options", self.options, DATASET_OPTIONS[self.format], self.format)
+        _check_names(
+            "options", self.options, DATASET_OPTIONS[self.format], f"format {self.format!r}"
+        )
         _check_option_types(self.options, DATASET_OPTIONS[self.format])
         for field, text in (("location", self.location),):
             _reject_credentials(field, text)

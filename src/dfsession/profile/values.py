@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from difflib import get_close_matches
 from typing import Any, TypeVar
 
 import attrs
@@ -110,6 +111,12 @@ def settings_map(value: Mapping[str, Any] | None) -> FrozenMap[str, str]:
         else:
             raise FieldError(key, f"expected a string, number or boolean (got {raw!r})")
     return FrozenMap(out)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""`` when none is close."""
+    close = get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --- sizes -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import attrs
 import pyarrow as pa
 from datafusion import CsvReadOptions, SessionContext
 
+from dfsession.engine import one_line
 from dfsession.errors import StepFailedError
 from dfsession.locations import (
     STORES_RESOURCE,
@@ -119,7 +120,7 @@ def _failed(
 ) -> StepFailedError:
     """The registration error, naming the dataset, with credentials kept out of the message."""
     where = redact_location(config.location)
-    reason = str(exc).replace(config.location, where).replace("\n", " ")
+    reason = one_line(exc).replace(config.location, where)
     store = find_store(config.location, stores)
     if store is not None:
         reason = store.scrub(reason)

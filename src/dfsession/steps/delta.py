@@ -10,7 +10,7 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import check_delta_compatibility, major
+from dfsession.engine import check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, StepFailedError
 from dfsession.locations import (
     STORES_RESOURCE,
@@ -231,4 +231,4 @@ def _failed(name: str, config: DatasetConfig, exc: Exception) -> StepFailedError
 
 
 def _one_line(exc: BaseException, location: str) -> str:
-    return str(exc).replace(location, redact_location(location)).replace("\n", " ")
+    return one_line(exc).replace(location, redact_location(location))

@@ -10,7 +10,7 @@ import attrs
 import datafusion
 from datafusion import SessionContext
 
-from dfsession.engine import set_option
+from dfsession.engine import one_line, set_option
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.imports import resolve_reference
 from dfsession.pipeline.step import SessionBuild, StepRecord
@@ -58,7 +58,7 @@ def _require_protocol(
 
 
 def _engine_rejected(ref: str, path: str, what: str, exc: Exception) -> ProfileError:
-    reason = str(exc).replace("\n", " ")
+    reason = one_line(exc)
     return ProfileError(
         [(path, f"the engine rejected {what} {ref!r}: {type(exc).__name__}: {reason}")]
     )

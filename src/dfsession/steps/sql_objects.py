@@ -10,6 +10,7 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions
 
+from dfsession.engine import one_line
 from dfsession.errors import ProfileError
 from dfsession.pipeline.step import SessionBuild, StepRecord
 from dfsession.profile.arrow_types import format_arrow_type
@@ -508,10 +509,6 @@ def prepared_entry(name: str, config: PreparedConfig, spelled: Iterable[str]) ->
 # --- the steps -------------------------------------------------------------------------------
 
 
-def _engine_reason(exc: BaseException) -> str:
-    return str(exc).replace("\n", " ")
-
-
 @attrs.frozen(cache_hash=True)
 class ViewsStep:
     """Register the profile's views, each after the views it reads (found from the SQL)."""
@@ -547,7 +544,7 @@ class ViewsStep:
                     [
                         (
                             f"views.{name}.sql",
-                            f"view {name!r} does not plan: {_engine_reason(error)}",
+                            f"view {name!r} does not plan: {one_line(error)}",
                         )
                     ]
                 ) from error
@@ -581,7 +578,7 @@ class PreparedStep:
                     [
                         (
                             f"prepared.{name}.sql",
-                            f"prepared statement {name!r} does not plan: {_engine_reason(exc)}",
+                            f"prepared statement {name!r} does not plan: {one_line(exc)}",
                         )
                     ]
                 ) from exc

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem, MicrosoftAzure
 
+from dfsession.engine import one_line
 from dfsession.errors import ProfileError
 from dfsession.locations import STORES_RESOURCE, StoreAccess, redact_location
 from dfsession.logs import get_logger
@@ -148,8 +149,7 @@ class ObjectStoresStep:
                     [
                         (
                             f"object_stores.{name}",
-                            "the engine rejected the store: "
-                            + store_access.scrub(str(exc).replace("\n", " ")),
+                            "the engine rejected the store: " + store_access.scrub(one_line(exc)),
                         )
                     ]
                 ) from None
