@@ -26,7 +26,6 @@ def session(tmp_path: Path) -> BuiltSession:
                     "format": "csv",
                     "location": str(tmp_path / "airports.csv"),
                     "schema": {"name": "string", "faa": "int64"},
-                    "schema_mode": "none",
                 },
                 "flights": {
                     "format": "csv",

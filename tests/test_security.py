@@ -387,12 +387,12 @@ def test_no_query_time_error_shows_the_key_id_or_the_session_token(
             "tracing": {"enabled": True},
         }
     )
-    session = SessionContextBuilder(profile).build()
-    assert session.execute("SELECT count(*) AS n FROM t").to_pydict() == {"n": [3]}
-    expiring.refusal = refusal  # type: ignore[attr-defined]
     secrets = (s3_bucket.key_id, token, s3_bucket.secret)
 
-    with capture_logs() as events:
+    with capture_logs() as events:  # structlog configured with a capturing processor
+        session = SessionContextBuilder(profile).build()
+        assert session.execute("SELECT count(*) AS n FROM t").to_pydict() == {"n": [3]}
+        expiring.refusal = refusal  # type: ignore[attr-defined]
         for entry, run in _entry_points(s3_bucket.name).items():
             spans.clear()
             with pytest.raises(QueryError) as caught:
@@ -407,6 +407,7 @@ def test_no_query_time_error_shows_the_key_id_or_the_session_token(
             for secret in secrets:
                 assert secret not in _spans_said(finished), entry
 
+    assert {"dfsession.query"} <= {event["event"] for event in events}
     for secret in secrets:
         assert secret not in repr(events)
 

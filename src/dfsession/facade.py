@@ -1,8 +1,10 @@
 """The query facade: run SQL on a built session under the profile's SQL policy.
 
 Every statement goes through ``SessionContext.sql`` with the policy's ``SQLOptions`` and
-engine-bound parameters (``param_values``), so values are never pasted into SQL text. Engine
-errors become ``QueryError`` (or ``SqlPolicyError``) carrying the engine's words and the query.
+engine-bound parameters (``param_values``), so values are never pasted into SQL text; what an
+``EXECUTE`` runs is held to the same policy. Engine errors become ``QueryError`` (or
+``SqlPolicyError``) carrying the engine's words and the query, with every object-store secret
+masked, through one function: ``query_error``.
 Each query gets a ``dfsession.query`` span when the session has a tracer, and one structlog
 event with its rows, compute time and spills.
 """
