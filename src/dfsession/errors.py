@@ -75,6 +75,13 @@ class SqlPolicyError(DfSessionError):
         self.field = field
         self.query = query
 
+    def __repr__(self) -> str:
+        # Constructor-like, so the error can be read back from the engine's text of an
+        # exception raised in a callback (a table factory): the engine keeps only its repr.
+        fields = {"kind": self.kind, "statement": self.statement, "field": self.field}
+        extra = "".join(f", {name}={value!r}" for name, value in fields.items() if value)
+        return f"{type(self).__name__}({str(self)!r}{extra})"
+
 
 class QueryError(DfSessionError):
     """The engine rejected or failed a query; the message keeps the engine's words."""

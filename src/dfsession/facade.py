@@ -1,14 +1,17 @@
 """The query facade: run SQL on a built session under the profile's SQL policy.
 
 Every statement goes through ``SessionContext.sql`` with the policy's ``SQLOptions`` and
-engine-bound parameters (``param_values``), so values are never pasted into SQL text. Engine
-errors become ``QueryError`` (or ``SqlPolicyError``) carrying the engine's words and the query.
+engine-bound parameters (``param_values``), so values are never pasted into SQL text; what an
+``EXECUTE`` runs is held to the same policy. Engine errors become ``QueryError`` (or
+``SqlPolicyError``) carrying the engine's words and the query, with every object-store secret
+masked, through one function: ``query_error``.
 Each query gets a ``dfsession.query`` span when the session has a tracer, and one structlog
 event with its rows, compute time and spills.
 """
 
 from __future__ import annotations
 
+import ast
 import contextvars
 import logging
 import os
@@ -22,13 +25,23 @@ from typing import Any, cast
 
 import attrs
 import pyarrow as pa
-from datafusion import DataFrame, SessionContext, SQLOptions
+from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
+from datafusion.expr import DmlStatement, Execute, TableScan
 
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
-from dfsession.locations import STORES_RESOURCE, delta_target, local_path, redact_location
+from dfsession.locations import (
+    STORES_RESOURCE,
+    StoreAccess,
+    delta_target,
+    local_path,
+    redact_location,
+    scrub_secrets,
+)
 from dfsession.logs import get_logger
 from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
+from dfsession.profile.sections import SqlPolicy
+from dfsession.profile.values import did_you_mean
 from dfsession.schemas import schema_differences
 
 log = get_logger(__name__)
@@ -44,6 +57,20 @@ MAX_SQL_IN_LOG = 200
 _POLICY_REFUSAL = re.compile(r"\b(DDL|DML|Statement) not supported: ([^\n]+)")
 _POLICY_FIELDS = {"DDL": "allow_ddl", "DML": "allow_dml", "Statement": "allow_statements"}
 _OUT_OF_MEMORY = "Resources exhausted"
+# A SqlPolicyError raised inside the engine, in a callback: the engine keeps its repr only.
+_CALLBACK_REFUSAL = re.compile(
+    r"PyErr \{ type: <class 'dfsession\.errors\.SqlPolicyError'>, value: "
+    r"(SqlPolicyError\(.*?\)), traceback: ",
+    re.DOTALL,
+)
+# arrow-csv: "Error while parsing value 'JFK' as type 'Int64' for column 1 at line 2".
+_CSV_PARSE = re.compile(
+    r"Error while parsing value '(?P<value>.*?)' as type '(?P<type>[^']+)' "
+    r"for column (?P<column>\d+) at line (?P<line>\d+)",
+    re.DOTALL,
+)
+_PARAM_CAST = re.compile(r"Cannot cast string '(?P<value>.*?)' to value of (?P<type>\w+) type")
+_MISSING_TABLE = re.compile(r"table '([^']+)' not found")
 _COPY_FORMATS = {"parquet": "PARQUET", "csv": "CSV", "json": "JSON"}
 _COPY_OPTIONS = {"csv": " OPTIONS ('format.has_header' 'true')"}
 
@@ -104,27 +131,252 @@ def _memory_hint(profile: SessionProfile) -> str:
     )
 
 
-def query_error(exc: BaseException, sql: str, profile: SessionProfile) -> DfSessionError:
-    """The dfsession error for an engine failure of ``sql``: policy refusal, memory, or other."""
+def query_error(
+    exc: BaseException,
+    sql: str,
+    profile: SessionProfile,
+    *,
+    stores: Mapping[str, StoreAccess] | None = None,
+    ctx: SessionContext | None = None,
+    params: Mapping[str, Any] | None = None,
+    df: DataFrame | None = None,
+) -> DfSessionError:
+    """The dfsession error for an engine failure of ``sql``: the one translation of them all.
+
+    The secret values of ``stores`` are masked first, in ``exc`` and every exception chained
+    to it, so neither the error, its traceback, a span nor a log shows them. A policy refusal
+    becomes ``SqlPolicyError``; any other failure a ``QueryError`` with the engine's words, the
+    query, and a line naming what to fix when the failure is one dfsession can place (memory,
+    a CSV value of ``df``'s datasets, a parameter of ``params``, an unknown table of ``ctx``).
+    """
     if isinstance(exc, DfSessionError):
         return exc
+    _scrub_chain(exc, stores or {})
     message = str(exc).strip()
-    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
-    refusal = _POLICY_REFUSAL.search(message)
+    refusal = _policy_refusal(message, sql)
     if refusal is not None:
-        kind, statement = refusal.group(1), refusal.group(2).strip()
-        field = f"sql_policy.{_POLICY_FIELDS[kind]}"
-        label = "statement" if kind == "Statement" else kind
-        return SqlPolicyError(
-            f"the profile's sql_policy does not allow this {label} ({statement}); "
-            f"set {field} = true in the profile to allow it\n  query: {shown}",
-            kind=label,
-            statement=statement,
-            field=field,
-            query=sql,
-        )
+        return refusal
     hint = _memory_hint(profile) if _OUT_OF_MEMORY in message else ""
+    if ctx is not None:
+        hint += _data_hint(message, profile, ctx, params, df)
+    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
     return QueryError(f"{message}\n  query: {shown}{hint}", query=sql, engine_message=message)
+
+
+def _scrub_chain(exc: BaseException, stores: Mapping[str, StoreAccess]) -> None:
+    """Mask the stores' secrets in ``exc`` and the exceptions chained to it, in place.
+
+    In place, because the engine's exception stays the error's ``__cause__``: its type and
+    traceback help, its text must not carry a key id or a session token (S3 echoes them).
+    """
+    pending: list[BaseException] = [exc]
+    done: list[BaseException] = []
+    while pending:
+        current = pending.pop()
+        if any(current is seen for seen in done):
+            continue
+        done.append(current)
+        current.args = tuple(
+            scrub_secrets(arg, stores) if isinstance(arg, str) else arg for arg in current.args
+        )
+        notes = getattr(current, "__notes__", None)
+        if isinstance(notes, list):
+            current.__notes__ = [scrub_secrets(str(note), stores) for note in notes]
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _policy_refusal(message: str, sql: str) -> SqlPolicyError | None:
+    """The ``SqlPolicyError`` that the engine's words (or a callback's refusal) amount to."""
+    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
+    refused = _raised_in_callback(message)
+    if refused is not None:
+        text, fields = refused
+        return SqlPolicyError(f"{text}\n  query: {shown}", query=sql, **fields)
+    refusal = _POLICY_REFUSAL.search(message)
+    if refusal is None:
+        return None
+    kind, statement = refusal.group(1), refusal.group(2).strip()
+    field = f"sql_policy.{_POLICY_FIELDS[kind]}"
+    label = "statement" if kind == "Statement" else kind
+    return SqlPolicyError(
+        f"the profile's sql_policy does not allow this {label} ({statement}); "
+        f"set {field} = true in the profile to allow it\n  query: {shown}",
+        kind=label,
+        statement=statement,
+        field=field,
+        query=sql,
+    )
+
+
+def _raised_in_callback(message: str) -> tuple[str, dict[str, str]] | None:
+    """Message and fields of a ``SqlPolicyError`` raised in a callback (the Delta table factory).
+
+    The engine keeps only the text of such an exception: ``PyErr { type: ..., value: <repr> }``;
+    ``SqlPolicyError.__repr__`` is constructor-like, so it reads back with ``ast``.
+    """
+    found = _CALLBACK_REFUSAL.search(message)
+    if found is None:
+        return None
+    try:
+        call = ast.parse(found.group(1), mode="eval").body
+        if not isinstance(call, ast.Call) or len(call.args) != 1:
+            return None
+        text = ast.literal_eval(call.args[0])
+        fields = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(text, str) or not set(fields) <= {"kind", "statement", "field"}:
+        return None
+    return text, {key: str(value) for key, value in fields.items()}
+
+
+def _data_hint(
+    message: str,
+    profile: SessionProfile,
+    ctx: SessionContext,
+    params: Mapping[str, Any] | None,
+    df: DataFrame | None,
+) -> str:
+    """A line naming the dataset column, the parameter or the table a failure is about."""
+    parse = _CSV_PARSE.search(message)
+    if parse is not None:
+        return _csv_hint(parse, profile, ctx, df)
+    cast = _PARAM_CAST.search(message)
+    if cast is not None and params:
+        return _param_hint(cast.group("value"), cast.group("type"), params)
+    missing = _MISSING_TABLE.search(message)
+    if missing is not None:
+        return _table_hint(missing.group(1), ctx)
+    return ""
+
+
+def _csv_hint(
+    parse: re.Match[str], profile: SessionProfile, ctx: SessionContext, df: DataFrame | None
+) -> str:
+    """Name each CSV dataset the query reads whose column at the engine's position could fail."""
+    position, value, type_name = int(parse.group("column")), parse["value"], parse["type"]
+    scanned = _scanned_tables(df)
+    lines = []
+    for name, config in profile.datasets.items():
+        if config.format != "csv" or (scanned is not None and name not in scanned):
+            continue
+        try:
+            fields = ctx.table(name).schema()
+        except Exception:  # deregistered since the build: nothing to name
+            continue
+        if position >= len(fields) - len(config.partition_cols):
+            continue
+        column, kind = fields.field(position).name, fields.field(position).type
+        if (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_string_view(kind)
+        ):
+            continue  # text reads any value: not the column that failed
+        declared = config.schema is not None and column in config.schema
+        source = "the type declared at" if declared else "inferred; declare its type at"
+        lines.append(
+            f"\n  dataset {name!r}, column {column!r}: value {value!r} does not parse as "
+            f"{type_name} ({source} datasets.{name}.schema.{column}); fix the file, or "
+            "declare the column's real type there (string reads any value)"
+        )
+    return "".join(lines)
+
+
+def _scanned_tables(df: DataFrame | None) -> set[str] | None:
+    """The tables (views seen through) a query reads, or ``None`` when unknown."""
+    if df is None:
+        return None
+    try:
+        pending = [df.logical_plan()]
+        names: set[str] = set()
+        while pending:
+            node = pending.pop()
+            variant = node.to_variant()
+            if isinstance(variant, TableScan):
+                names.add(variant.table_name().rsplit(".", 1)[-1])
+            pending.extend(node.inputs())
+    except Exception:  # a plan node the bindings cannot show: fall back to every dataset
+        return None
+    return names
+
+
+def _param_hint(value: str, type_name: str, params: Mapping[str, Any]) -> str:
+    """Name the ``$name`` parameters whose value is the text the engine could not cast."""
+    names = [name for name, given in params.items() if isinstance(given, str) and given == value]
+    return "".join(
+        f"\n  parameter ${name} = {value!r} does not cast to {type_name}, the type the query "
+        f"needs there; pass a value of that type in params[{name!r}]"
+        for name in names
+    )
+
+
+def _table_hint(qualified: str, ctx: SessionContext) -> str:
+    """A did-you-mean among the tables of the schema the engine looked in."""
+    parts = qualified.split(".")
+    if len(parts) != 3:
+        return ""
+    catalog, schema, table = parts
+    try:
+        known = ctx.catalog(catalog).schema(schema).table_names()
+    except Exception:  # no such catalog or schema: the engine's words say enough
+        return ""
+    hint = did_you_mean(table, known)
+    return f"\n  table {table!r} is not registered{hint}" if hint else ""
+
+
+# The plans DataFusion's SQLOptions check refuses, by the kind of statement that allows them.
+_PLAN_KINDS = {
+    **dict.fromkeys(("DmlStatement", "CopyTo"), "DML"),
+    **dict.fromkeys(
+        (
+            "CreateMemoryTable",
+            "CreateView",
+            "CreateExternalTable",
+            "CreateCatalog",
+            "CreateCatalogSchema",
+            "CreateFunction",
+            "CreateIndex",
+            "DropTable",
+            "DropView",
+            "DropCatalogSchema",
+            "DropFunction",
+        ),
+        "DDL",
+    ),
+    **dict.fromkeys(
+        ("TransactionStart", "TransactionEnd", "SetVariable", "Prepare", "Execute", "Deallocate"),
+        "Statement",
+    ),
+}
+# Plans around another plan that they show (EXPLAIN) or run (EXPLAIN ANALYZE).
+_PLAN_WRAPPERS = ("Explain", "Analyze")
+
+
+def forbidden_plan(plan: LogicalPlan, policy: SqlPolicy) -> tuple[str, str] | None:
+    """The kind (``DDL``, ``DML``, ``Statement``) and name of what ``plan`` runs that ``policy``
+    forbids, else ``None``.
+
+    Looks at the plan's root, and through EXPLAIN and EXPLAIN ANALYZE: where a statement sits
+    in any plan that SQL (or ``EXECUTE`` of a prepared statement) produces.
+    """
+    allowed = {
+        "DDL": policy.allow_ddl,
+        "DML": policy.allow_dml,
+        "Statement": policy.allow_statements,
+    }
+    node = plan
+    while True:
+        variant = node.to_variant()
+        name = type(variant).__name__
+        kind = _PLAN_KINDS.get(name)
+        if kind is not None and not allowed[kind]:
+            if isinstance(variant, DmlStatement):
+                name = f"{variant.op().name()} {variant.table_name()}"
+            return kind, name
+        if name not in _PLAN_WRAPPERS:
+            return None
+        node = node.inputs()[0]
 
 
 _LINE_ONE_COLUMN = re.compile(r"Line: 1, Column: (\d+)")
@@ -357,21 +609,79 @@ class Queries:
 
     # -- running -------------------------------------------------------------------------
 
+    def _error(
+        self,
+        exc: BaseException,
+        sql: str,
+        values: Mapping[str, Any] | None = None,
+        df: DataFrame | None = None,
+    ) -> DfSessionError:
+        """``query_error`` with what this session knows: its stores, context and profile."""
+        stores = self._resources.get(STORES_RESOURCE, {})
+        return query_error(
+            exc, sql, self._profile, stores=stores, ctx=self._ctx, params=values, df=df
+        )
+
     def _plan(
         self, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> DataFrame:
         try:
-            return self._ctx.sql(sql, options=options, param_values=values)
+            df = self._ctx.sql(sql, options=options, param_values=values)
         except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+            raise self._error(exc, sql, values) from exc
+        if options is not None:
+            self._check_what_runs(df, sql, values)
+        return df
+
+    def _check_what_runs(self, df: DataFrame, sql: str, values: dict[str, Any] | None) -> None:
+        """Refuse a plan the policy forbids though the engine let its statement through.
+
+        The engine checks the statement it parsed: for ``EXECUTE name(...)`` that is the
+        ``Execute`` statement, and the DataFrame it returns runs the prepared plan (say an
+        INSERT) on collect. A statement's policy is the policy of what it runs.
+        """
+        found = forbidden_plan(df.logical_plan(), self._profile.sql_policy)
+        if found is None:
+            return
+        kind, statement = found
+        field = f"sql_policy.{_POLICY_FIELDS[kind]}"
+        label = "statement" if kind == "Statement" else kind
+        name = self._prepared_name(sql, values)
+        what = "a prepared statement" if name is None else f"prepared statement {name!r}"
+        declared = (
+            f", or run it with execute_prepared({name!r}, ...), which runs the statements "
+            "the profile declares whatever the policy says"
+            if name in self._profile.prepared
+            else ""
+        )
+        raise SqlPolicyError(
+            f"the profile's sql_policy does not allow this {label}: {what} runs {statement}; "
+            f"set {field} = true in the profile to allow it{declared}"
+            f"\n  query: {_cut(sql, MAX_SQL_IN_MESSAGE)}",
+            kind=label,
+            statement=statement,
+            field=field,
+            query=sql,
+        )
+
+    def _prepared_name(self, sql: str, values: dict[str, Any] | None) -> str | None:
+        """The name ``sql`` executes, read by the engine's parser from ``EXPLAIN sql``."""
+        try:
+            plan = self._ctx.sql(f"EXPLAIN {sql}", param_values=values).logical_plan()
+            execute = plan.inputs()[0].to_variant()
+        except Exception:  # the message then says "a prepared statement"
+            return None
+        return str(execute.name()) if isinstance(execute, Execute) else None
 
     def _run(
         self, statement: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
+        df: DataFrame | None = None
         try:
-            return self._ctx.sql(statement, options=options, param_values=values).to_arrow_table()
+            df = self._ctx.sql(statement, options=options, param_values=values)
+            return df.to_arrow_table()
         except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+            raise self._error(exc, sql, values, df) from exc
 
     def _collect(
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
@@ -382,7 +692,7 @@ class Queries:
             try:
                 table = df.to_arrow_table()
             except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
+                raise self._error(exc, sql, values, df) from exc
             self._account(span, operation, sql, rows=table.num_rows, df=df, started=started)
         return table
 
@@ -397,7 +707,7 @@ class Queries:
                 schema = df.schema()
                 stream = df.execute_stream()
             except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
+                raise self._error(exc, sql, values, df) from exc
             rows, closed = 0, False
             try:
                 yield schema
@@ -405,7 +715,7 @@ class Queries:
                 self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
                 return
             try:
-                for batch in _engine_batches(stream, sql, self._profile):
+                for batch in _engine_batches(stream, lambda e: self._error(e, sql, values, df)):
                     rows += batch.num_rows
                     yield batch
             except GeneratorExit:  # the reader was closed before the end
@@ -469,8 +779,8 @@ class Queries:
             try:
                 stream = df.execute_stream()
             except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
-            schema, batches = df.schema(), _engine_batches(stream, sql, self._profile)
+                raise self._error(exc, sql, df=df) from exc
+            schema, batches = df.schema(), _engine_batches(stream, lambda e: self._error(e, sql))
         elif hasattr(query, "__arrow_c_stream__"):
             reader = pa.RecordBatchReader.from_stream(query)
             schema, batches = reader.schema, iter(reader)
@@ -481,7 +791,11 @@ class Queries:
             )
         uri, storage_options = self._delta_target(target)
         if mode == "append":
-            _check_append_schema(target, uri, storage_options, schema)
+            try:
+                _check_append_schema(target, uri, storage_options, schema)
+            except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
+                what = f"Delta write to {target!r} (mode {mode!r})"
+                raise self._write_failed(what, "nothing was written", exc, sql) from exc
         data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
         try:
             if mode == "overwrite":
@@ -516,7 +830,10 @@ class Queries:
     def _write_failed(
         self, what: str, state: str, cause: BaseException, sql: str, *, hint: str = ""
     ) -> QueryError:
-        reason = cause.engine_message if isinstance(cause, QueryError) else str(cause).strip()
+        translated = self._error(cause, sql)
+        reason = (
+            translated.engine_message if isinstance(translated, QueryError) else str(translated)
+        )
         memory = _memory_hint(self._profile) if _OUT_OF_MEMORY in reason else ""
         error = QueryError(
             f"{what} failed, {state}: {reason or type(cause).__name__}{hint}"
@@ -605,7 +922,7 @@ class Queries:
                 self._ctx.from_arrow(source, name=view)
             table = self._ctx.sql(statement).to_arrow_table()
         except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+            raise self._error(exc, sql) from exc
         finally:
             self._ctx.deregister_table(view)
         return int(table.column(0)[0].as_py()) if table.num_rows else 0
@@ -652,8 +969,10 @@ class _InContext:
         self.close()
 
 
-def _engine_batches(stream: Any, sql: str, profile: SessionProfile) -> Iterator[pa.RecordBatch]:
-    """pyarrow batches from a DataFusion stream; engine errors become dfsession errors."""
+def _engine_batches(
+    stream: Any, translate: Callable[[Exception], DfSessionError]
+) -> Iterator[pa.RecordBatch]:
+    """pyarrow batches from a DataFusion stream; ``translate`` makes engine errors ours."""
     iterator = iter(stream)
     while True:
         try:
@@ -661,7 +980,7 @@ def _engine_batches(stream: Any, sql: str, profile: SessionProfile) -> Iterator[
         except StopIteration:
             return
         except Exception as exc:
-            raise query_error(exc, sql, profile) from exc
+            raise translate(exc) from exc
         yield batch.to_pyarrow()
 
 

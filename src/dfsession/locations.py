@@ -33,6 +33,11 @@ def redact_location(location: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def store_root(location: str) -> str:
+    """The scheme and host of a remote location (``s3://bucket``), credentials redacted."""
+    return "/".join(redact_location(location).split("/", 3)[:3])
+
+
 def is_local_location(location: str) -> bool:
     """Whether a dataset location is a plain file path (or a ``file://`` URL)."""
     return "://" not in location or location.startswith("file://")
@@ -147,6 +152,13 @@ def find_store(location: str, stores: Mapping[str, StoreAccess]) -> StoreAccess 
         if store.owns(location):
             return store
     return None
+
+
+def scrub_secrets(text: str, stores: Mapping[str, StoreAccess]) -> str:
+    """``text`` with every resolved secret value of every store masked as ``***``."""
+    for store in stores.values():
+        text = store.scrub(text)
+    return text
 
 
 def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:
