@@ -335,3 +335,35 @@ def test_params_that_are_not_json_stay_text_and_names_are_given_once(workdir: Pa
     assert json.loads(result.stdout) == {"v": "NaN"}
     twice = run("sql", "profile.toml", "SELECT $v AS v", "-p", "v=1", "-p", "v=2", cwd=workdir)
     assert_clean_error(twice, "--param v given more than once")
+
+
+# --- one line per error; output folders ----------------------------------------------------
+
+
+def test_a_failed_build_prints_one_line_and_the_step_log_only_with_verbose(tmp_path: Path) -> None:
+    (tmp_path / "missing.toml").write_text(
+        "[datasets.t]\nformat = 'parquet'\nlocation = 'nope.parquet'\n", encoding="utf-8"
+    )
+    quiet = run("sql", "missing.toml", "SELECT 1", cwd=tmp_path)
+    assert_clean_error(quiet, "datasets.t.location", "'nope.parquet' does not exist")
+    assert len(quiet.stderr.splitlines()) == 1, quiet.stderr
+    verbose = run("sql", "missing.toml", "SELECT 1", "-v", cwd=tmp_path)
+    assert verbose.returncode == 2
+    assert "dfsession.step.failed" in verbose.stderr
+    assert "step=datasets" in verbose.stderr
+
+
+def test_sql_output_into_a_missing_folder_creates_it(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "x.csv"
+    result = run("sql", "profile.toml", "SELECT 1 AS x", "-f", "csv", "-o", str(target),
+                 cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert target.read_text().splitlines() == ['"x"', "1"]
+    assert [p.name for p in target.parent.iterdir()] == ["x.csv"]
+
+
+def test_report_output_into_a_missing_folder_creates_it(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "r.json"
+    result = run("report", "profile.toml", "-o", str(target), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(target.read_text())["schema_version"] == 1

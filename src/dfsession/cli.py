@@ -114,10 +114,27 @@ def _text(value: Any) -> Any:
 # -- logging ----------------------------------------------------------------------------------
 
 
+#: Events that only repeat the error the CLI prints itself: shown with ``--verbose`` only.
+REPEATED_ERROR_EVENTS = frozenset({"dfsession.step.failed"})
+
+
+def _drop_repeated_errors(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: drop the events in ``REPEATED_ERROR_EVENTS``."""
+    if event.get("event") in REPEATED_ERROR_EVENTS:
+        raise structlog.DropEvent
+    return event
+
+
 def configure_logging(verbose: bool) -> None:
-    """structlog to standard error: warnings and above, or everything with ``--verbose``."""
+    """structlog to standard error: warnings and above, or everything with ``--verbose``.
+
+    Without ``--verbose`` an error is one line on standard error: the log events that merely
+    announce it (``REPEATED_ERROR_EVENTS``) are dropped.
+    """
+    quiet: list[Any] = [] if verbose else [_drop_repeated_errors]
     structlog.configure(
         processors=[
+            *quiet,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S"),
             structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr)),
@@ -240,7 +257,11 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
-    """A file beside ``target`` that replaces it only if the block ends without an error."""
+    """A file beside ``target`` that replaces it only if the block ends without an error.
+
+    The folder of ``target`` is created when missing.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("wb") as sink:
@@ -425,9 +446,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.output is None:
         _print_json(report)
         return EXIT_OK
-    Path(args.output).write_text(
-        json.dumps(report, indent=2, default=_json_value) + "\n", encoding="utf-8"
-    )
+    with _replace_when_complete(Path(args.output)) as sink:
+        sink.write((json.dumps(report, indent=2, default=_json_value) + "\n").encode("utf-8"))
     print(f"wrote the report to {args.output}", file=sys.stderr)
     return EXIT_OK
 
