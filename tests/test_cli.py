@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +86,7 @@ def test_every_command_has_help_with_an_example() -> None:
     for command in COMMANDS:
         result = run(command, "--help")
         assert result.returncode == 0, result.stderr
-        assert "example:\n  dfsession " + command in result.stdout
+        assert re.search(f"examples?:\n  dfsession {command} ", result.stdout), result.stdout
 
 
 def test_plan_lists_the_steps_in_order_with_requires_and_provides(workdir: Path) -> None:
@@ -367,3 +369,117 @@ def test_report_output_into_a_missing_folder_creates_it(workdir: Path, tmp_path:
     result = run("report", "profile.toml", "-o", str(target), cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert json.loads(target.read_text())["schema_version"] == 1
+
+
+# --- examples as a user copies them into a shell -------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def analytics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the ``--help`` examples assume: analytics.toml over trips, two reports."""
+    directory = tmp_path_factory.mktemp("analytics")
+    pq.write_table(
+        pa.table(
+            {
+                "id": list(range(10)),
+                "fare": [float(i * 30) for i in range(10)],
+                "city": ["Oslo", "Lima"] * 5,
+            }
+        ),
+        directory / "trips.parquet",
+    )
+    (directory / "analytics.toml").write_text(
+        "[datasets.trips]\nformat = 'parquet'\nlocation = 'trips.parquet'\n"
+        "schema = { id = 'int64', fare = 'float64', city = 'string' }\n\n"
+        "[prepared.trip_by_id]\nsql = 'SELECT * FROM trips WHERE id = $1'\nparams = ['int64']\n",
+        encoding="utf-8",
+    )
+    (directory / "report.sql").write_text(
+        "CREATE VIEW lima AS SELECT * FROM trips WHERE city = 'Lima';\n"
+        "SELECT count(*) AS n FROM lima;\n",
+        encoding="utf-8",
+    )
+    for name in ("before.json", "after.json"):
+        assert run("report", "analytics.toml", "-o", name, cwd=directory).returncode == 0
+    return directory
+
+
+def shell(script: str, cwd: Path, function: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by bash, as typed at a prompt, with ``dfsession`` defined as ``function``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    env["PY"] = sys.executable
+    return subprocess.run(
+        ["bash", "-c", f"dfsession() {{ {function}; }}\n{script}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def help_example(command: str) -> str:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    return re.split("examples?:\n", result.stdout, maxsplit=1)[1].strip()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_help_example_runs_as_copied_into_a_shell(
+    command: str, analytics: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "copy"
+    shutil.copytree(analytics, folder)
+    example = help_example(command)
+    result = shell(example, folder, '"$PY" -m dfsession "$@"')
+    assert result.returncode == 0, f"{example}\n{result.stderr}"
+
+
+def readme_command_lines() -> list[str]:
+    text = README.read_text(encoding="utf-8")
+    block = text.split("### The command line", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.startswith("dfsession ")]
+
+
+def test_readme_command_lines_keep_their_placeholders_through_the_shell(tmp_path: Path) -> None:
+    lines = readme_command_lines()
+    assert any("$" in line for line in lines)
+    for line in lines:
+        typed = re.sub(r"\s+#\s.*$", "", re.sub(r"\[[^\]]*\]", "", line))
+        printed = shell(
+            typed, tmp_path, '"$PY" -c \'import json, sys; print(json.dumps(sys.argv[1:]))\' "$@"'
+        )
+        assert printed.returncode == 0, printed.stderr
+        arguments = " ".join(json.loads(printed.stdout))
+        for placeholder in re.findall(r"\$\w+", typed):
+            assert placeholder in arguments, f"the shell ate {placeholder} in: {line}"
+
+
+def test_a_param_the_query_does_not_use_is_an_error_naming_it(workdir: Path) -> None:
+    unused = run("sql", "profile.toml", "SELECT $id AS a", "-p", "id=1", "-p", "other=2",
+                 cwd=workdir)  # fmt: skip
+    assert_clean_error(unused, "--param other", "$other")
+    assert "--param id" not in unused.stderr
+
+
+def test_placeholders_in_strings_and_comments_are_not_uses(workdir: Path) -> None:
+    query = "SELECT '$id' AS s -- $id\n"
+    result = run("sql", "profile.toml", query, "-p", "id=1", cwd=workdir)
+    assert_clean_error(result, "--param id")
+    used = run("sql", "profile.toml", "SELECT $1 AS a, '$2' AS b", "-p", "1=7", "-f", "jsonl",
+               cwd=workdir)  # fmt: skip
+    assert used.returncode == 0, used.stderr
+    assert json.loads(used.stdout) == {"a": 7, "b": "$2"}
+
+
+def test_explain_and_write_refuse_unused_params_too(workdir: Path, tmp_path: Path) -> None:
+    explain = run("explain", "profile.toml", "SELECT 1", "-p", "x=1", cwd=workdir)
+    assert_clean_error(explain, "--param x")
+    write = run("write", "profile.toml", "SELECT 1 AS a", str(tmp_path / "o"), "--format",
+                "parquet", "-p", "x=1", cwd=workdir)  # fmt: skip
+    assert_clean_error(write, "--param x")
+    assert not (tmp_path / "o").exists()

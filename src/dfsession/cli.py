@@ -171,6 +171,73 @@ def _params(args: argparse.Namespace) -> dict[str, Any] | None:
     return dict(pairs) if pairs else None
 
 
+Statement = tuple[str, dict[str, Any] | None]
+
+
+def _statements(args: argparse.Namespace) -> list[Statement]:
+    """The SQL to run, statement by statement, each with the ``--param`` values it uses.
+
+    The SQL is the query argument or ``--file`` (``-``: standard input), one statement or a
+    script of several. A ``--param`` that no statement uses is an error naming it. Checked
+    before the session is built.
+    """
+    from dfsession.sql_text import split_statements
+
+    where = "the query" if args.file is None else f"--file {args.file}"
+    statements = split_statements(_sql_text(args))
+    if not statements:
+        raise ValueError(f"{where} holds no SQL statement")
+    return list(zip(statements, _bindings(_params(args), statements, where), strict=True))
+
+
+def _sql_text(args: argparse.Namespace) -> str:
+    if (args.query is None) == (args.file is None):
+        raise ValueError(
+            "give the SQL either as the query argument or with --file FILE "
+            "(--file - reads standard input), not both"
+            if args.query is not None
+            else "no SQL: give a query argument, or --file FILE (--file - reads standard input)"
+        )
+    if args.query is not None:
+        return str(args.query)
+    return sys.stdin.read() if args.file == "-" else _read_text(args.file, "SQL file")
+
+
+def _bindings(
+    params: dict[str, Any] | None, statements: list[str], where: str
+) -> list[dict[str, Any] | None]:
+    """For each statement, the parameters it uses; every parameter must be used by one."""
+    from dfsession.sql_text import placeholders
+
+    if params is None:
+        return [None] * len(statements)
+    used = [placeholders(sql) for sql in statements]
+    if any(names is None for names in used):  # the tokenizer cannot read it: the engine judges
+        return [params] * len(statements)
+    found = set().union(*(names for names in used if names is not None))
+    unused = [name for name in params if name not in found]
+    if unused:
+        listed = ", ".join(f"${name}" for name in sorted(found)) or "none"
+        raise ValueError(
+            f"--param {', '.join(unused)}: {where} has no "
+            f"{', '.join(f'${name}' for name in unused)} placeholder (its placeholders: "
+            f"{listed}); remove the --param or use the placeholder. In a shell, quote SQL "
+            "with single quotes, or the shell replaces $name before dfsession sees it"
+        )
+    return [
+        {name: value for name, value in params.items() if name in (names or ())} or None
+        for names in used
+    ]
+
+
+def _run_leading(session: BuiltSession, statements: list[Statement]) -> Statement:
+    """Run every statement but the last, in order, results dropped; return the last one."""
+    *leading, last = statements
+    for sql, params in leading:
+        session.execute(sql, params)
+    return last
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the steps in run order with what each requires and provides."""
     from dfsession.pipeline.builder import SessionContextBuilder
@@ -232,14 +299,23 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one query; print a table, CSV or JSON lines, or write a Parquet file."""
+    """Run a query (or a script: its last statement's result); print it or save it to a file."""
+    _check_output(args)
+    statements = _statements(args)
+    session = _build(args.profile)
+    sql, params = _run_leading(session, statements)
+    return _output(args, session.stream(sql, params))
+
+
+def _check_output(args: argparse.Namespace) -> None:
     if args.format == "parquet" and args.output is None:
         raise ValueError("--format parquet writes a file: give --output FILE")
     if args.format == "table" and args.output is not None:
         raise ValueError("--output needs a file format: add --format csv, jsonl or parquet")
-    params = _params(args)
-    session = _build(args.profile)
-    reader = session.stream(args.query, params)
+
+
+def _output(args: argparse.Namespace, reader: pa.RecordBatchReader) -> int:
+    """Print ``reader`` as a table, or write it as CSV, JSON lines or Parquet."""
     if args.format == "table":
         return _print_table(reader, args.max_rows)
     with contextlib.ExitStack() as stack:
@@ -362,24 +438,26 @@ def _without_views(schema: pa.Schema) -> pa.Schema:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a query's plan; ``--analyze`` runs it and adds each operator's metrics."""
+    statements = _statements(args)
     session = _build(args.profile)
-    plan = session.explain(
-        args.query, analyze=args.analyze, format=args.format, params=_params(args)
-    )
+    sql, params = _run_leading(session, statements)
+    plan = session.explain(sql, analyze=args.analyze, format=args.format, params=params)
     sys.stdout.write(plan + "\n")
     return EXIT_OK
 
 
 def cmd_write(args: argparse.Namespace) -> int:
     """Write a query's result to a target as parquet, csv, json or a Delta table."""
+    statements = _statements(args)
     session = _build(args.profile)
+    sql, params = _run_leading(session, statements)
     with _progress(f"writing {args.target}", "rows") as update:
         result = session.write(
-            args.query,
+            sql,
             args.target,
             format=args.format,
             mode=args.mode,
-            params=_params(args),
+            params=params,
             progress=update,
         )
     if args.json:
@@ -452,14 +530,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_report(path: str) -> Any:
-    file = Path(path)
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 text file; a missing or unreadable one is a one-line error naming it."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"report file {path!r} does not exist") from None
+        raise ValueError(f"{what} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what} {path!r} is a folder, not a file") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"report file {path!r} is not UTF-8 text ({exc.reason})") from None
+        raise ValueError(f"{what} {path!r} is not UTF-8 text ({exc.reason})") from None
+
+
+def _read_report(path: str) -> Any:
+    text = _read_text(path, "report file")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
@@ -529,8 +615,24 @@ def _param_option(parser: argparse.ArgumentParser) -> None:
         type=parse_param,
         metavar="NAME=VALUE",
         help="bind $NAME in the query; VALUE is read as JSON when it parses (5, true, "
-        '"5"), else as text. Repeatable',
+        '"5"), else as text. Repeatable; every NAME must be used by the query',
     )
+
+
+def _query_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SQL: a query argument, or ``--file`` (a script of statements), and ``--param``."""
+    parser.add_argument(
+        "query",
+        nargs="?",
+        help="the SQL; quote it with single quotes in a shell, so that $name stays as it is",
+    )
+    parser.add_argument(
+        "--file",
+        metavar="FILE",
+        help="read the SQL from FILE (- for standard input). A script of several statements "
+        "runs them in order under the profile's sql_policy; the last one's result is used",
+    )
+    _param_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -546,13 +648,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
 
-    def command(name: str, handler: Handler, summary: str, example: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Handler, summary: str, *examples: str
+    ) -> argparse.ArgumentParser:
+        heading = "example:" if len(examples) == 1 else "examples:"
         sub = commands.add_parser(
             name,
             help=summary,
             description=summary,
             parents=[common],
-            epilog=f"example:\n  {example}",
+            epilog=heading + "".join(f"\n  {example}" for example in examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
@@ -582,12 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         cmd_sql,
         "Run a query under the profile's SQL policy and print or save the result.",
-        'dfsession sql analytics.toml "SELECT * FROM trips WHERE id = $id" --param id=5 '
+        "dfsession sql analytics.toml 'SELECT * FROM trips WHERE id = $id' --param id=5 "
         "--format csv",
+        "dfsession sql analytics.toml --file report.sql",
     )
     sql.add_argument("profile", help="the profile (TOML file)")
-    sql.add_argument("query", help="the SQL query")
-    _param_option(sql)
+    _query_arguments(sql)
     sql.add_argument(
         "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
     )
@@ -603,10 +708,11 @@ def build_parser() -> argparse.ArgumentParser:
         "explain",
         cmd_explain,
         "Show a query's logical and physical plans.",
-        'dfsession explain analytics.toml "SELECT count(*) FROM trips" --analyze',
+        "dfsession explain analytics.toml 'SELECT count(*) FROM trips WHERE fare > $min' "
+        "--param min=100 --analyze",
     )
     explain.add_argument("profile", help="the profile (TOML file)")
-    explain.add_argument("query", help="the SQL query")
+    _query_arguments(explain)
     explain.add_argument(
         "--analyze", action="store_true", help="run the query and show each operator's metrics"
     )
@@ -616,17 +722,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="indent",
         help="plan format (indent)",
     )
-    _param_option(explain)
 
     write = command(
         "write",
         cmd_write,
         "Write a query's result to files or a Delta table; a failed write changes nothing.",
-        'dfsession write analytics.toml "SELECT * FROM trips" out/trips --format delta '
+        "dfsession write analytics.toml 'SELECT * FROM trips' out/trips --format delta "
         "--mode append",
     )
     write.add_argument("profile", help="the profile (TOML file)")
-    write.add_argument("query", help="the SQL query")
+    _query_arguments(write)
     write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
     write.add_argument(
         "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
@@ -638,7 +743,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="error (the target must not exist, the default), append or overwrite",
     )
     write.add_argument("--json", action="store_true", help="print what was written as JSON")
-    _param_option(write)
 
     validate = command(
         "validate",
