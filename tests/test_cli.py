@@ -483,3 +483,62 @@ def test_explain_and_write_refuse_unused_params_too(workdir: Path, tmp_path: Pat
                 "parquet", "-p", "x=1", cwd=workdir)  # fmt: skip
     assert_clean_error(write, "--param x")
     assert not (tmp_path / "o").exists()
+
+
+# --- validate: what it checks, --check-data, --strict ---------------------------------------
+
+
+def test_validate_help_says_it_reads_no_data_unless_check_data() -> None:
+    text = " ".join(run("validate", "--help").stdout.split())
+    assert "reads no data" in text
+    assert "--check-data" in text
+    assert "--strict" in text
+
+
+def test_validate_check_data_fails_a_missing_file_and_a_csv_that_does_not_parse(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "bad.csv").write_text("id\n1\nx\n", encoding="utf-8")
+    (tmp_path / "p.toml").write_text(
+        "[datasets.gone]\nformat = 'parquet'\nlocation = 'gone.parquet'\n"
+        "schema = { id = 'int64' }\n\n"
+        "[datasets.bad]\nformat = 'csv'\nlocation = 'bad.csv'\nschema = { id = 'int64' }\n",
+        encoding="utf-8",
+    )
+    plain = run("validate", "p.toml", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr  # zero-row validation: no data read
+    checked = run("validate", "p.toml", "--check-data", "--json", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    reasons = {i["name"]: i["reason"] for i in report["items"] if i["kind"] == "data"}
+    assert "'gone.parquet' does not exist" in reasons["gone"]
+    assert "'x'" in reasons["bad"]
+    table = run("validate", "p.toml", "--check-data", cwd=tmp_path)
+    assert table.returncode == 1
+    assert "FAILED" in table.stdout
+
+
+def test_validate_sample_rows_sets_how_many_rows_are_parsed(tmp_path: Path) -> None:
+    rows = ["id", *map(str, range(20_000))]
+    rows[15_000] = "x"
+    (tmp_path / "big.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "p.toml").write_text(
+        "[datasets.big]\nformat = 'csv'\nlocation = 'big.csv'\nschema = { id = 'int64' }\n",
+        encoding="utf-8",
+    )
+    few = run("validate", "p.toml", "--check-data", "--sample-rows", "5", cwd=tmp_path)
+    assert few.returncode == 0, few.stdout + few.stderr
+    assert "5 rows parsed" in few.stdout
+    every = run("validate", "p.toml", "--check-data", "--sample-rows", "20000", cwd=tmp_path)
+    assert every.returncode == 1, every.stdout + every.stderr
+
+
+def test_validate_strict_fails_on_anything_skipped(tmp_path: Path) -> None:
+    (tmp_path / "r.csv").write_text("id\n1\n", encoding="utf-8")
+    (tmp_path / "p.toml").write_text(
+        "[datasets.raw]\nformat = 'csv'\nlocation = 'r.csv'\n", encoding="utf-8"
+    )
+    assert run("validate", "p.toml", cwd=tmp_path).returncode == 0
+    strict = run("validate", "p.toml", "--strict", "--json", cwd=tmp_path)
+    assert strict.returncode == 1, strict.stderr
+    assert json.loads(strict.stdout)["counts"]["skipped"] == 1

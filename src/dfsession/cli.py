@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ DEFAULT_MAX_ROWS = 100
 #: Longest rendering of a step's ``applied`` mapping in the ``build`` table.
 MAX_APPLIED_CHARS = 120
 SQL_FORMATS = ("table", "csv", "jsonl", "parquet")
+#: Width the longer descriptions of ``--help`` are wrapped to.
+HELP_WIDTH = 88
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -470,13 +473,20 @@ def cmd_write(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check every dataset of a profile without running queries (zero-row validation)."""
+    """Plan views and prepared statements on empty declared tables; ``--check-data`` reads data."""
     from dfsession.bootstrap import validate_profile
     from dfsession.profile.model import load_profile
 
     profile = load_profile(args.profile)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
-        report = validate_profile(profile, seed_rows=args.seed_rows, progress=update)
+        report = validate_profile(
+            profile,
+            seed_rows=args.seed_rows,
+            progress=update,
+            check_data=args.check_data,
+            sample_rows=args.sample_rows,
+            strict=args.strict,
+        )
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -638,6 +648,7 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from dfsession._version import VERSION
+    from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS
 
     parser = argparse.ArgumentParser(
         prog="dfsession",
@@ -649,13 +660,15 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
 
     def command(
-        name: str, handler: Handler, summary: str, *examples: str
+        name: str, handler: Handler, summary: str, *examples: str, details: str = ""
     ) -> argparse.ArgumentParser:
         heading = "example:" if len(examples) == 1 else "examples:"
         sub = commands.add_parser(
             name,
             help=summary,
-            description=summary,
+            description="\n\n".join(
+                textwrap.fill(text, HELP_WIDTH) for text in (summary, details) if text
+            ),
             parents=[common],
             epilog=heading + "".join(f"\n  {example}" for example in examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -747,12 +760,35 @@ def build_parser() -> argparse.ArgumentParser:
     validate = command(
         "validate",
         cmd_validate,
-        "Check the profile's datasets against their declared schemas; exit 1 if any fails.",
-        "dfsession validate analytics.toml --seed-rows",
+        "Check a profile before deploying it; exit 1 if anything fails.",
+        "dfsession validate analytics.toml --seed-rows --check-data --strict",
+        details="By default it reads no data and resolves no secret: every view and prepared "
+        "statement is planned against empty tables of the declared dataset schemas (datasets "
+        "without a schema are skipped, with what reads them). --check-data also checks the "
+        "data: files exist, their schemas are read back and compared, the first rows of CSV "
+        "and JSON are parsed with the declared types; that registers the object stores, so "
+        "their secrets are resolved.",
     )
     validate.add_argument("profile", help="the profile (TOML file)")
     validate.add_argument(
-        "--seed-rows", action="store_true", help="also run each dataset and view on seed rows"
+        "--seed-rows",
+        action="store_true",
+        help="also run each view and prepared statement on one seed row per table",
+    )
+    validate.add_argument(
+        "--check-data",
+        action="store_true",
+        help="also check each dataset's data: files, schemas, first rows (needs the stores)",
+    )
+    validate.add_argument(
+        "--sample-rows",
+        type=_positive,
+        default=DEFAULT_SAMPLE_ROWS,
+        metavar="N",
+        help=f"rows of each CSV or JSON dataset --check-data parses ({DEFAULT_SAMPLE_ROWS})",
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="fail on anything skipped, not only on failures"
     )
     validate.add_argument("--json", action="store_true", help="print the validation as JSON")
 
