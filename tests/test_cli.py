@@ -18,15 +18,18 @@ import pytest
 from deltalake import DeltaTable
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-COMMANDS = ("plan", "build", "sql", "explain", "write", "validate", "report", "diff")
+COMMANDS = ("plan", "build", "sql", "exec", "explain", "write", "validate", "report", "diff")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m dfsession ARGS`` with this checkout's sources; never a terminal."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "dfsession", *args],
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=120,
@@ -542,3 +545,189 @@ def test_validate_strict_fails_on_anything_skipped(tmp_path: Path) -> None:
     strict = run("validate", "p.toml", "--strict", "--json", cwd=tmp_path)
     assert strict.returncode == 1, strict.stderr
     assert json.loads(strict.stdout)["counts"]["skipped"] == 1
+
+
+# --- SQL from files and standard input; scripts ----------------------------------------------
+
+SCRIPT = """
+-- a table over a CSV file, then a query of it
+CREATE EXTERNAL TABLE cities (code VARCHAR, name VARCHAR)
+STORED AS CSV LOCATION 'cities.csv' OPTIONS ('format.has_header' 'true');
+SELECT name FROM cities WHERE code = $code;  -- the result printed
+"""
+
+
+@pytest.fixture
+def ddl_allowed(tmp_path: Path) -> Path:
+    """A folder with a profile that allows DDL, a CSV file, and the script that reads it."""
+    (tmp_path / "cities.csv").write_text("code,name\nosl,Oslo\nlim,Lima\n", encoding="utf-8")
+    (tmp_path / "open.toml").write_text("[catalog]\ninformation_schema = true\n", encoding="utf-8")
+    (tmp_path / "script.sql").write_text(SCRIPT, encoding="utf-8")
+    return tmp_path
+
+
+def test_sql_file_runs_a_script_in_order_and_prints_the_last_result(ddl_allowed: Path) -> None:
+    result = run("sql", "open.toml", "--file", "script.sql", "-p", "code=lim", "-f", "jsonl",
+                 cwd=ddl_allowed)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{"name": "Lima"}]
+
+
+def test_sql_file_dash_reads_standard_input(ddl_allowed: Path) -> None:
+    result = run("sql", "open.toml", "--file", "-", "-p", "code=osl", "-f", "csv",
+                 cwd=ddl_allowed, stdin=SCRIPT)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ['"name"', '"Oslo"']
+
+
+def test_every_statement_of_a_script_runs_under_the_sql_policy(
+    workdir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "s.sql"
+    script.write_text("CREATE VIEW v AS SELECT 1 AS x; SELECT * FROM v", encoding="utf-8")
+    result = run("sql", "profile.toml", "--file", str(script), cwd=workdir)
+    assert_clean_error(result, "sql_policy.allow_ddl = true")
+
+
+def test_a_script_may_be_the_query_argument_too(ddl_allowed: Path) -> None:
+    result = run("sql", "open.toml", "CREATE VIEW v AS SELECT 2 AS x; SELECT x * 3 AS y FROM v",
+                 "-f", "jsonl", cwd=ddl_allowed)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"y": 6}
+
+
+def test_sql_needs_exactly_one_of_a_query_and_a_file(ddl_allowed: Path) -> None:
+    both = run("sql", "open.toml", "SELECT 1", "--file", "script.sql", cwd=ddl_allowed)
+    assert_clean_error(both, "not both")
+    neither = run("sql", "open.toml", cwd=ddl_allowed)
+    assert_clean_error(neither, "--file FILE")
+    missing = run("sql", "open.toml", "--file", "nope.sql", cwd=ddl_allowed)
+    assert_clean_error(missing, "SQL file 'nope.sql' does not exist")
+    empty = run("sql", "open.toml", "--file", "-", cwd=ddl_allowed, stdin="-- nothing\n")
+    assert_clean_error(empty, "--file - holds no SQL statement")
+
+
+def test_explain_and_write_take_a_script_and_use_its_last_statement(ddl_allowed: Path) -> None:
+    explained = run("explain", "open.toml", "--file", "script.sql", "-p", "code=osl",
+                    cwd=ddl_allowed)  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    assert "cities" in explained.stdout
+    target = ddl_allowed / "out.parquet"
+    written = run("write", "open.toml", str(target), "--file", "script.sql", "-p", "code=osl",
+                  "--format", "parquet", cwd=ddl_allowed)  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert pq.read_table(target).to_pylist() == [{"name": "Oslo"}]
+
+
+# --- exec: prepared statements of the profile ------------------------------------------------
+
+
+def test_exec_runs_a_prepared_statement_with_its_arguments(workdir: Path) -> None:
+    result = run("exec", "profile.toml", "person", "3", "-f", "jsonl", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"name": "n3"}
+    table = run("exec", "profile.toml", "person", "4", cwd=workdir)
+    assert table.returncode == 0, table.stderr
+    assert "n4" in table.stdout
+
+
+def test_exec_reads_arguments_as_json_scalars_else_text(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text(
+        "[prepared.echo]\nsql = 'SELECT $1 AS a, $2 AS b, $3 AS c'\n"
+        "params = ['int64', 'string', 'string']\n",
+        encoding="utf-8",
+    )
+    result = run("exec", "p.toml", "echo", "5", "Oslo", '"7"', "-f", "jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"a": 5, "b": "Oslo", "c": "7"}
+
+
+def test_exec_errors_name_the_statement_and_its_parameters(workdir: Path) -> None:
+    assert_clean_error(run("exec", "profile.toml", "nobody", cwd=workdir), "'nobody'", "person")
+    assert_clean_error(run("exec", "profile.toml", "person", cwd=workdir), "takes 1 parameter")
+    wrong = run("exec", "profile.toml", "person", "abc", cwd=workdir)
+    assert_clean_error(wrong, "$1", "prepared.person.params")
+
+
+# --- write --partition-by --------------------------------------------------------------------
+
+PARTED = "SELECT id, name, id % 2 AS part FROM people WHERE id < 6"
+
+
+def test_write_partition_by_writes_hive_partitions(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "parts"
+    result = run("write", "profile.toml", PARTED, str(target), "--format", "parquet",
+                 "--partition-by", "part", "--json", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["partition_by"] == ["part"]
+    assert sorted(p.name for p in target.iterdir()) == ["part=0", "part=1"]
+    again = run("write", "profile.toml", PARTED, str(target), "--format", "parquet",
+                "--partition-by", "part", "--mode", "append", cwd=workdir)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["part=0", "part=1"]
+    table = pq.read_table(target)
+    assert sorted(table.column("id").to_pylist()) == sorted([*range(6), *range(6)])
+    assert len(list((target / "part=1").iterdir())) == 2
+
+
+def test_write_partition_by_several_columns_as_csv(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "csv"
+    query = "SELECT id, id % 2 AS a, id % 3 AS b FROM people WHERE id < 6"
+    result = run("write", "profile.toml", query, str(target), "--format", "csv",
+                 "--partition-by", "a", "--partition-by", "b", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (target / "a=1" / "b=2").is_dir()
+
+
+def test_write_partition_by_a_delta_table(workdir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "delta"
+    result = run("write", "profile.toml", PARTED, str(target), "--format", "delta",
+                 "--partition-by", "part", cwd=workdir)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert DeltaTable(str(target)).metadata().partition_columns == ["part"]
+    assert DeltaTable(str(target)).to_pyarrow_table().num_rows == 6
+
+
+def test_write_partition_by_errors_name_the_column_or_the_target(
+    workdir: Path, tmp_path: Path
+) -> None:
+    unknown = run("write", "profile.toml", PARTED, str(tmp_path / "u"), "--format", "parquet",
+                  "--partition-by", "nope", cwd=workdir)  # fmt: skip
+    assert_clean_error(unknown, "'nope'", "id, name, part")
+    one_file = run("write", "profile.toml", PARTED, str(tmp_path / "one.parquet"), "--format",
+                   "parquet", "--partition-by", "part", cwd=workdir)  # fmt: skip
+    assert_clean_error(one_file, "one.parquet", "folder")
+    assert not (tmp_path / "u").exists()
+
+
+# --- wide results: --layout vertical ---------------------------------------------------------
+
+
+def test_layout_vertical_prints_one_record_per_block(workdir: Path) -> None:
+    query = "SELECT id, name, NULL AS nothing FROM people WHERE id < 2 ORDER BY id"
+    result = run("sql", "profile.toml", query, "--layout", "vertical", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "-[ RECORD 1 ]-",
+        "id      | 0",
+        "name    | n0",
+        "nothing | NULL",
+        "-[ RECORD 2 ]-",
+        "id      | 1",
+        "name    | n1",
+        "nothing | NULL",
+    ]
+    assert "2 rows" in result.stderr
+
+
+def test_layout_vertical_keeps_duplicate_column_names(workdir: Path) -> None:
+    query = "SELECT * FROM (SELECT 1 AS a, 'long value' AS b) x CROSS JOIN (SELECT 2 AS a) y"
+    result = run("sql", "profile.toml", query, "--layout", "vertical", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["-[ RECORD 1 ]-", "a | 1", "b | long value", "a | 2"]
+
+
+def test_layout_is_for_the_table_format(workdir: Path) -> None:
+    result = run("sql", "profile.toml", "SELECT 1", "--layout", "vertical", "-f", "csv",
+                 cwd=workdir)  # fmt: skip
+    assert_clean_error(result, "--layout", "--format table")

@@ -1,4 +1,4 @@
-"""The ``dfsession`` command line: plan, build, sql, explain, write, validate, report, diff.
+"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, report, diff.
 
 Results go to standard output; logs, progress and errors go to standard error. Exit status:
 0 success, 1 a negative answer (validation failed, reports differ), 2 an error.
@@ -43,6 +43,8 @@ SQL_FORMATS = ("table", "csv", "jsonl", "parquet")
 HELP_WIDTH = 88
 
 Handler = Callable[[argparse.Namespace], int]
+#: ``command(name, handler, summary, *examples, details=...)``: adds a subcommand's parser.
+CommandFactory = Callable[..., argparse.ArgumentParser]
 
 
 # -- output helpers ---------------------------------------------------------------------------
@@ -311,6 +313,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _check_output(args: argparse.Namespace) -> None:
+    if args.layout != "table" and args.format != "table":
+        raise ValueError(
+            f"--layout {args.layout} lays out the table format: drop --format or use --format table"
+        )
     if args.format == "parquet" and args.output is None:
         raise ValueError("--format parquet writes a file: give --output FILE")
     if args.format == "table" and args.output is not None:
@@ -320,7 +326,7 @@ def _check_output(args: argparse.Namespace) -> None:
 def _output(args: argparse.Namespace, reader: pa.RecordBatchReader) -> int:
     """Print ``reader`` as a table, or write it as CSV, JSON lines or Parquet."""
     if args.format == "table":
-        return _print_table(reader, args.max_rows)
+        return _print_rows(reader, args.max_rows, args.layout)
     with contextlib.ExitStack() as stack:
         sink: BinaryIO
         if args.output is None:
@@ -332,6 +338,14 @@ def _output(args: argparse.Namespace, reader: pa.RecordBatchReader) -> int:
     if args.output is not None:
         print(f"wrote {rows:,} row{'' if rows == 1 else 's'} to {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a prepared statement of the profile with its arguments; print or save the result."""
+    _check_output(args)
+    session = _build(args.profile)
+    table = session.execute_prepared(args.name, *args.args)
+    return _output(args, table.to_reader())
 
 
 @contextlib.contextmanager
@@ -350,25 +364,15 @@ def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
         partial.unlink(missing_ok=True)
 
 
-def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
-    from rich.table import Table
-
-    table = Table()
-    for field in reader.schema:
-        table.add_column(_text(field.name), overflow="fold")
-    shown, more = 0, False
-    for batch in reader:
-        for row in batch.to_pylist():
-            if shown == max_rows:
-                more = True
-                break
-            table.add_row(*(_text(value) for value in row.values()))
-            shown += 1
-        if more:
-            break
-    reader.close()
-    console = _stdout_console()
-    console.print(table)
+def _print_rows(reader: pa.RecordBatchReader, max_rows: int, layout: str) -> int:
+    """Print up to ``max_rows`` rows as a table, or one block per row (``vertical``)."""
+    names = reader.schema.names
+    rows, more = _first_rows(reader, max_rows)
+    if layout == "vertical":
+        _print_vertical(names, rows)
+    else:
+        _print_table(names, rows)
+    shown = len(rows)
     note = (
         f"first {shown} rows; there are more (use --max-rows N or --format csv)"
         if more
@@ -376,6 +380,49 @@ def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
     )
     print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def _first_rows(reader: pa.RecordBatchReader, max_rows: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """Up to ``max_rows`` rows as tuples, and whether there were more; closes ``reader``."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in reader:
+        rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        if len(rows) > max_rows:
+            break
+    reader.close()
+    return rows[:max_rows], len(rows) > max_rows
+
+
+def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for name in names:
+        table.add_column(_text(name), overflow="fold")
+    for row in rows:
+        table.add_row(*(_text(value) for value in row))
+    _stdout_console().print(table)
+
+
+def _print_vertical(names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Each row as a block of ``column | value`` lines: readable however wide the result.
+
+    A block opens with ``-[ RECORD n ]-``, dashed out to its longest line, as psql's ``\\x``.
+    """
+    width = max(map(len, names), default=0)
+    indent = "\n" + " " * (width + 3)
+    lines: list[str] = []
+    for number, row in enumerate(rows, start=1):
+        block = [
+            f"{name.ljust(width)} | "
+            + ("NULL" if value is None else str(value)).replace("\n", indent)
+            for name, value in zip(names, row, strict=True)
+        ]
+        title = f"-[ RECORD {number} ]-"
+        longest = max((len(line) for text in block for line in text.splitlines()), default=0)
+        lines += [title.ljust(longest, "-"), *block]
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _write_stream(
@@ -462,13 +509,15 @@ def cmd_write(args: argparse.Namespace) -> int:
             mode=args.mode,
             params=params,
             progress=update,
+            partition_by=args.partition_by or (),
         )
     if args.json:
         _print_json(result.to_dict())
         return EXIT_OK
     version = "" if result.version is None else f", version {result.version}"
+    parts = f", partitioned by {', '.join(result.partition_by)}" if result.partition_by else ""
     rows = f"{result.rows:,} row{'' if result.rows == 1 else 's'}"
-    print(f"wrote {rows} to {result.target} ({result.format}, mode {result.mode}{version})")
+    print(f"wrote {rows} to {result.target} ({result.format}, mode {result.mode}{version}{parts})")
     return EXIT_OK
 
 
@@ -582,13 +631,16 @@ def parse_param(text: str) -> tuple[str, Any]:
     name = name.strip().removeprefix("$")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected name=value, such as id=5 (got {text!r})")
+    return name, parse_value(raw)
+
+
+def parse_value(raw: str) -> Any:
+    """A JSON scalar when ``raw`` parses as one (``5``, ``true``, ``"5"``), else ``raw`` itself."""
     try:
         value: Any = json.loads(raw, parse_constant=_not_json)
     except ValueError:
-        return name, raw
-    if isinstance(value, dict | list):
-        return name, raw
-    return name, value
+        return raw
+    return raw if isinstance(value, dict | list) else value
 
 
 def _not_json(token: str) -> Any:
@@ -629,6 +681,27 @@ def _param_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    """How ``sql`` and ``exec`` show a result: format, output file, rows and layout."""
+    parser.add_argument(
+        "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
+    )
+    parser.add_argument("-o", "--output", help="write to this file instead of standard output")
+    parser.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=DEFAULT_MAX_ROWS,
+        help=f"rows the table format shows ({DEFAULT_MAX_ROWS})",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("table", "vertical"),
+        default="table",
+        help="table: a row per line (the default); vertical: a block of 'column | value' "
+        "lines per row, readable however wide the result",
+    )
+
+
 def _query_arguments(parser: argparse.ArgumentParser) -> None:
     """The SQL: a query argument, or ``--file`` (a script of statements), and ``--param``."""
     parser.add_argument(
@@ -643,6 +716,82 @@ def _query_arguments(parser: argparse.ArgumentParser) -> None:
         "runs them in order under the profile's sql_policy; the last one's result is used",
     )
     _param_option(parser)
+
+
+def _query_commands(command: CommandFactory) -> None:
+    """The commands that run SQL: sql, exec, explain and write."""
+    sql = command(
+        "sql",
+        cmd_sql,
+        "Run a query under the profile's SQL policy and print or save the result.",
+        "dfsession sql analytics.toml 'SELECT * FROM trips WHERE id = $id' --param id=5 "
+        "--format csv",
+        "dfsession sql analytics.toml --file report.sql",
+    )
+    sql.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(sql)
+    _output_arguments(sql)
+
+    exec_ = command(
+        "exec",
+        cmd_exec,
+        "Run a prepared statement the profile declares, with its arguments.",
+        "dfsession exec analytics.toml trip_by_id 5 --layout vertical",
+        details="Each argument binds $1, $2... in order and is read as JSON when it parses "
+        '(5, true, "5"), else as text; it is then cast to the type that [prepared.NAME] params '
+        "declares. Prepared statements run whatever the profile's sql_policy says of EXECUTE.",
+    )
+    exec_.add_argument("profile", help="the profile (TOML file)")
+    exec_.add_argument("name", help="the prepared statement ([prepared.NAME] in the profile)")
+    exec_.add_argument("args", nargs="*", type=parse_value, metavar="ARG", help="its arguments")
+    _output_arguments(exec_)
+
+    explain = command(
+        "explain",
+        cmd_explain,
+        "Show a query's logical and physical plans.",
+        "dfsession explain analytics.toml 'SELECT count(*) FROM trips WHERE fare > $min' "
+        "--param min=100 --analyze",
+    )
+    explain.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(explain)
+    explain.add_argument(
+        "--analyze", action="store_true", help="run the query and show each operator's metrics"
+    )
+    explain.add_argument(
+        "--format",
+        choices=("indent", "tree", "pgjson", "graphviz"),
+        default="indent",
+        help="plan format (indent)",
+    )
+
+    write = command(
+        "write",
+        cmd_write,
+        "Write a query's result to files or a Delta table; a failed write changes nothing.",
+        "dfsession write analytics.toml 'SELECT * FROM trips' out/trips --format delta "
+        "--mode append --partition-by city",
+    )
+    write.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(write)
+    write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
+    write.add_argument(
+        "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
+    )
+    write.add_argument(
+        "--mode",
+        choices=("error", "append", "overwrite"),
+        default="error",
+        help="error (the target must not exist, the default), append or overwrite",
+    )
+    write.add_argument(
+        "--partition-by",
+        action="append",
+        metavar="COLUMN",
+        help="partition by this column of the result (repeatable): a folder per value "
+        "(COLUMN=value/) for files, the table's partition columns for Delta",
+    )
+    write.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -696,66 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the session report as JSON, and nothing else"
     )
 
-    sql = command(
-        "sql",
-        cmd_sql,
-        "Run a query under the profile's SQL policy and print or save the result.",
-        "dfsession sql analytics.toml 'SELECT * FROM trips WHERE id = $id' --param id=5 "
-        "--format csv",
-        "dfsession sql analytics.toml --file report.sql",
-    )
-    sql.add_argument("profile", help="the profile (TOML file)")
-    _query_arguments(sql)
-    sql.add_argument(
-        "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
-    )
-    sql.add_argument("-o", "--output", help="write to this file instead of standard output")
-    sql.add_argument(
-        "--max-rows",
-        type=_positive,
-        default=DEFAULT_MAX_ROWS,
-        help=f"rows the table format shows ({DEFAULT_MAX_ROWS})",
-    )
-
-    explain = command(
-        "explain",
-        cmd_explain,
-        "Show a query's logical and physical plans.",
-        "dfsession explain analytics.toml 'SELECT count(*) FROM trips WHERE fare > $min' "
-        "--param min=100 --analyze",
-    )
-    explain.add_argument("profile", help="the profile (TOML file)")
-    _query_arguments(explain)
-    explain.add_argument(
-        "--analyze", action="store_true", help="run the query and show each operator's metrics"
-    )
-    explain.add_argument(
-        "--format",
-        choices=("indent", "tree", "pgjson", "graphviz"),
-        default="indent",
-        help="plan format (indent)",
-    )
-
-    write = command(
-        "write",
-        cmd_write,
-        "Write a query's result to files or a Delta table; a failed write changes nothing.",
-        "dfsession write analytics.toml 'SELECT * FROM trips' out/trips --format delta "
-        "--mode append",
-    )
-    write.add_argument("profile", help="the profile (TOML file)")
-    _query_arguments(write)
-    write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
-    write.add_argument(
-        "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
-    )
-    write.add_argument(
-        "--mode",
-        choices=("error", "append", "overwrite"),
-        default="error",
-        help="error (the target must not exist, the default), append or overwrite",
-    )
-    write.add_argument("--json", action="store_true", help="print what was written as JSON")
+    _query_commands(command)
 
     validate = command(
         "validate",
