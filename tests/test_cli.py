@@ -731,3 +731,16 @@ def test_layout_is_for_the_table_format(workdir: Path) -> None:
     result = run("sql", "profile.toml", "SELECT 1", "--layout", "vertical", "-f", "csv",
                  cwd=workdir)  # fmt: skip
     assert_clean_error(result, "--layout", "--format table")
+
+
+def test_sql_output_to_a_folder_or_under_a_file_names_the_culprit(
+    workdir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "plain").write_text("x", encoding="utf-8")
+    into_folder = run("sql", "profile.toml", "SELECT 1 AS x", "-f", "csv", "-o", str(tmp_path),
+                      cwd=workdir)  # fmt: skip
+    assert_clean_error(into_folder, f"--output {tmp_path} is a folder")
+    under_file = run("sql", "profile.toml", "SELECT 1 AS x", "-f", "csv", "-o",
+                     str(tmp_path / "plain" / "x.csv"), cwd=workdir)  # fmt: skip
+    assert_clean_error(under_file, f"{tmp_path / 'plain'} is a file, not a folder")
+    assert ".partial" not in into_folder.stderr + under_file.stderr

@@ -354,6 +354,11 @@ def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
 
     The folder of ``target`` is created when missing.
     """
+    if target.is_dir():
+        raise ValueError(f"--output {target} is a folder; name a file to write")
+    for folder in target.parents:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{folder} is a file, not a folder: cannot write --output {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     try:
