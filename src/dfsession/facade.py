@@ -857,6 +857,7 @@ class _LocalWrite:
     @staticmethod
     def _move_files(source: Path, target: Path) -> None:
         """Move every file under ``source`` to the same place under ``target`` (partitions too)."""
+        target.mkdir(parents=True, exist_ok=True)
         for file in sorted(path for path in source.rglob("*") if not path.is_dir()):
             destination = target / file.relative_to(source)
             destination.parent.mkdir(parents=True, exist_ok=True)
