@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -429,6 +429,7 @@ class WriteResult:
     mode: str
     rows: int
     version: int | None = None
+    partition_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form."""
@@ -555,6 +556,7 @@ class Queries:
         mode: str = "error",
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
+        partition_by: Sequence[str] = (),
     ) -> WriteResult:
         """Write a query's result to ``target`` as parquet, csv, json or a Delta table.
 
@@ -564,6 +566,8 @@ class Queries:
         aside and moved into place only when complete. ``progress`` gets the rows written
         so far: after each batch for Delta, once at the end for files. A Delta table this
         session registered keeps the version it was opened at: build again to query new commits.
+        ``partition_by`` names columns to partition by: a folder per value (``col=value/``,
+        Hive style) for files, the table's partition columns for Delta.
         """
         if format not in WRITE_FORMATS:
             raise QueryError(
@@ -575,6 +579,7 @@ class Queries:
             )
         if params is not None and not isinstance(query, str):
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
+        partitions = tuple(partition_by)
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
         location = os.fspath(target)
         self._refuse_dataset_location(location)
@@ -598,10 +603,15 @@ class Queries:
                     field="sql_policy.allow_dml",
                     query=sql,
                 )
+            _check_partition_columns(query, partitions, plain_names=format != "delta")
             if format == "delta":
-                result, df = self._write_delta(query, location, mode, sql, progress)
+                result, df = self._write_delta(
+                    query, location, mode, sql, progress, partition_by=partitions
+                )
             else:
-                result, df = self._write_files(query, location, format, mode, sql)
+                result, df = self._write_files(
+                    query, location, format, mode, sql, partition_by=partitions
+                )
             if progress is not None:
                 progress(result.rows)
             self._account(span, "write", sql, rows=result.rows, df=df, started=started)
@@ -768,7 +778,14 @@ class Queries:
     # -- writing -------------------------------------------------------------------------
 
     def _write_delta(
-        self, query: Any, target: str, mode: str, sql: str, progress: ProgressCallback | None
+        self,
+        query: Any,
+        target: str,
+        mode: str,
+        sql: str,
+        progress: ProgressCallback | None,
+        *,
+        partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
         from deltalake import DeltaTable, write_deltalake
 
@@ -797,15 +814,23 @@ class Queries:
                 what = f"Delta write to {target!r} (mode {mode!r})"
                 raise self._write_failed(what, "nothing was written", exc, sql) from exc
         data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
+        partitions = list(partition_by) or None
         try:
             if mode == "overwrite":
-                write_deltalake(uri, data, mode="overwrite", storage_options=storage_options)
+                write_deltalake(
+                    uri,
+                    data,
+                    mode="overwrite",
+                    storage_options=storage_options,
+                    partition_by=partitions,
+                )
             else:
                 write_deltalake(
                     uri,
                     data,
                     mode="append" if mode == "append" else "error",
                     storage_options=storage_options,
+                    partition_by=partitions,
                 )
         except Exception as exc:
             cause = counter.error if counter.error is not None else exc
@@ -825,7 +850,7 @@ class Queries:
             what = f"Delta write to {target!r} (mode {mode!r})"
             raise self._write_failed(what, state, cause, sql, hint=hint) from cause
         version = DeltaTable(uri, storage_options=storage_options).version()
-        return WriteResult(target, "delta", mode, counter.rows, version), df
+        return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
 
     def _write_failed(
         self, what: str, state: str, cause: BaseException, sql: str, *, hint: str = ""
@@ -877,7 +902,14 @@ class Queries:
         return delta_target(target, self._resources.get(STORES_RESOURCE, {}))
 
     def _write_files(
-        self, query: Any, target: str, format: str, mode: str, sql: str
+        self,
+        query: Any,
+        target: str,
+        format: str,
+        mode: str,
+        sql: str,
+        *,
+        partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
         if not isinstance(query, DataFrame) and not hasattr(query, "__arrow_c_stream__"):
             raise TypeError(
@@ -891,29 +923,44 @@ class Queries:
                     f"({target!r}): DataFusion only adds files there; use mode='append', or "
                     "format='delta' for atomic overwrites"
                 )
-            rows = self._copy(query, target, format, sql)
-            return WriteResult(target, format, mode, rows), None
+            rows = self._copy(query, target, format, sql, partition_by)
+            return WriteResult(target, format, mode, rows, partition_by=partition_by), None
+        local = _LocalWrite(Path(target.removeprefix("file://")), format, mode)
+        if partition_by and local.single_file:
+            raise QueryError(
+                f"partitioned writes make a folder of partitions, and {target!r} names one "
+                f"file; give a folder target (without the .{format} extension)"
+            )
         try:
-            rows = _LocalWrite(Path(target.removeprefix("file://")), format, mode).run(
-                lambda destination: self._copy(query, destination, format, sql)
+            rows = local.run(
+                lambda destination: self._copy(query, destination, format, sql, partition_by)
             )
         except QueryError as exc:
             if not exc.query:  # a refusal of the target itself, with its own message
                 raise
             what = f"writing {format} to {target!r} (mode {mode!r})"
             raise self._write_failed(what, "the target was left as it was", exc, sql) from exc
-        return WriteResult(target, format, mode, rows), None
+        return WriteResult(target, format, mode, rows, partition_by=partition_by), None
 
-    def _copy(self, source: Any, destination: str, format: str, sql: str) -> int:
+    def _copy(
+        self,
+        source: Any,
+        destination: str,
+        format: str,
+        sql: str,
+        partition_by: tuple[str, ...] = (),
+    ) -> int:
         """``COPY`` a DataFrame or Arrow stream (as a temporary table) to ``destination``.
 
-        Returns the rows written. An Arrow stream is read into memory first.
+        Returns the rows written. An Arrow stream is read into memory first. ``partition_by``
+        columns are known to be plain identifiers (``_check_partition_columns``).
         """
         view = f"__dfsession_write_{uuid.uuid4().hex}"
         literal = "'" + destination.replace("'", "''") + "'"
+        partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
         statement = (
             f'COPY (SELECT * FROM "{view}") TO {literal} '
-            f"STORED AS {_COPY_FORMATS[format]}{_COPY_OPTIONS.get(format, '')}"
+            f"STORED AS {_COPY_FORMATS[format]}{partitioned}{_COPY_OPTIONS.get(format, '')}"
         )
         try:
             if isinstance(source, DataFrame):
@@ -1003,6 +1050,33 @@ class _Counter:
         except Exception as exc:
             self.error = exc
             raise
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_partition_columns(
+    query: Any, partition_by: tuple[str, ...], *, plain_names: bool
+) -> None:
+    """Each partition column must be a column of the result; a plain name if ``plain_names``.
+
+    File writes need plain names: ``COPY ... PARTITIONED BY`` takes them as written, unquoted.
+    """
+    if not partition_by:
+        return
+    schema = query.schema() if isinstance(query, DataFrame) else None
+    names = [] if schema is None else schema.names
+    for column in partition_by:
+        if schema is not None and column not in names:
+            raise QueryError(
+                f"partition column {column!r} is not a column of the result (columns: "
+                f"{', '.join(names)}); name one of them, spelled as in the result"
+            )
+        if plain_names and not _PLAIN_IDENTIFIER.fullmatch(column):
+            raise QueryError(
+                f"partition column {column!r} must be a plain name (letters, digits and _); "
+                "rename it in the query (SELECT ... AS part)"
+            )
 
 
 def _refuse_existing_folder(target: str) -> None:
@@ -1101,11 +1175,13 @@ class _LocalWrite:
 
     @staticmethod
     def _move_files(source: Path, target: Path) -> None:
+        """Move every file under ``source`` to the same place under ``target`` (partitions too)."""
         target.mkdir(parents=True, exist_ok=True)
-        for file in sorted(source.iterdir()):
-            destination = target / file.name
+        for file in sorted(path for path in source.rglob("*") if not path.is_dir()):
+            destination = target / file.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
             if destination.exists():
-                destination = target / f"{uuid.uuid4().hex[:8]}-{file.name}"
+                destination = destination.with_name(f"{uuid.uuid4().hex[:8]}-{file.name}")
             file.replace(destination)
 
     @staticmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -151,10 +151,17 @@ class BuiltSession:
         mode: str = "error",
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
+        partition_by: Sequence[str] = (),
     ) -> WriteResult:
         """Write a result as parquet, csv, json or Delta (mode: error, append or overwrite)."""
         return self.queries.write(
-            query, target, format=format, mode=mode, params=params, progress=progress
+            query,
+            target,
+            format=format,
+            mode=mode,
+            params=params,
+            progress=progress,
+            partition_by=partition_by,
         )
 
     def execute_prepared(self, name: str, *params: Any) -> pa.Table:
