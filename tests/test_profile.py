@@ -450,3 +450,74 @@ def test_dataset_option_typo_names_the_format_and_the_close_option() -> None:
     message = found["datasets.t.options.has_heder"]
     assert "unknown option for format 'csv'" in message
     assert "did you mean 'has_header'?" in message
+
+
+def test_a_bad_choice_is_reported_beside_a_wrongly_typed_field() -> None:
+    found = problems_of({"execution": {"memory_pool": "huge", "batch_size": "big"}})
+    assert found == {
+        "execution.memory_pool": "expected one of greedy, fair, unbounded (got 'huge')",
+        "execution.batch_size": "expected an integer (got 'big' that is a string)",
+    }
+
+
+def test_every_failing_validator_of_a_section_is_reported() -> None:
+    found = problems_of(
+        {
+            "execution": {"target_partitions": 0, "batch_size": -1, "memory_pool": "huge"},
+            "datasets": {"t": {"format": "xml", "location": " "}},
+        }
+    )
+    assert set(found) == {
+        "execution.target_partitions",
+        "execution.batch_size",
+        "execution.memory_pool",
+        "datasets.t.format",
+        "datasets.t.location",
+    }
+
+
+def test_every_broken_rule_between_fields_of_a_section_is_reported() -> None:
+    found = problems_of(
+        {
+            "datasets": {
+                "t": {
+                    "format": "parquet",
+                    "location": "x",
+                    "version": 2,
+                    "schema_mode": "exact",
+                    "options": {"has_header": True, "skip_metadata": "no"},
+                }
+            },
+            "object_stores": {
+                "l": {"url": "s3://l", "kind": "s3", "options": {"regoin": "x", "allow_http": 1}}
+            },
+        }
+    )
+    assert set(found) == {
+        "datasets.t.version",
+        "datasets.t.schema_mode",
+        "datasets.t.options.has_header",
+        "datasets.t.options.skip_metadata",
+        "object_stores.l.options.regoin",
+        "object_stores.l.options.allow_http",
+    }
+
+
+def test_every_clash_between_sections_is_reported() -> None:
+    found = problems_of(
+        {
+            "datasets": {n: {"format": "csv", "location": "x"} for n in ("a", "b")},
+            "views": {n: {"sql": "SELECT 1"} for n in ("a", "b")},
+            "execution": {"memory_limit": "1GiB", "spill": "os"},
+            "settings": {
+                "datafusion.runtime.memory_limit": "2G",
+                "datafusion.runtime.temp_directory": "/tmp",
+            },
+        }
+    )
+    assert set(found) == {
+        "views.a",
+        "views.b",
+        "settings.datafusion.runtime.memory_limit",
+        "settings.datafusion.runtime.temp_directory",
+    }

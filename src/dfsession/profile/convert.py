@@ -23,6 +23,7 @@ from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
 from dfsession.profile.values import (
     ByteSize,
     FieldError,
+    FieldsError,
     FrozenMap,
     SecretRef,
     did_you_mean,
@@ -151,7 +152,10 @@ def make_converter() -> cattrs.Converter:
         def structure_section(value: object, type_: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError(f"expected a table with keys {keys} (got {_describe(value)})")
-            return generated(value, type_)
+            try:
+                return generated(value, type_)
+            except ClassValidationError as exc:
+                raise _every_problem(conv, exc, cls, value) from None
 
         return structure_section
 
@@ -192,6 +196,62 @@ def unstructure(value: object) -> dict[str, Any]:
     return result
 
 
+def _every_problem(
+    conv: cattrs.Converter, exc: ClassValidationError, cls: Any, value: Mapping[str, Any]
+) -> ClassValidationError:
+    """``exc`` with the problems of every field: each field structured and validated alone.
+
+    cattrs runs no attrs converter or validator once one field fails to structure, and attrs
+    stops at the first failing one; so check each field on its own, in field order.
+    """
+    failed: dict[str, Exception] = {}
+    for sub in exc.exceptions:
+        name = _attribute_name(sub)
+        if name is not None:
+            failed[name] = sub
+    extra = [sub for sub in exc.exceptions if isinstance(sub, ForbiddenExtraKeysError)]
+    found: list[Exception] = []
+    for attribute in attrs.fields(cls):
+        if attribute.name in failed:
+            found.append(failed[attribute.name])
+        elif attribute.init and attribute.name in value:
+            found.extend(_field_problems(conv, attribute, value[attribute.name]))
+    if not found:
+        return exc  # the fields are fine: a rule between them failed, as ``exc`` says
+    return ClassValidationError(exc.message, [*found, *extra], cls)
+
+
+def _attribute_name(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            return note.name
+    return None
+
+
+def _field_problems(
+    conv: cattrs.Converter, attribute: attrs.Attribute[Any], raw: object
+) -> list[Exception]:
+    """The problems of one field alone: its structuring, its attrs converter, its validator."""
+    note = AttributeValidationNote(f"Checking @ attribute {attribute.name}", attribute.name, None)
+    field_type: Any = attribute.type
+    try:
+        value = conv.structure(raw, field_type)
+        if attribute.converter is not None:
+            value = attribute.converter(value)  # type: ignore[operator]
+    except Exception as exc:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
+        return [exc]
+    try:
+        if attribute.validator is not None:
+            attribute.validator(None, attribute, value)
+    except FieldError as exc:  # validators name their field themselves
+        return [exc]
+    except Exception as exc:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
+        return [exc]
+    return []
+
+
 def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path else part
 
@@ -218,6 +278,10 @@ def _problems(exc: BaseException, path: str, cls: Any) -> Iterator[tuple[str, st
         return
     if isinstance(exc, FieldError):
         yield _join(path, exc.field), exc.message
+        return
+    if isinstance(exc, FieldsError):
+        for error in exc.errors:
+            yield _join(path, error.field), error.message
         return
     if isinstance(exc, ProfileError):
         for sub_path, message in exc.problems:

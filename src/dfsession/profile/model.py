@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,14 @@ from dfsession.profile.sections import (
     UdfConfig,
     ViewConfig,
 )
-from dfsession.profile.values import FieldError, FrozenMap, frozen_map, frozen_tuple, settings_map
+from dfsession.profile.values import (
+    FieldError,
+    FrozenMap,
+    frozen_map,
+    frozen_tuple,
+    raise_all,
+    settings_map,
+)
 
 FINGERPRINT_VERSION = "dfsession-profile/1"
 
@@ -54,10 +61,13 @@ class SessionProfile:
     _fingerprint: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
         tables = {*self.datasets}
         for name in self.views:
             if name in tables:
-                raise FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
+                yield FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
         for store_name, store in self.object_stores.items():
             for other_name, other in self.object_stores.items():
                 # The engine keys stores on scheme and host: s3://lake/raw and s3://lake/curated
@@ -66,7 +76,7 @@ class SessionProfile:
                     store.scheme,
                     store.host,
                 ):
-                    raise FieldError(
+                    yield FieldError(
                         f"object_stores.{store_name}.url",
                         f"object stores {other_name!r} and {store_name!r} are both registered "
                         f"for {store.scheme}{store.host}: the engine keeps one store per scheme "
@@ -77,7 +87,7 @@ class SessionProfile:
             ("datafusion.runtime.temp_directory", "spill", self.execution.spill),
         ):
             if setting in self.settings and value is not None:
-                raise FieldError(
+                yield FieldError(
                     f"settings.{setting}",
                     f"conflicts with execution.{field}; set it in one place only",
                 )

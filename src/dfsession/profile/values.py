@@ -22,6 +22,23 @@ class FieldError(ValueError):
         self.message = message
 
 
+class FieldsError(ValueError):
+    """Several ``FieldError`` found together by one check (rules between fields)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+
+def raise_all(problems: Iterable[FieldError]) -> None:
+    """Raise every problem at once: the one ``FieldError``, or ``FieldsError`` of several."""
+    found = list(problems)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise FieldsError(found)
+
+
 class FrozenMap(Mapping[K, V]):
     """An immutable, hashable mapping that keeps insertion order."""
 
