@@ -521,3 +521,85 @@ def test_every_clash_between_sections_is_reported() -> None:
         "settings.datafusion.runtime.memory_limit",
         "settings.datafusion.runtime.temp_directory",
     }
+
+
+def test_keys_that_are_not_strings_are_profile_errors() -> None:
+    # YAML reads an unquoted `on:` key as True; a Python caller may pass any key.
+    found = problems_of({True: {}, "execution": {1: 4}, "datasets": {None: {}}})
+    assert set(found) == {"True", "execution.1", "datasets.None"}
+    assert "keys must be strings" in found["True"]
+    assert "quote" in found["True"]
+
+
+def test_nesting_deeper_than_any_profile_is_a_profile_error(tmp_path: Path) -> None:
+    deep: object = "x"
+    for _ in range(5000):
+        deep = [deep]
+    found = problems_of({"datasets": {"t": {"format": "csv", "location": "x", "options": deep}}})
+    ((path, message),) = found.items()
+    assert path.startswith("datasets.t.options.0.0.0")
+    assert message.startswith("nested deeper than")
+    file = tmp_path / "deep.toml"
+    file.write_text("x = " + "[" * 5000 + "]" * 5000)
+    with pytest.raises(ProfileError, match="nested too deeply"):
+        load_profile(file)
+
+
+def test_integers_beyond_64_bits_are_refused_without_being_printed(tmp_path: Path) -> None:
+    found = problems_of({"execution": {"batch_size": 10**5000, "target_partitions": 2**63}})
+    assert set(found) == {"execution.batch_size", "execution.target_partitions"}
+    assert "64-bit" in found["execution.batch_size"]
+    assert "9999" not in found["execution.batch_size"]
+    path = tmp_path / "big.toml"
+    path.write_text("[execution]\nbatch_size = " + "9" * 5000)
+    with pytest.raises(ProfileError, match="64-bit"):
+        load_profile(path)
+
+
+def test_lone_surrogates_are_refused_where_they_stand() -> None:
+    found = problems_of(
+        {
+            "catalog": {"default_catalog": "a\ud800"},
+            "object_stores": {
+                "l": {
+                    "url": "s3://l",
+                    "kind": "s3",
+                    "secrets": {"access_key_id": {"literal": "\udc00"}},
+                }
+            },
+        }
+    )
+    assert set(found) == {
+        "catalog.default_catalog",
+        "object_stores.l.secrets.access_key_id.literal",
+    }
+    assert "UTF-8" in found["catalog.default_catalog"]
+
+
+def test_sizes_are_exact_whole_bytes_and_round_trip() -> None:
+    assert ByteSize.parse("9007199254740993") == 9007199254740993
+    assert ByteSize.parse("0.5KiB") == 512
+    profile = SessionProfile.from_dict({"execution": {"memory_limit": 2**60 + 1}})
+    again = SessionProfile.from_dict(profile.to_dict())
+    assert again.execution.memory_limit == 2**60 + 1
+    assert again.fingerprint() == profile.fingerprint()
+    with pytest.raises(ValueError, match="whole number of bytes"):
+        ByteSize.parse("1.5")
+    with pytest.raises(ValueError, match="64-bit"):
+        ByteSize.parse("9000000TiB")
+
+
+def test_a_folder_given_as_the_profile_file_is_a_profile_error(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="is a folder"):
+        load_profile(tmp_path)
+
+
+def test_a_negative_count_of_records_to_infer_from_is_refused_at_load() -> None:
+    found = problems_of(
+        {
+            "datasets": {
+                "t": {"format": "csv", "location": "x", "options": {"schema_infer_max_records": -1}}
+            }
+        }
+    )
+    assert found == {"datasets.t.options.schema_infer_max_records": "expected an int >= 0 (got -1)"}

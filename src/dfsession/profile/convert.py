@@ -21,6 +21,7 @@ from cattrs.gen import make_dict_structure_fn
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
 from dfsession.profile.values import (
+    INT64_MAX,
     ByteSize,
     FieldError,
     FieldsError,
@@ -182,6 +183,9 @@ def structure(data: object, cls: type[T]) -> T:
     """Structure ``data`` into ``cls``; every problem becomes one entry of a ``ProfileError``."""
     if not isinstance(data, Mapping):
         raise ProfileError([("", f"expected a table of profile sections (got {_describe(data)})")])
+    unreadable = list(_unreadable(data, "", 0))
+    if unreadable:
+        raise ProfileError(unreadable)
     try:
         return CONVERTER.structure(data, cls)
     except ProfileError:
@@ -250,6 +254,74 @@ def _field_problems(
         exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
         return [exc]
     return []
+
+
+#: Deeper than any profile goes (``object_stores.NAME.secrets.KEY.env`` is 5 levels).
+MAX_DEPTH = 32
+
+
+def _unreadable(value: object, path: str, depth: int) -> Iterator[tuple[str, str]]:
+    """What no profile can hold, found before anything else reads the data.
+
+    Keys that are not strings, nesting deeper than ``MAX_DEPTH``, integers beyond TOML's
+    64 bits (not printed: Python cannot print one of 4,300 digits) and text that is not
+    Unicode (never echoed: it may be a secret).
+    """
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            yield path, "not valid Unicode text (it holds a lone surrogate); a profile is UTF-8"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            yield (
+                path,
+                (
+                    "expected a 64-bit integer, -2^63 to 2^63-1, as in TOML "
+                    f"(got an integer of {value.bit_length()} bits)"
+                ),
+            )
+    elif isinstance(value, Mapping | list | tuple) and depth > MAX_DEPTH:
+        yield path, f"nested deeper than {MAX_DEPTH} levels; no profile goes this deep"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _unreadable_item(key, item, path, depth)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unreadable(item, _join(path, str(index)), depth + 1)
+
+
+def _unreadable_item(key: object, item: object, path: str, depth: int) -> Iterator[tuple[str, str]]:
+    if not isinstance(key, str):
+        shown = _key_text(key)
+        yield (
+            _join(path, shown),
+            (
+                f"keys must be strings (got {shown} that is {type(key).__name__}); quote the key "
+                "(YAML reads unquoted on, off, yes and no as booleans)"
+            ),
+        )
+    elif not _is_unicode(key):
+        shown = key.encode("utf-8", "backslashreplace").decode()
+        yield _join(path, shown), "a key that is not valid Unicode text; a profile is UTF-8"
+    else:
+        yield from _unreadable(item, _join(path, key), depth + 1)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _key_text(key: object) -> str:
+    """A key that is not a string, as text that is safe to print (no 4,300-digit integers)."""
+    if isinstance(key, int) and not -INT64_MAX - 1 <= key <= INT64_MAX:
+        return f"<an integer of {key.bit_length()} bits>"
+    try:
+        return str(key)[:60]
+    except (ValueError, RecursionError):
+        return f"<{type(key).__name__}>"
 
 
 def _join(path: str, part: str) -> str:

@@ -135,13 +135,32 @@ def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
     """Read a TOML profile file; errors name the file and the dotted field path."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError([("", f"profile file {str(file)!r} does not exist")]) from None
+    except IsADirectoryError:
+        raise ProfileError(
+            [("", f"profile file {str(file)!r} is a folder; give the path of a .toml file")]
+        ) from None
     except UnicodeDecodeError as exc:
         raise ProfileError(
             [("", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})")]
         ) from None
+    except OSError as exc:
+        raise ProfileError(
+            [("", f"profile file {str(file)!r} cannot be read: {exc.strerror}")]
+        ) from None
+    return SessionProfile.from_dict(_parse_toml(file, text))
+
+
+def _parse_toml(file: Path, text: str) -> dict[str, Any]:
+    """The TOML document; any failure to read it is a ``ProfileError`` naming the file."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError([("", f"{file}: not valid TOML: {exc}")]) from None
-    return SessionProfile.from_dict(data)
+        reason = str(exc)
+    except RecursionError:
+        reason = "nested too deeply (no profile nests more than a few levels)"
+    except ValueError:  # tomllib reads integers with int(), which refuses 4,300+ digits
+        reason = "an integer too long to read; TOML integers are 64-bit (-2^63 to 2^63-1)"
+    raise ProfileError([("", f"{file}: not valid TOML: {reason}")])

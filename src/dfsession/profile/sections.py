@@ -191,13 +191,18 @@ def _unknown_names(
 def _wrong_option_types(
     options: Mapping[str, Any], accepted: Mapping[str, type]
 ) -> Iterator[FieldError]:
-    """Each known option's value has the type its name takes (booleans are not numbers)."""
+    """Each known option's value has the type its name takes (booleans are not numbers).
+
+    Every integer option is a count, so it is never negative.
+    """
     for name, value in options.items():
         expected = accepted.get(name)
         if expected is None:
             continue
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             yield FieldError(f"options.{name}", f"expected a {expected.__name__} (got {value!r})")
+        elif isinstance(value, int) and value < 0:
+            yield FieldError(f"options.{name}", f"expected an int >= 0 (got {value!r})")
 
 
 def _credentials_in(field: str, url: str) -> Iterator[FieldError]:
