@@ -182,17 +182,23 @@ RANDOM_PROFILES = st.dictionaries(
 def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     """The profile as a test machine can build it: no network, no folder outside ``root``.
 
-    Object stores and an OTLP exporter would reach the network; a location such as ``/`` or
-    ``..`` would list a whole disk. Everything else is built as it is.
+    Remote object stores and an OTLP exporter would reach the network; a location or a local
+    store's prefix such as ``/`` or ``..`` would list a whole disk: they move under ``root``.
+    Everything else is built as it is.
     """
+    stores = {
+        name: attrs.evolve(store, options={"prefix": str(root / f"store{index}")})
+        for index, (name, store) in enumerate(profile.object_stores.items())
+        if store.kind == "local"
+    }
     datasets = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
         location = dataset.location
-        if location.startswith(("/", "~", "file:", "\\")) or ".." in location or ":" in location:
+        if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
             location = str(root / f"dataset{index}")
         datasets[name] = attrs.evolve(dataset, location=location)
     tracing = profile.tracing if profile.tracing.exporter != "otlp" else sections.TracingConfig()
-    return attrs.evolve(profile, object_stores={}, datasets=datasets, tracing=tracing)
+    return attrs.evolve(profile, object_stores=stores, datasets=datasets, tracing=tracing)
 
 
 def check_boundary(data: Any) -> None:
