@@ -24,6 +24,7 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions
 
+from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
 from dfsession.locations import STORES_RESOURCE, delta_target, local_path, redact_location
 from dfsession.logs import get_logger
@@ -460,6 +461,7 @@ class Queries:
     def _write_delta(
         self, query: Any, target: str, mode: str, sql: str, progress: ProgressCallback | None
     ) -> tuple[WriteResult, DataFrame | None]:
+        check_delta_compatibility(built_for=self._resources.get(DELTA_MAJOR_RESOURCE))
         from deltalake import DeltaTable, write_deltalake
 
         counter = _Counter(progress)
