@@ -206,8 +206,8 @@ def _parse_size_text(text: str) -> int:
         raise ValueError(
             f"expected a size such as 512MiB, 2GiB or a number of bytes (got {text!r})"
         )
-    if len(match.group(1)) > _SIZE_MAX_DIGITS:
-        return INT64_MAX + 1  # refused as too large by the caller, without reading the digits
+    if len(match.group(1)) > _SIZE_MAX_DIGITS:  # refused before Python reads the digits
+        raise ValueError(f"expected a size written in at most {_SIZE_MAX_DIGITS} digits")
     exact = Fraction(match.group(1)) * _UNITS[unit]
     if exact.denominator != 1:
         raise ValueError(f"expected a whole number of bytes (got {text!r}: {float(exact)} bytes)")
