@@ -23,12 +23,13 @@ import attrs
 import pyarrow as pa
 from datafusion import SessionContext
 
-from dfsession.engine import one_line
+from dfsession.engine import check_delta_compatibility, one_line
 from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
+from dfsession.steps.delta import DeltaStep
 from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,
@@ -322,6 +323,10 @@ def validate_profile(
 
         steps = default_steps()
     steps = tuple(steps)  # read twice: by the scratch session and by the data checks
+    if any(dataset.format == "delta" for dataset in profile.datasets.values()):
+        # The guard build runs: validation passes no profile that build refuses.
+        major = next((s.datafusion_major for s in steps if isinstance(s, DeltaStep)), None)
+        check_delta_compatibility(built_for=major)
     # The scratch session traces nothing: it must not open (and leak) a tracer provider.
     scratch = attrs.evolve(profile, tracing=TracingConfig())
     session = SessionContextBuilder(scratch, steps=scratch_steps(steps)).build()

@@ -28,6 +28,7 @@ import pyarrow as pa
 from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
 from datafusion.expr import DmlStatement, Execute, TableScan
 
+from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
 from dfsession.locations import (
     STORES_RESOURCE,
@@ -787,6 +788,7 @@ class Queries:
         *,
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
+        check_delta_compatibility(built_for=self._resources.get(DELTA_MAJOR_RESOURCE))
         from deltalake import DeltaTable, write_deltalake
 
         counter = _Counter(progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,10 @@ class SessionContextBuilder:
                 if build_span is not None:
                     elapsed_ms = round((time.perf_counter() - started) * 1000.0, 3)
                     build_span.set_attribute("dfsession.duration_ms", elapsed_ms)
-        except BaseException:
+        except BaseException as exc:
             build.run_failure_callbacks()
+            build.release()
+            _clear_frames(exc)
             raise
         return BuiltSession(
             ctx=build.ctx,
@@ -105,7 +108,9 @@ class SessionContextBuilder:
             exc.step, exc.records = step.name, tuple(done)
             logger.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
             raise
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # engine panics (pyo3's PanicException) are BaseExceptions
             error = StepFailedError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
             error.step, error.records = step.name, tuple(done)
             logger.warning("dfsession.step.failed", step=step.name, error=type(exc).__name__)
@@ -127,3 +132,19 @@ class SessionContextBuilder:
             "dfsession.step", step=step.name, status=record.status, duration_ms=duration_ms
         )
         return record
+
+
+def _clear_frames(error: BaseException) -> None:
+    """Drop the locals of the finished frames that a failed build's errors hold.
+
+    A step's frame holds the context (``ctx = build.ctx``) and what it made of it; a caller that
+    keeps the error would keep them alive, and the runtime's spill folder with them.
+    """
+    pending, seen = [error], set[int]()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)

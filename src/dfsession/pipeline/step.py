@@ -173,6 +173,11 @@ class SessionBuild:
         """Run ``callback`` if the build fails later (say, to remove a temp directory)."""
         self._on_failure.append(callback)
 
+    def release(self) -> None:
+        """Drop the context and resources of a failed build, so that nothing keeps them alive."""
+        self._ctx = None
+        self.resources.clear()
+
     def run_failure_callbacks(self) -> None:
         """Called by the builder when a build fails; newest first, errors suppressed."""
         while self._on_failure:

@@ -10,7 +10,7 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import check_delta_compatibility, major, one_line
+from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, SqlPolicyError, StepFailedError
 from dfsession.locations import (
     STORES_RESOURCE,
@@ -176,6 +176,7 @@ class DeltaStep:
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
         stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
+        build.resources[DELTA_MAJOR_RESOURCE] = self.datafusion_major  # for Delta writes' guard
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
