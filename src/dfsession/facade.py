@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from datafusion.expr import DmlStatement, Execute, TableScan
 
 from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
+from dfsession.faults import UDF_FAULTS_RESOURCE, UdfFaults, fault_error, is_engine_failure
 from dfsession.locations import (
     STORES_RESOURCE,
     StoreAccess,
@@ -141,6 +143,7 @@ def query_error(
     ctx: SessionContext | None = None,
     params: Mapping[str, Any] | None = None,
     df: DataFrame | None = None,
+    faults: UdfFaults | None = None,
 ) -> DfSessionError:
     """The dfsession error for an engine failure of ``sql``: the one translation of them all.
 
@@ -149,10 +152,17 @@ def query_error(
     becomes ``SqlPolicyError``; any other failure a ``QueryError`` with the engine's words, the
     query, and a line naming what to fix when the failure is one dfsession can place (memory,
     a CSV value of ``df``'s datasets, a parameter of ``params``, an unknown table of ``ctx``).
+    A Python function's fault kept in ``faults`` (or an engine panic) becomes a ``QueryError``
+    naming the function, with the function's own exception as its ``__cause__``.
     """
     if isinstance(exc, DfSessionError):
         return exc
     _scrub_chain(exc, stores or {})
+    fault = fault_error(exc, sql, _cut(sql, MAX_SQL_IN_MESSAGE), faults)
+    if fault is not None:  # the function's exception is the cause: masked the same way
+        _scrub_chain(fault, stores or {})
+        fault.engine_message = scrub_secrets(fault.engine_message, stores or {})
+        return fault
     message = str(exc).strip()
     refusal = _policy_refusal(message, sql)
     if refusal is not None:
@@ -440,7 +450,7 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_options", "_profile", "_resources")
+    __slots__ = ("_ctx", "_faults", "_options", "_profile", "_resources")
 
     def __init__(
         self,
@@ -452,6 +462,7 @@ class Queries:
         self._ctx = ctx
         self._profile = profile
         self._resources: Mapping[str, Any] = resources if resources is not None else {}
+        self._faults: UdfFaults | None = self._resources.get(UDF_FAULTS_RESOURCE)
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -630,16 +641,40 @@ class Queries:
         """``query_error`` with what this session knows: its stores, context and profile."""
         stores = self._resources.get(STORES_RESOURCE, {})
         return query_error(
-            exc, sql, self._profile, stores=stores, ctx=self._ctx, params=values, df=df
+            exc,
+            sql,
+            self._profile,
+            stores=stores,
+            ctx=self._ctx,
+            params=values,
+            df=df,
+            faults=self._faults,
         )
+
+    @contextmanager
+    def _engine_errors(
+        self, sql: str, values: Mapping[str, Any] | None = None, df: DataFrame | None = None
+    ) -> Iterator[None]:
+        """Engine failures in the block, panics included, raise as ``_error`` makes them.
+
+        ``KeyboardInterrupt`` and ``SystemExit`` pass as they are. An error whose cause is set
+        (a Python function's exception) keeps it; any other is chained to the engine's error.
+        """
+        try:
+            yield
+        except BaseException as exc:
+            if not is_engine_failure(exc):
+                raise
+            error = self._error(exc, sql, values, df)
+            if error is exc:
+                raise
+            raise error from (error.__cause__ if error.__suppress_context__ else exc)
 
     def _plan(
         self, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> DataFrame:
-        try:
+        with self._engine_errors(sql, values):
             df = self._ctx.sql(sql, options=options, param_values=values)
-        except Exception as exc:
-            raise self._error(exc, sql, values) from exc
         if options is not None:
             self._check_what_runs(df, sql, values)
         return df
@@ -687,12 +722,10 @@ class Queries:
     def _run(
         self, statement: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
-        df: DataFrame | None = None
-        try:
+        with self._engine_errors(sql, values):
             df = self._ctx.sql(statement, options=options, param_values=values)
+        with self._engine_errors(sql, values, df):
             return df.to_arrow_table()
-        except Exception as exc:
-            raise self._error(exc, sql, values, df) from exc
 
     def _collect(
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
@@ -700,10 +733,8 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._resources, sql, {"dfsession.query.operation": operation}) as span:
             df = self._plan(sql, values, options)
-            try:
+            with self._engine_errors(sql, values, df):
                 table = df.to_arrow_table()
-            except Exception as exc:
-                raise self._error(exc, sql, values, df) from exc
             self._account(span, operation, sql, rows=table.num_rows, df=df, started=started)
         return table
 
@@ -714,11 +745,9 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._resources, sql, {"dfsession.query.operation": "stream"}) as span:
             df = self._plan(sql, values, self._options)
-            try:
+            with self._engine_errors(sql, values, df):
                 schema = df.schema()
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise self._error(exc, sql, values, df) from exc
             rows, closed = 0, False
             try:
                 yield schema
@@ -726,7 +755,8 @@ class Queries:
                 self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
                 return
             try:
-                for batch in _engine_batches(stream, lambda e: self._error(e, sql, values, df)):
+                batches = _engine_batches(stream, lambda: self._engine_errors(sql, values, df))
+                for batch in batches:
                     rows += batch.num_rows
                     yield batch
             except GeneratorExit:  # the reader was closed before the end
@@ -795,11 +825,10 @@ class Queries:
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
             df = query
-            try:
+            with self._engine_errors(sql, df=df):
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise self._error(exc, sql, df=df) from exc
-            schema, batches = df.schema(), _engine_batches(stream, lambda e: self._error(e, sql))
+            schema = df.schema()
+            batches = _engine_batches(stream, lambda: self._engine_errors(sql))
         elif hasattr(query, "__arrow_c_stream__"):
             reader = pa.RecordBatchReader.from_stream(query)
             schema, batches = reader.schema, iter(reader)
@@ -965,13 +994,12 @@ class Queries:
             f"STORED AS {_COPY_FORMATS[format]}{partitioned}{_COPY_OPTIONS.get(format, '')}"
         )
         try:
-            if isinstance(source, DataFrame):
-                self._ctx.register_table(view, source.into_view(temporary=True))
-            else:
-                self._ctx.from_arrow(source, name=view)
-            table = self._ctx.sql(statement).to_arrow_table()
-        except Exception as exc:
-            raise self._error(exc, sql) from exc
+            with self._engine_errors(sql):
+                if isinstance(source, DataFrame):
+                    self._ctx.register_table(view, source.into_view(temporary=True))
+                else:
+                    self._ctx.from_arrow(source, name=view)
+                table = self._ctx.sql(statement).to_arrow_table()
         finally:
             self._ctx.deregister_table(view)
         return int(table.column(0)[0].as_py()) if table.num_rows else 0
@@ -1019,17 +1047,15 @@ class _InContext:
 
 
 def _engine_batches(
-    stream: Any, translate: Callable[[Exception], DfSessionError]
+    stream: Any, engine_errors: Callable[[], AbstractContextManager[None]]
 ) -> Iterator[pa.RecordBatch]:
-    """pyarrow batches from a DataFusion stream; ``translate`` makes engine errors ours."""
+    """pyarrow batches from a DataFusion stream; ``engine_errors()`` makes engine errors ours."""
     iterator = iter(stream)
     while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
+        with engine_errors():
+            batch = next(iterator, None)
+        if batch is None:
             return
-        except Exception as exc:
-            raise translate(exc) from exc
         yield batch.to_pyarrow()
 
 
