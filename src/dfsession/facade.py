@@ -17,19 +17,21 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 import pyarrow as pa
 from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
 from datafusion.expr import DmlStatement, Execute, TableScan
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility
+from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, one_line
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
 from dfsession.faults import UDF_FAULTS_RESOURCE, UdfFaults, fault_error, is_engine_failure
 from dfsession.locations import (
@@ -46,6 +48,9 @@ from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
 from dfsession.profile.values import did_you_mean
 from dfsession.schemas import schema_differences
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 log = get_logger(__name__)
 
@@ -450,7 +455,7 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_faults", "_options", "_profile", "_resources")
+    __slots__ = ("_ctx", "_delta_writes", "_faults", "_options", "_profile", "_resources")
 
     def __init__(
         self,
@@ -463,6 +468,7 @@ class Queries:
         self._profile = profile
         self._resources: Mapping[str, Any] = resources if resources is not None else {}
         self._faults: UdfFaults | None = self._resources.get(UDF_FAULTS_RESOURCE)
+        self._delta_writes = _RunningWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -819,8 +825,6 @@ class Queries:
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
         check_delta_compatibility(built_for=self._resources.get(DELTA_MAJOR_RESOURCE))
-        from deltalake import DeltaTable, write_deltalake
-
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
@@ -830,7 +834,12 @@ class Queries:
             schema = df.schema()
             batches = _engine_batches(stream, lambda: self._engine_errors(sql))
         elif hasattr(query, "__arrow_c_stream__"):
-            reader = pa.RecordBatchReader.from_stream(query)
+            # A pyarrow reader is read as it is: it raises its source's own exceptions.
+            reader = (
+                query
+                if isinstance(query, pa.RecordBatchReader)
+                else pa.RecordBatchReader.from_stream(query)
+            )
             schema, batches = reader.schema, iter(reader)
         else:
             raise TypeError(
@@ -838,50 +847,91 @@ class Queries:
                 f"(got {type(query).__name__})"
             )
         uri, storage_options = self._delta_target(target)
-        if mode == "append":
-            try:
-                _check_append_schema(target, uri, storage_options, schema)
-            except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
-                what = f"Delta write to {target!r} (mode {mode!r})"
-                raise self._write_failed(what, "nothing was written", exc, sql) from exc
-        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
-        partitions = list(partition_by) or None
         try:
-            if mode == "overwrite":
-                write_deltalake(
-                    uri,
-                    data,
-                    mode="overwrite",
-                    storage_options=storage_options,
-                    partition_by=partitions,
-                )
-            else:
-                write_deltalake(
-                    uri,
-                    data,
-                    mode="append" if mode == "append" else "error",
-                    storage_options=storage_options,
-                    partition_by=partitions,
-                )
-        except Exception as exc:
-            cause = counter.error if counter.error is not None else exc
-            if isinstance(cause, SqlPolicyError):
-                raise cause from exc
-            previous = _delta_version(uri, storage_options)
-            state = (
-                "no table was created"
-                if previous is None
-                else f"nothing was committed; the table stays at version {previous}"
-            )
-            hint = (
-                "; use mode='append' or mode='overwrite' to write to an existing table"
-                if mode == "error" and "already exists" in str(exc)
-                else ""
-            )
+            table = _open_delta(uri, storage_options)
+            if mode == "append" and table is not None:
+                _check_append_schema(target, table, schema)
+        except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
             what = f"Delta write to {target!r} (mode {mode!r})"
-            raise self._write_failed(what, state, cause, sql, hint=hint) from cause
-        version = DeltaTable(uri, storage_options=storage_options).version()
+            raise self._write_failed(what, "nothing was written", exc, sql) from exc
+        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
+        folder = local_path(target, self._resources.get(STORES_RESOURCE, {}))
+        before = _FolderState.of(Path(folder)) if folder is not None else None
+        app_id = f"dfsession-write-{uuid.uuid4().hex}"
+        with self._delta_writes.running(uri):
+            try:
+                _delta_write(
+                    table,
+                    uri,
+                    data,
+                    storage_options=storage_options,
+                    mode=mode,
+                    app_id=app_id,
+                    partition_by=partition_by,
+                )
+            except BaseException as exc:
+                left = self._put_back(before, uri, storage_options, counter.rows)
+                cause = counter.error if counter.error is not None else exc
+                if not isinstance(cause, Exception):  # KeyboardInterrupt, SystemExit
+                    raise cause from None
+                if isinstance(cause, SqlPolicyError):
+                    raise cause from exc
+                failure = self._delta_failed(target, mode, sql, error=exc, cause=cause, left=left)
+                raise failure from cause
+        if table is not None:  # deltalake left it at the version this write committed
+            version = table.version()
+        else:
+            version = _creation_version(uri, storage_options, app_id)
         return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
+
+    def _put_back(
+        self,
+        before: _FolderState | None,
+        uri: str,
+        storage_options: dict[str, str] | None,
+        rows: int,
+    ) -> str:
+        """Remove the files a failed write left in a local folder; what was left, as text.
+
+        Not while another write to the same table runs in this session: its files look alike.
+        ``rows``: how many rows the writer read, so whether it may have written files.
+        In an object store the files stay: deltalake's access to it from Python
+        (``DeltaStorageHandler``) holds the GIL while it waits, and telling the write's files
+        from older ones would take a listing of the whole table before every write.
+        """
+        vacuum = " (VACUUM removes files that no commit references)"
+        if before is None:
+            return f"; files it wrote may remain in the object store{vacuum}" if rows else ""
+        if not self._delta_writes.alone(uri):
+            return (
+                "; the files it wrote were left in place, as another write to this table is "
+                f"running in this session{vacuum}"
+            )
+        try:
+            table = _open_delta(uri, storage_options)
+            before.restore(table.file_uris() if table is not None else [])
+        except Exception as exc:  # best effort: the write's own error is the one to report
+            return f"; removing the files it wrote failed ({one_line(exc)}){vacuum}"
+        return ""
+
+    def _delta_failed(
+        self, target: str, mode: str, sql: str, *, error: BaseException, cause: Exception, left: str
+    ) -> QueryError:
+        """The error of a failed Delta write: the table's state, and what to do."""
+        uri, storage_options = self._delta_target(target)
+        previous = _delta_version(uri, storage_options)
+        state = (
+            "no table was created"
+            if previous is None
+            else f"nothing was committed; the table stays at version {previous}"
+        )
+        hint = (
+            "; use mode='append' or mode='overwrite' to write to an existing table"
+            if mode == "error" and "already exists" in str(error)
+            else ""
+        )
+        what = f"Delta write to {target!r} (mode {mode!r})"
+        return self._write_failed(what, state, cause, sql, hint=hint + left)
 
     def _write_failed(
         self, what: str, state: str, cause: BaseException, sql: str, *, hint: str = ""
@@ -997,6 +1047,8 @@ class Queries:
             with self._engine_errors(sql):
                 if isinstance(source, DataFrame):
                     self._ctx.register_table(view, source.into_view(temporary=True))
+                elif isinstance(source, pa.RecordBatchReader):  # raises its source's exceptions
+                    self._ctx.from_arrow(source.read_all(), name=view)
                 else:
                     self._ctx.from_arrow(source, name=view)
                 table = self._ctx.sql(statement).to_arrow_table()
@@ -1075,7 +1127,9 @@ class _Counter:
                 if self._progress is not None:
                     self._progress(self.rows)
                 yield batch
-        except Exception as exc:
+        except GeneratorExit:  # the writer stopped reading: not the source's failure
+            raise
+        except BaseException as exc:  # KeyboardInterrupt too: the writer would hide it
             self.error = exc
             raise
 
@@ -1120,17 +1174,8 @@ def _refuse_existing_folder(target: str) -> None:
         )
 
 
-def _check_append_schema(
-    target: str, uri: str, storage_options: dict[str, str] | None, incoming: pa.Schema
-) -> None:
+def _check_append_schema(target: str, table: DeltaTable, incoming: pa.Schema) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        table = DeltaTable(uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return  # append to a missing table creates it
     expected = pa.schema(table.schema().to_arrow())
     differences = schema_differences(expected, incoming, "exact")
     if differences:
@@ -1144,6 +1189,68 @@ def _check_append_schema(
         )
 
 
+def _delta_write(
+    table: DeltaTable | None,
+    uri: str,
+    data: pa.RecordBatchReader,
+    *,
+    storage_options: dict[str, str] | None,
+    mode: str,
+    app_id: str,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Write ``data`` with deltalake, so that the version it commits can be known after.
+
+    Through the table object when there is a table: deltalake leaves it at the version this
+    write committed, whatever other writers commit. A write creating the table records the
+    transaction ``app_id`` instead, to find its version by (``_creation_version``).
+    """
+    from deltalake import CommitProperties, write_deltalake
+    from deltalake.transaction import Transaction
+
+    delta_mode: Literal["error", "append", "overwrite"] = (
+        "overwrite" if mode == "overwrite" else "append" if mode == "append" else "error"
+    )
+    partitions = list(partition_by) or None
+    if table is not None:
+        write_deltalake(table, data, mode=delta_mode, partition_by=partitions)
+        return
+    write_deltalake(
+        uri,
+        data,
+        mode=delta_mode,
+        storage_options=storage_options,
+        partition_by=partitions,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, 0)]),
+    )
+
+
+def _open_delta(uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
+    """The Delta table at ``uri`` at its latest version, or ``None`` when there is none yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+
+
+def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: str) -> int:
+    """The version a write that found no table committed: the first holding its transaction.
+
+    Concurrent writers may create the table first, so a creating write can land past 0.
+    """
+    from deltalake import DeltaTable
+
+    newest = DeltaTable(uri, storage_options=storage_options).version()
+    for version in range(newest):
+        table = DeltaTable(uri, storage_options=storage_options, version=version)
+        if table.transaction_version(app_id) is not None:
+            return version
+    return newest
+
+
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
     from deltalake import DeltaTable
 
@@ -1152,6 +1259,82 @@ def _delta_version(target: str, storage_options: dict[str, str] | None) -> int |
     except Exception:
         return None
     return version
+
+
+class _RunningWrites:
+    """The Delta writes running in one session, per table: thread-safe counts."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    @contextmanager
+    def running(self, table: str) -> Iterator[None]:
+        """Count a write to ``table`` for the duration of the block."""
+        with self._lock:
+            self._counts[table] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[table] -= 1
+
+    def alone(self, table: str) -> bool:
+        """Whether one write to ``table`` runs (the caller's own) and no other."""
+        with self._lock:
+            return self._counts[table] == 1
+
+
+@attrs.frozen
+class _FolderState:
+    """What a local Delta table folder held before a write, to put it back if the write fails.
+
+    ``root`` is the folder, or its outermost ancestor that did not exist yet; ``entries`` the
+    files and folders under it, relative to it.
+    """
+
+    root: Path
+    existed: bool
+    entries: frozenset[Path]
+    table: Path
+
+    @classmethod
+    def of(cls, folder: Path) -> _FolderState:
+        """The state of ``folder`` now."""
+        root = folder.absolute()
+        while not root.exists() and not root.parent.exists():
+            root = root.parent
+        return cls(root, root.exists(), frozenset(_entries(root)), folder.absolute())
+
+    def restore(self, referenced: Iterable[str]) -> None:
+        """Remove what appeared since, except the table's log and the files it references.
+
+        ``referenced``: the data files of the table's latest version (local paths or URIs).
+        """
+        keep = {
+            Path(name.removeprefix("file://")).absolute().relative_to(self.root)
+            for name in referenced
+        }
+        log = (self.table / "_delta_log").relative_to(self.root)
+        new = sorted(set(_entries(self.root)) - self.entries - keep, reverse=True)
+        for entry in new:  # deepest first: a folder after what it holds
+            path = self.root / entry
+            if entry.is_relative_to(log) and entry != log:
+                continue  # commits are never undone here; a failed write made none
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        if not self.existed and self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+
+def _entries(root: Path) -> Iterator[Path]:
+    """Every file and folder under ``root``, relative to it; nothing if it does not exist."""
+    return (path.relative_to(root) for path in root.rglob("*"))
 
 
 @attrs.frozen
