@@ -744,11 +744,13 @@ def test_a_failed_delta_write_leaves_the_files_of_another_running_write_alone(
     held = pa.RecordBatchReader.from_batches(_small_batches()[0].schema, held_batches())
     with ThreadPoolExecutor(1) as pool:
         other = pool.submit(session.write, held, target, format="delta", mode="append")
-        assert running.wait(30)
-        failing = _failing_stream(_small_batches(), OSError("the source went away"), target)
-        with pytest.raises(QueryError, match="another write to this table is running"):
-            session.write(failing, target, format="delta", mode="append")
-        release.set()
+        try:
+            assert running.wait(30)
+            failing = _failing_stream(_small_batches(), OSError("the source went away"), target)
+            with pytest.raises(QueryError, match="another write to this table is running"):
+                session.write(failing, target, format="delta", mode="append")
+        finally:
+            release.set()
         assert other.result().version == 2
     assert DeltaTable(str(target)).to_pyarrow_table().num_rows == 1 + 30_000
 
