@@ -17,19 +17,23 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 import pyarrow as pa
 from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
 from datafusion.expr import DmlStatement, Execute, TableScan
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility
+from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, one_line
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
+from dfsession.faults import UDF_FAULTS_RESOURCE, UdfFaults, fault_error, is_engine_failure
 from dfsession.locations import (
     STORES_RESOURCE,
     StoreAccess,
@@ -44,6 +48,9 @@ from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
 from dfsession.profile.values import did_you_mean
 from dfsession.schemas import schema_differences
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 log = get_logger(__name__)
 
@@ -141,6 +148,7 @@ def query_error(
     ctx: SessionContext | None = None,
     params: Mapping[str, Any] | None = None,
     df: DataFrame | None = None,
+    faults: UdfFaults | None = None,
 ) -> DfSessionError:
     """The dfsession error for an engine failure of ``sql``: the one translation of them all.
 
@@ -149,10 +157,17 @@ def query_error(
     becomes ``SqlPolicyError``; any other failure a ``QueryError`` with the engine's words, the
     query, and a line naming what to fix when the failure is one dfsession can place (memory,
     a CSV value of ``df``'s datasets, a parameter of ``params``, an unknown table of ``ctx``).
+    A Python function's fault kept in ``faults`` (or an engine panic) becomes a ``QueryError``
+    naming the function, with the function's own exception as its ``__cause__``.
     """
     if isinstance(exc, DfSessionError):
         return exc
     _scrub_chain(exc, stores or {})
+    fault = fault_error(exc, sql, _cut(sql, MAX_SQL_IN_MESSAGE), faults)
+    if fault is not None:  # the function's exception is the cause: masked the same way
+        _scrub_chain(fault, stores or {})
+        fault.engine_message = scrub_secrets(fault.engine_message, stores or {})
+        return fault
     message = str(exc).strip()
     refusal = _policy_refusal(message, sql)
     if refusal is not None:
@@ -440,7 +455,7 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_options", "_profile", "_resources")
+    __slots__ = ("_ctx", "_delta_writes", "_faults", "_options", "_profile", "_resources")
 
     def __init__(
         self,
@@ -452,6 +467,8 @@ class Queries:
         self._ctx = ctx
         self._profile = profile
         self._resources: Mapping[str, Any] = resources if resources is not None else {}
+        self._faults: UdfFaults | None = self._resources.get(UDF_FAULTS_RESOURCE)
+        self._delta_writes = _RunningWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -630,16 +647,40 @@ class Queries:
         """``query_error`` with what this session knows: its stores, context and profile."""
         stores = self._resources.get(STORES_RESOURCE, {})
         return query_error(
-            exc, sql, self._profile, stores=stores, ctx=self._ctx, params=values, df=df
+            exc,
+            sql,
+            self._profile,
+            stores=stores,
+            ctx=self._ctx,
+            params=values,
+            df=df,
+            faults=self._faults,
         )
+
+    @contextmanager
+    def _engine_errors(
+        self, sql: str, values: Mapping[str, Any] | None = None, df: DataFrame | None = None
+    ) -> Iterator[None]:
+        """Engine failures in the block, panics included, raise as ``_error`` makes them.
+
+        ``KeyboardInterrupt`` and ``SystemExit`` pass as they are. An error whose cause is set
+        (a Python function's exception) keeps it; any other is chained to the engine's error.
+        """
+        try:
+            yield
+        except BaseException as exc:
+            if not is_engine_failure(exc):
+                raise
+            error = self._error(exc, sql, values, df)
+            if error is exc:
+                raise
+            raise error from (error.__cause__ if error.__suppress_context__ else exc)
 
     def _plan(
         self, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> DataFrame:
-        try:
+        with self._engine_errors(sql, values):
             df = self._ctx.sql(sql, options=options, param_values=values)
-        except Exception as exc:
-            raise self._error(exc, sql, values) from exc
         if options is not None:
             self._check_what_runs(df, sql, values)
         return df
@@ -687,12 +728,10 @@ class Queries:
     def _run(
         self, statement: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
-        df: DataFrame | None = None
-        try:
+        with self._engine_errors(sql, values):
             df = self._ctx.sql(statement, options=options, param_values=values)
+        with self._engine_errors(sql, values, df):
             return df.to_arrow_table()
-        except Exception as exc:
-            raise self._error(exc, sql, values, df) from exc
 
     def _collect(
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
@@ -700,10 +739,8 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._resources, sql, {"dfsession.query.operation": operation}) as span:
             df = self._plan(sql, values, options)
-            try:
+            with self._engine_errors(sql, values, df):
                 table = df.to_arrow_table()
-            except Exception as exc:
-                raise self._error(exc, sql, values, df) from exc
             self._account(span, operation, sql, rows=table.num_rows, df=df, started=started)
         return table
 
@@ -714,11 +751,9 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._resources, sql, {"dfsession.query.operation": "stream"}) as span:
             df = self._plan(sql, values, self._options)
-            try:
+            with self._engine_errors(sql, values, df):
                 schema = df.schema()
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise self._error(exc, sql, values, df) from exc
             rows, closed = 0, False
             try:
                 yield schema
@@ -726,7 +761,8 @@ class Queries:
                 self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
                 return
             try:
-                for batch in _engine_batches(stream, lambda e: self._error(e, sql, values, df)):
+                batches = _engine_batches(stream, lambda: self._engine_errors(sql, values, df))
+                for batch in batches:
                     rows += batch.num_rows
                     yield batch
             except GeneratorExit:  # the reader was closed before the end
@@ -789,19 +825,21 @@ class Queries:
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
         check_delta_compatibility(built_for=self._resources.get(DELTA_MAJOR_RESOURCE))
-        from deltalake import DeltaTable, write_deltalake
-
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
             df = query
-            try:
+            with self._engine_errors(sql, df=df):
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise self._error(exc, sql, df=df) from exc
-            schema, batches = df.schema(), _engine_batches(stream, lambda e: self._error(e, sql))
+            schema = df.schema()
+            batches = _engine_batches(stream, lambda: self._engine_errors(sql))
         elif hasattr(query, "__arrow_c_stream__"):
-            reader = pa.RecordBatchReader.from_stream(query)
+            # A pyarrow reader is read as it is: it raises its source's own exceptions.
+            reader = (
+                query
+                if isinstance(query, pa.RecordBatchReader)
+                else pa.RecordBatchReader.from_stream(query)
+            )
             schema, batches = reader.schema, iter(reader)
         else:
             raise TypeError(
@@ -809,50 +847,91 @@ class Queries:
                 f"(got {type(query).__name__})"
             )
         uri, storage_options = self._delta_target(target)
-        if mode == "append":
-            try:
-                _check_append_schema(target, uri, storage_options, schema)
-            except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
-                what = f"Delta write to {target!r} (mode {mode!r})"
-                raise self._write_failed(what, "nothing was written", exc, sql) from exc
-        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
-        partitions = list(partition_by) or None
         try:
-            if mode == "overwrite":
-                write_deltalake(
-                    uri,
-                    data,
-                    mode="overwrite",
-                    storage_options=storage_options,
-                    partition_by=partitions,
-                )
-            else:
-                write_deltalake(
-                    uri,
-                    data,
-                    mode="append" if mode == "append" else "error",
-                    storage_options=storage_options,
-                    partition_by=partitions,
-                )
-        except Exception as exc:
-            cause = counter.error if counter.error is not None else exc
-            if isinstance(cause, SqlPolicyError):
-                raise cause from exc
-            previous = _delta_version(uri, storage_options)
-            state = (
-                "no table was created"
-                if previous is None
-                else f"nothing was committed; the table stays at version {previous}"
-            )
-            hint = (
-                "; use mode='append' or mode='overwrite' to write to an existing table"
-                if mode == "error" and "already exists" in str(exc)
-                else ""
-            )
+            table = _open_delta(uri, storage_options)
+            if mode == "append" and table is not None:
+                _check_append_schema(target, table, schema)
+        except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
             what = f"Delta write to {target!r} (mode {mode!r})"
-            raise self._write_failed(what, state, cause, sql, hint=hint) from cause
-        version = DeltaTable(uri, storage_options=storage_options).version()
+            raise self._write_failed(what, "nothing was written", exc, sql) from exc
+        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
+        folder = local_path(target, self._resources.get(STORES_RESOURCE, {}))
+        before = _FolderState.of(Path(folder)) if folder is not None else None
+        app_id = f"dfsession-write-{uuid.uuid4().hex}"
+        with self._delta_writes.running(uri):
+            try:
+                _delta_write(
+                    table,
+                    uri,
+                    data,
+                    storage_options=storage_options,
+                    mode=mode,
+                    app_id=app_id,
+                    partition_by=partition_by,
+                )
+            except BaseException as exc:
+                left = self._put_back(before, uri, storage_options, counter.rows)
+                cause = counter.error if counter.error is not None else exc
+                if not isinstance(cause, Exception):  # KeyboardInterrupt, SystemExit
+                    raise cause from None
+                if isinstance(cause, SqlPolicyError):
+                    raise cause from exc
+                failure = self._delta_failed(target, mode, sql, error=exc, cause=cause, left=left)
+                raise failure from cause
+        if table is not None:  # deltalake left it at the version this write committed
+            version = table.version()
+        else:
+            version = _creation_version(uri, storage_options, app_id)
         return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
+
+    def _put_back(
+        self,
+        before: _FolderState | None,
+        uri: str,
+        storage_options: dict[str, str] | None,
+        rows: int,
+    ) -> str:
+        """Remove the files a failed write left in a local folder; what was left, as text.
+
+        Not while another write to the same table runs in this session: its files look alike.
+        ``rows``: how many rows the writer read, so whether it may have written files.
+        In an object store the files stay: deltalake's access to it from Python
+        (``DeltaStorageHandler``) holds the GIL while it waits, and telling the write's files
+        from older ones would take a listing of the whole table before every write.
+        """
+        vacuum = " (VACUUM removes files that no commit references)"
+        if before is None:
+            return f"; files it wrote may remain in the object store{vacuum}" if rows else ""
+        if not self._delta_writes.alone(uri):
+            return (
+                "; the files it wrote were left in place, as another write to this table is "
+                f"running in this session{vacuum}"
+            )
+        try:
+            table = _open_delta(uri, storage_options)
+            before.restore(table.file_uris() if table is not None else [])
+        except Exception as exc:  # best effort: the write's own error is the one to report
+            return f"; removing the files it wrote failed ({one_line(exc)}){vacuum}"
+        return ""
+
+    def _delta_failed(
+        self, target: str, mode: str, sql: str, *, error: BaseException, cause: Exception, left: str
+    ) -> QueryError:
+        """The error of a failed Delta write: the table's state, and what to do."""
+        uri, storage_options = self._delta_target(target)
+        previous = _delta_version(uri, storage_options)
+        state = (
+            "no table was created"
+            if previous is None
+            else f"nothing was committed; the table stays at version {previous}"
+        )
+        hint = (
+            "; use mode='append' or mode='overwrite' to write to an existing table"
+            if mode == "error" and "already exists" in str(error)
+            else ""
+        )
+        what = f"Delta write to {target!r} (mode {mode!r})"
+        return self._write_failed(what, state, cause, sql, hint=hint + left)
 
     def _write_failed(
         self, what: str, state: str, cause: BaseException, sql: str, *, hint: str = ""
@@ -965,13 +1044,14 @@ class Queries:
             f"STORED AS {_COPY_FORMATS[format]}{partitioned}{_COPY_OPTIONS.get(format, '')}"
         )
         try:
-            if isinstance(source, DataFrame):
-                self._ctx.register_table(view, source.into_view(temporary=True))
-            else:
-                self._ctx.from_arrow(source, name=view)
-            table = self._ctx.sql(statement).to_arrow_table()
-        except Exception as exc:
-            raise self._error(exc, sql) from exc
+            with self._engine_errors(sql):
+                if isinstance(source, DataFrame):
+                    self._ctx.register_table(view, source.into_view(temporary=True))
+                elif isinstance(source, pa.RecordBatchReader):  # raises its source's exceptions
+                    self._ctx.from_arrow(source.read_all(), name=view)
+                else:
+                    self._ctx.from_arrow(source, name=view)
+                table = self._ctx.sql(statement).to_arrow_table()
         finally:
             self._ctx.deregister_table(view)
         return int(table.column(0)[0].as_py()) if table.num_rows else 0
@@ -1019,17 +1099,15 @@ class _InContext:
 
 
 def _engine_batches(
-    stream: Any, translate: Callable[[Exception], DfSessionError]
+    stream: Any, engine_errors: Callable[[], AbstractContextManager[None]]
 ) -> Iterator[pa.RecordBatch]:
-    """pyarrow batches from a DataFusion stream; ``translate`` makes engine errors ours."""
+    """pyarrow batches from a DataFusion stream; ``engine_errors()`` makes engine errors ours."""
     iterator = iter(stream)
     while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
+        with engine_errors():
+            batch = next(iterator, None)
+        if batch is None:
             return
-        except Exception as exc:
-            raise translate(exc) from exc
         yield batch.to_pyarrow()
 
 
@@ -1049,7 +1127,9 @@ class _Counter:
                 if self._progress is not None:
                     self._progress(self.rows)
                 yield batch
-        except Exception as exc:
+        except GeneratorExit:  # the writer stopped reading: not the source's failure
+            raise
+        except BaseException as exc:  # KeyboardInterrupt too: the writer would hide it
             self.error = exc
             raise
 
@@ -1094,17 +1174,8 @@ def _refuse_existing_folder(target: str) -> None:
         )
 
 
-def _check_append_schema(
-    target: str, uri: str, storage_options: dict[str, str] | None, incoming: pa.Schema
-) -> None:
+def _check_append_schema(target: str, table: DeltaTable, incoming: pa.Schema) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        table = DeltaTable(uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return  # append to a missing table creates it
     expected = pa.schema(table.schema().to_arrow())
     differences = schema_differences(expected, incoming, "exact")
     if differences:
@@ -1118,6 +1189,68 @@ def _check_append_schema(
         )
 
 
+def _delta_write(
+    table: DeltaTable | None,
+    uri: str,
+    data: pa.RecordBatchReader,
+    *,
+    storage_options: dict[str, str] | None,
+    mode: str,
+    app_id: str,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Write ``data`` with deltalake, so that the version it commits can be known after.
+
+    Through the table object when there is a table: deltalake leaves it at the version this
+    write committed, whatever other writers commit. A write creating the table records the
+    transaction ``app_id`` instead, to find its version by (``_creation_version``).
+    """
+    from deltalake import CommitProperties, write_deltalake
+    from deltalake.transaction import Transaction
+
+    delta_mode: Literal["error", "append", "overwrite"] = (
+        "overwrite" if mode == "overwrite" else "append" if mode == "append" else "error"
+    )
+    partitions = list(partition_by) or None
+    if table is not None:
+        write_deltalake(table, data, mode=delta_mode, partition_by=partitions)
+        return
+    write_deltalake(
+        uri,
+        data,
+        mode=delta_mode,
+        storage_options=storage_options,
+        partition_by=partitions,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, 0)]),
+    )
+
+
+def _open_delta(uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
+    """The Delta table at ``uri`` at its latest version, or ``None`` when there is none yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+
+
+def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: str) -> int:
+    """The version a write that found no table committed: the first holding its transaction.
+
+    Concurrent writers may create the table first, so a creating write can land past 0.
+    """
+    from deltalake import DeltaTable
+
+    newest = DeltaTable(uri, storage_options=storage_options).version()
+    for version in range(newest):
+        table = DeltaTable(uri, storage_options=storage_options, version=version)
+        if table.transaction_version(app_id) is not None:
+            return version
+    return newest
+
+
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
     from deltalake import DeltaTable
 
@@ -1126,6 +1259,82 @@ def _delta_version(target: str, storage_options: dict[str, str] | None) -> int |
     except Exception:
         return None
     return version
+
+
+class _RunningWrites:
+    """The Delta writes running in one session, per table: thread-safe counts."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    @contextmanager
+    def running(self, table: str) -> Iterator[None]:
+        """Count a write to ``table`` for the duration of the block."""
+        with self._lock:
+            self._counts[table] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[table] -= 1
+
+    def alone(self, table: str) -> bool:
+        """Whether one write to ``table`` runs (the caller's own) and no other."""
+        with self._lock:
+            return self._counts[table] == 1
+
+
+@attrs.frozen
+class _FolderState:
+    """What a local Delta table folder held before a write, to put it back if the write fails.
+
+    ``root`` is the folder, or its outermost ancestor that did not exist yet; ``entries`` the
+    files and folders under it, relative to it.
+    """
+
+    root: Path
+    existed: bool
+    entries: frozenset[Path]
+    table: Path
+
+    @classmethod
+    def of(cls, folder: Path) -> _FolderState:
+        """The state of ``folder`` now."""
+        root = folder.absolute()
+        while not root.exists() and not root.parent.exists():
+            root = root.parent
+        return cls(root, root.exists(), frozenset(_entries(root)), folder.absolute())
+
+    def restore(self, referenced: Iterable[str]) -> None:
+        """Remove what appeared since, except the table's log and the files it references.
+
+        ``referenced``: the data files of the table's latest version (local paths or URIs).
+        """
+        keep = {
+            Path(name.removeprefix("file://")).absolute().relative_to(self.root)
+            for name in referenced
+        }
+        log = (self.table / "_delta_log").relative_to(self.root)
+        new = sorted(set(_entries(self.root)) - self.entries - keep, reverse=True)
+        for entry in new:  # deepest first: a folder after what it holds
+            path = self.root / entry
+            if entry.is_relative_to(log) and entry != log:
+                continue  # commits are never undone here; a failed write made none
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        if not self.existed and self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+
+def _entries(root: Path) -> Iterator[Path]:
+    """Every file and folder under ``root``, relative to it; nothing if it does not exist."""
+    return (path.relative_to(root) for path in root.rglob("*"))
 
 
 @attrs.frozen
