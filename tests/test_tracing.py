@@ -35,7 +35,8 @@ from dfsession import (
     StepRecord,
     default_steps,
 )
-from dfsession.pipeline.spans import query_span, redact_sql, redact_url, set_query_metrics
+from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
+from dfsession.profile.locations import redact_url
 from dfsession.steps.session import ContextStep, SettingsStep
 from dfsession.steps.tracing import TracingStep
 
@@ -333,9 +334,11 @@ def test_otlp_endpoint_that_is_not_an_http_url_is_a_profile_error() -> None:
         SessionContextBuilder(profile).build()
 
 
-def test_redact_url_drops_credentials_query_and_fragment() -> None:
+def test_redact_url_masks_credentials_and_query_values_and_drops_the_fragment() -> None:
+    # One redactor for locations and endpoints: query keys stay, their values are masked.
     assert (
-        redact_url("https://u:p@host:4318/v1/traces?token=x#f") == "https://***@host:4318/v1/traces"
+        redact_url("https://u:p@host:4318/v1/traces?token=x#f")
+        == "https://***@host:4318/v1/traces?token=***"
     )
     assert redact_url("http://host/v1/traces") == "http://host/v1/traces"
     assert redact_sql("SELECT 'key' AS k") == "SELECT 'key' AS k"
