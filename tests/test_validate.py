@@ -250,9 +250,6 @@ def test_seed_row_is_null_where_nullable_and_zero_otherwise() -> None:
 
 
 def test_validation_reports_progress_item_by_item() -> None:
-    from dfsession import SessionProfile
-    from dfsession.bootstrap import validate_profile
-
     profile = SessionProfile.from_dict(
         {
             "datasets": {

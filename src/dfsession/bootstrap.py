@@ -19,11 +19,11 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from dfsession.engine import one_line
-from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
+from dfsession.session import SessionContextBuilder, default_steps
 from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,
@@ -34,6 +34,18 @@ from dfsession.steps.sql_objects import (
     referenced_tables,
     view_dependencies,
 )
+
+__all__ = [
+    "SCRATCH_STEPS",
+    "ItemKind",
+    "ItemStatus",
+    "ValidationItem",
+    "ValidationReport",
+    "scratch_steps",
+    "seed_batch",
+    "validate_profile",
+    "zero_scalar",
+]
 
 ItemKind = Literal["dataset", "view", "prepared"]
 ItemStatus = Literal["ok", "failed", "skipped"]
@@ -260,8 +272,6 @@ def validate_profile(
     ``progress``, when given, is called with the number of items checked so far.
     """
     if steps is None:
-        from dfsession.steps import default_steps
-
         steps = default_steps()
     # The scratch session traces nothing: it must not open (and leak) a tracer provider.
     scratch = attrs.evolve(profile, tracing=TracingConfig())

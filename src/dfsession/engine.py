@@ -17,10 +17,20 @@ from dfsession.errors import IncompatibleVersionsError
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
+__all__ = [
+    "DELTALAKE_DATAFUSION_MAJORS",
+    "check_delta_compatibility",
+    "deltalake_datafusion_major",
+    "engine_versions",
+    "major",
+    "one_line",
+    "set_option",
+]
+
 
 def engine_versions() -> dict[str, str]:
     """The versions that decide how a session behaves: dfsession and its engine libraries."""
-    import deltalake
+    import deltalake  # noqa: PLC0415 - paid by a build, not by `import dfsession`
 
     return {
         "dfsession": VERSION,

@@ -25,11 +25,25 @@ import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions
 
 from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
-from dfsession.locations import STORES_RESOURCE, delta_target, local_path, redact_location
+from dfsession.locations import ObjectStores, delta_target, local_path, redact_location
 from dfsession.logs import get_logger
-from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
 from dfsession.profile.model import SessionProfile
 from dfsession.schemas import schema_differences
+from dfsession.tracing import SessionTracing, query_span, redact_sql, set_query_metrics
+
+__all__ = [
+    "EXPLAIN_FORMATS",
+    "MAX_SQL_IN_LOG",
+    "MAX_SQL_IN_MESSAGE",
+    "PlanMetrics",
+    "ProgressCallback",
+    "Queries",
+    "WRITE_FORMATS",
+    "WRITE_MODES",
+    "WriteResult",
+    "plan_metrics",
+    "query_error",
+]
 
 log = get_logger(__name__)
 
@@ -186,18 +200,22 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_options", "_profile", "_resources")
+    __slots__ = ("_ctx", "_options", "_profile", "_stores", "_tracing")
 
     def __init__(
         self,
         ctx: SessionContext,
         profile: SessionProfile,
-        resources: Mapping[str, Any] | None = None,
+        *,
+        stores: ObjectStores | None = None,
+        tracing: SessionTracing | None = None,
     ) -> None:
         policy = profile.sql_policy
         self._ctx = ctx
         self._profile = profile
-        self._resources: Mapping[str, Any] = resources if resources is not None else {}
+        self._stores = stores if stores is not None else ObjectStores()
+        #: Where query spans go; ``None``: queries get no span.
+        self._tracing = tracing
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -283,7 +301,7 @@ class Queries:
             )
         head = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
         prefix = f"{head} FORMAT {format} "
-        with query_span(self._resources, sql, {"dfsession.query.operation": "explain"}):
+        with query_span(self._tracing, sql, {"dfsession.query.operation": "explain"}):
             try:
                 table = self._run(prefix + sql, sql, _param_values(params), self._options)
             except QueryError as exc:
@@ -334,7 +352,7 @@ class Queries:
             "dfsession.write.mode": mode,
         }
         started = time.perf_counter()
-        with query_span(self._resources, sql, attributes) as span:
+        with query_span(self._tracing, sql, attributes) as span:
             if isinstance(query, str):
                 query = self._plan(query, _param_values(params), self._options)
             if not self._profile.sql_policy.allow_dml:
@@ -377,7 +395,7 @@ class Queries:
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
         started = time.perf_counter()
-        with query_span(self._resources, sql, {"dfsession.query.operation": operation}) as span:
+        with query_span(self._tracing, sql, {"dfsession.query.operation": operation}) as span:
             df = self._plan(sql, values, options)
             try:
                 table = df.to_arrow_table()
@@ -391,7 +409,7 @@ class Queries:
     ) -> Generator[pa.Schema | pa.RecordBatch, None, None]:
         """Yield the schema once planned and started, then each batch; account at the end."""
         started = time.perf_counter()
-        with query_span(self._resources, sql, {"dfsession.query.operation": "stream"}) as span:
+        with query_span(self._tracing, sql, {"dfsession.query.operation": "stream"}) as span:
             df = self._plan(sql, values, self._options)
             try:
                 schema = df.schema()
@@ -460,7 +478,7 @@ class Queries:
     def _write_delta(
         self, query: Any, target: str, mode: str, sql: str, progress: ProgressCallback | None
     ) -> tuple[WriteResult, DataFrame | None]:
-        from deltalake import DeltaTable, write_deltalake
+        from deltalake import DeltaTable, write_deltalake  # noqa: PLC0415 - loaded only for Delta (import cost)
 
         counter = _Counter(progress)
         df: DataFrame | None = None
@@ -532,11 +550,11 @@ class Queries:
         The engine caches the file listing of a registered table, so files written into (or
         removed from) its folder are not seen, and an overwrite breaks its next scan.
         """
-        written = Path(local_path(target, self._resources.get(STORES_RESOURCE, {})) or target)
+        written = Path(local_path(target, self._stores) or target)
         for name, dataset in self._profile.datasets.items():
             if dataset.format == "delta":
                 continue
-            read = local_path(dataset.location, self._resources.get(STORES_RESOURCE, {}))
+            read = local_path(dataset.location, self._stores)
             if read is None:
                 continue
             source = Path(read).absolute()
@@ -557,7 +575,7 @@ class Queries:
 
     def _delta_target(self, target: str) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""
-        return delta_target(target, self._resources.get(STORES_RESOURCE, {}))
+        return delta_target(target, self._stores)
 
     def _write_files(
         self, query: Any, target: str, format: str, mode: str, sql: str
@@ -703,8 +721,8 @@ def _check_append_schema(
     target: str, uri: str, storage_options: dict[str, str] | None, incoming: pa.Schema
 ) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
+    from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     try:
         table = DeltaTable(uri, storage_options=storage_options)
@@ -724,7 +742,7 @@ def _check_append_schema(
 
 
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     try:
         version: int = DeltaTable(target, storage_options=storage_options).version()

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import attrs
 
 from dfsession.errors import ProfileError
 
-if TYPE_CHECKING:
-    pass
-
-
-#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the registered object stores:
-#: a mapping of store name to ``StoreAccess`` (set by the ``object_stores`` step).
-STORES_RESOURCE = "object_stores"
+__all__ = [
+    "ObjectStores",
+    "StoreAccess",
+    "dataset_local_path",
+    "delta_target",
+    "find_store",
+    "is_local_location",
+    "local_path",
+    "redact_location",
+    "require_path",
+]
 
 
 def redact_location(location: str) -> str:
@@ -107,6 +111,31 @@ class StoreAccess:
         if self.kind == "s3" and "AWS_REGION" not in out:
             out["AWS_REGION"] = "us-east-1"
         return out
+
+
+class ObjectStores(Mapping[str, StoreAccess]):
+    """The registered object stores by name: what the ``object_stores`` step provides.
+
+    Read-only; empty when the profile declares none. Later steps and the query facade find
+    the store a location lies in through it (``build.need(ObjectStores)``).
+    """
+
+    __slots__ = ("_stores",)
+
+    def __init__(self, stores: Mapping[str, StoreAccess] | None = None) -> None:
+        self._stores: dict[str, StoreAccess] = dict(stores or {})
+
+    def __getitem__(self, name: str) -> StoreAccess:
+        return self._stores[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stores)
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def __repr__(self) -> str:
+        return f"ObjectStores({', '.join(map(repr, self._stores))})"
 
 
 # deltalake (object_store crate) option names for each profile option and secret, per store kind.

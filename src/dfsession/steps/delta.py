@@ -13,7 +13,7 @@ from datafusion.catalog import Table, TableProviderFactory
 from dfsession.engine import check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     dataset_local_path,
     delta_target,
@@ -21,12 +21,23 @@ from dfsession.locations import (
     redact_location,
 )
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import DatasetConfig
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+__all__ = [
+    "DELTA_FORMAT",
+    "DeltaStep",
+    "DeltaTableFactory",
+    "LAST_MAJOR_WITH_GAP",
+    "REMOTE_SCAN_ISSUE",
+    "open_delta",
+    "parse_timestamp",
+]
 
 log = get_logger(__name__)
 
@@ -63,7 +74,7 @@ def open_delta(
     without_files: bool = False,
 ) -> DeltaTable:
     """Open a Delta table, at a version or a timestamp when given (a native call: guard first)."""
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     table = DeltaTable(
         uri, version=version, storage_options=storage_options, without_files=without_files
@@ -138,7 +149,7 @@ class DeltaStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
+        stores = build.need(ObjectStores)
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
@@ -203,7 +214,7 @@ class DeltaStep:
                 without_files=bool(config.options.get("without_files", False)),
             )
         except Exception as exc:
-            from deltalake.exceptions import TableNotFoundError
+            from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
             store = find_store(config.location, stores)
             reason = _one_line(exc, config.location)

@@ -24,9 +24,15 @@ from datafusion import (
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import UdfConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "UdfsStep",
+]
 
 log = get_logger(__name__)
 
