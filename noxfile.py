@@ -1,6 +1,8 @@
-"""Developer sessions: nox -s tests | lint | typecheck | examples | bench."""
+"""Developer sessions: nox -s tests | lint | typecheck | examples | fuzz | bench."""
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -36,6 +38,20 @@ def examples(session: nox.Session) -> None:
     """Run every example as the test suite does."""
     session.install("-e", ".[dev]")
     session.run("pytest", "tests/test_examples.py")
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """The profile fuzz tests at length: DFSESSION_FUZZ_EXAMPLES inputs each (default 20,000)."""
+    session.install("-e", ".[dev]")
+    examples = os.environ.get("DFSESSION_FUZZ_EXAMPLES", "20000")
+    session.run(
+        "pytest",
+        "tests/test_profile_fuzz.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"DFSESSION_FUZZ_EXAMPLES": examples},
+    )
 
 
 @nox.session(python=PYTHON)

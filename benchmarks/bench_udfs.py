@@ -22,12 +22,19 @@ Both dfsession figures include the builder's runtime hash, a JSON encoding of ev
 The builder runs only the steps this work needs (``context``, ``udfs``); a third candidate runs
 the whole ``default_steps()`` list, the other steps skipped.
 
+* ``query calling a declared callable``: ``SELECT sum(f(v))`` over 500,000 rows in batches of
+  1,024 rows, so the function is called ~490 times per query and any per-call cost shows. The
+  plain side registers ``udf(add_one, ...)``; dfsession's is the declared callable the ``udfs``
+  step installs (with the checks it makes of each result), queried through the context and
+  through ``BuiltSession.execute`` (the facade, with its SQL policy and accounting).
+
 Run: python benchmarks/bench_udfs.py
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -107,8 +114,46 @@ def plain_bundle() -> SessionContext:
     return ctx
 
 
+QUERY_ROWS = 500_000
+QUERY_BATCH = 1_024
+QUERY = "SELECT sum(f(v)) AS total FROM t"
+
+
+def _query_table(ctx: SessionContext) -> SessionContext:
+    """Register table ``t``: int64 ``v`` in batches of ``QUERY_BATCH`` rows."""
+    values = pa.array(range(QUERY_ROWS), pa.int64())
+    table = pa.table({"v": values}).to_batches(max_chunksize=QUERY_BATCH)
+    ctx.register_record_batches("t", [table])
+    return ctx
+
+
+def query_candidates() -> dict[str, Callable[[], object]]:
+    """The query benchmark's candidates: plain ``udf(...)``, dfsession's context and facade."""
+    profile = SessionProfile.from_dict(
+        {
+            "execution": {"batch_size": QUERY_BATCH},
+            "udfs": [
+                {"ref": f"{__name__}:add_one", "name": "f", "args": ["int64"], "returns": "int64"}
+            ],
+        }
+    )
+    session = SessionContextBuilder(profile, steps=STEPS).build()
+    _query_table(session.ctx)
+    plain = _query_table(
+        SessionContext(SessionConfig().with_batch_size(QUERY_BATCH), RuntimeEnvBuilder())
+    )
+    plain.register_udf(udf(add_one, [pa.int64()], pa.int64(), "volatile", name="f"))
+    expected = plain.sql(QUERY).to_arrow_table()
+    assert session.execute(QUERY).equals(expected)
+    return {
+        "plain datafusion": lambda: plain.sql(QUERY).to_arrow_table(),
+        "dfsession ctx.sql": lambda: session.ctx.sql(QUERY).to_arrow_table(),
+        "dfsession execute": lambda: session.execute(QUERY),
+    }
+
+
 def main() -> list[dict[str, object]]:
-    """Run and print both benchmarks; return the results."""
+    """Run and print the three benchmarks; return the results."""
     quiet_logging()
     results = []
     for title, profile, plain, extra in (
@@ -139,6 +184,15 @@ def main() -> list[dict[str, object]]:
         )
         print_result(result)
         results.append(result)
+    result = compare(
+        "udfs: query calling a declared callable (~490 calls)",
+        query_candidates(),
+        baseline="plain datafusion",
+        repeat=31,
+        warmup=3,
+    )
+    print_result(result)
+    results.append(result)
     return results
 
 

@@ -66,6 +66,18 @@ RULES = (
         exempt=("dfsession.__main__", "dfsession.cli"),
     ),
     Rule(
+        "query-time faults are shared by the udfs step and the facade: they import neither",
+        layer="dfsession.faults",
+        forbidden=(
+            "dfsession.pipeline",
+            "dfsession.steps",
+            "dfsession.facade",
+            "dfsession.session",
+            "dfsession.bootstrap",
+            "dfsession.tracing",
+        ),
+    ),
+    Rule(
         "errors import nothing of dfsession but the record",
         layer="dfsession.errors",
         forbidden=("dfsession",),

@@ -336,3 +336,96 @@ def test_declared_csv_types_are_how_the_text_is_read(tmp_path: Path) -> None:
     assert session.execute("SELECT zip FROM zips ORDER BY zip").to_pydict() == {
         "zip": ["01234", "99999"]
     }
+
+
+def csv_dataset(location: Path, **more: Any) -> dict[str, Any]:
+    return {"format": "csv", "location": str(location), **more}
+
+
+@pytest.mark.parametrize("mode", ["exact", "compatible", "none"])
+def test_a_headerless_csv_takes_its_column_names_from_the_declared_schema(
+    tmp_path: Path, mode: str
+) -> None:
+    (tmp_path / "t.csv").write_text("01;a\n2;b\n")
+    session = build(
+        {
+            "t": csv_dataset(
+                tmp_path / "t.csv",
+                options={"has_header": False, "delimiter": ";"},
+                schema={"code": "string", "name": "string"},
+                schema_mode=mode,
+            )
+        }
+    )
+    assert rows(session, "SELECT code, name FROM t ORDER BY code") == {
+        "code": ["01", "2"],
+        "name": ["a", "b"],
+    }
+
+
+def test_a_csv_with_a_header_still_reads_the_declared_types_by_name(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("code;name\n01;a\n2;b\n")
+    session = build(
+        {
+            "t": csv_dataset(
+                tmp_path / "t.csv",
+                options={"delimiter": ";"},
+                schema={"code": "string", "name": "string"},
+                schema_mode="exact",
+            )
+        }
+    )
+    assert rows(session, "SELECT code FROM t ORDER BY code") == {"code": ["01", "2"]}
+
+
+def test_a_headerless_partitioned_csv_names_its_columns_and_keeps_the_partitions(
+    tmp_path: Path,
+) -> None:
+    for year in (2023, 2024):
+        part = tmp_path / "t" / f"year={year}"
+        part.mkdir(parents=True)
+        (part / "part-0.csv").write_text(f"{year % 100};x\n")
+    session = build(
+        {
+            "t": csv_dataset(
+                tmp_path / "t",
+                options={"has_header": False, "delimiter": ";"},
+                partition_cols={"year": "int32"},
+                schema={"n": "int64", "tag": "string", "year": "int32"},
+                schema_mode="exact",
+            )
+        }
+    )
+    assert rows(session, "SELECT year, n, tag FROM t ORDER BY year") == {
+        "year": [2023, 2024],
+        "n": [23, 24],
+        "tag": ["x", "x"],
+    }
+
+
+def test_a_headerless_csv_with_fewer_columns_than_declared_names_the_missing_ones(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "t.csv").write_text("1;a\n")
+    with pytest.raises(SchemaMismatchError) as caught:
+        build(
+            {
+                "t": csv_dataset(
+                    tmp_path / "t.csv",
+                    options={"has_header": False, "delimiter": ";"},
+                    schema={"id": "int64", "name": "string", "fare": "float64"},
+                )
+            }
+        )
+    assert list(caught.value.differences) == ["column 'fare': expected float64, actual missing"]
+
+
+def test_a_headerless_csv_without_a_schema_keeps_the_engine_column_names(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("1;a\n2;b\n")
+    session = build(
+        {"t": csv_dataset(tmp_path / "t.csv", options={"has_header": False, "delimiter": ";"})}
+    )
+    assert rows(session, "SELECT column_1, column_2 FROM t ORDER BY column_1") == {
+        "column_1": [1, 2],
+        "column_2": ["a", "b"],
+    }

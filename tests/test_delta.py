@@ -24,6 +24,7 @@ from dfsession import (
     replace_step,
     without_step,
 )
+from dfsession.bootstrap import validate_profile
 from dfsession.engine import (
     DELTALAKE_DATAFUSION_MAJORS,
     check_delta_compatibility,
@@ -209,6 +210,93 @@ def test_guard_also_protects_create_external_table(orders: Path) -> None:
     session = build({}, steps=steps)
     with pytest.raises(Exception, match="DataFusion 54"):
         session.ctx.sql(f"CREATE EXTERNAL TABLE o STORED AS DELTATABLE LOCATION '{orders}'")
+
+
+@pytest.mark.parametrize(
+    ("requirement", "built_for"),
+    [
+        ("datafusion>=56,<57", 56),
+        ("datafusion==56.*", 56),
+        ("datafusion~=56.1", 56),
+        ("datafusion==56.0.1", 56),
+        ("datafusion[ffi] (>=56.0.0, <57)", 56),
+        ("datafusion>=56,<57 ; extra == 'datafusion'", 56),
+        ("datafusion>55", None),  # admits 55.0.1, 56, 57...: built for no one major
+        ("datafusion>=56", None),
+        ("datafusion<57", None),
+        ("datafusion>=56,<58", None),
+        ("datafusion", None),
+    ],
+)
+def test_a_requirement_tells_the_major_only_when_it_admits_exactly_one(
+    requirement: str, built_for: int | None
+) -> None:
+    assert deltalake_datafusion_major("9.9.0", ["pyarrow>=21", requirement])[0] == built_for
+
+
+def test_guard_refuses_a_datafusion_that_deltalakes_requirement_excludes() -> None:
+    with pytest.raises(IncompatibleVersionsError) as caught:
+        check_delta_compatibility(
+            datafusion_version="55.0.0",
+            deltalake_version="1.6.6",
+            deltalake_requires=["datafusion>55"],
+        )
+    message = str(caught.value)
+    assert "datafusion>55" in message and "55.0.0" in message
+
+
+@pytest.mark.parametrize("odd", ["dev", "", "55.x", "fifty-five"])
+def test_guard_refuses_a_datafusion_version_it_cannot_read(odd: str) -> None:
+    with pytest.raises(IncompatibleVersionsError) as caught:
+        check_delta_compatibility(datafusion_version=odd, deltalake_requires=[])
+    assert f"version {odd!r}" in str(caught.value)
+
+
+def test_guard_reads_a_version_with_a_v_prefix_as_pep_440_does() -> None:
+    assert check_delta_compatibility(datafusion_version="v55.0.0", deltalake_requires=[]) == 55
+
+
+def test_an_unreadable_datafusion_version_fails_a_build_as_incompatible_versions(
+    orders: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datafusion, "__version__", "dev")
+    with pytest.raises(IncompatibleVersionsError) as caught:
+        build({"orders": {"format": "delta", "location": str(orders)}})
+    assert caught.value.step == "delta"
+    assert "'dev'" in str(caught.value)
+
+
+def test_guard_runs_before_a_delta_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = build({})
+    monkeypatch.setattr(datafusion, "__version__", "54.0.0")
+    target = tmp_path / "out"
+    with pytest.raises(IncompatibleVersionsError, match=r"datafusion 54\.0\.0"):
+        session.write("SELECT 1 AS id", str(target), format="delta")
+    assert not target.exists()
+
+
+def test_a_delta_write_uses_the_delta_steps_declared_major(tmp_path: Path) -> None:
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    session = build({}, steps=steps)
+    target = tmp_path / "out"
+    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+        session.write("SELECT 1 AS id", str(target), format="delta")
+    assert not target.exists()
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=55))
+    result = build({}, steps=steps).write("SELECT 1 AS id", str(target), format="delta")
+    assert result.rows == 1
+
+
+def test_validate_refuses_delta_datasets_where_build_does(orders: Path) -> None:
+    profile = SessionProfile.from_dict(
+        {"datasets": {"orders": {"format": "delta", "location": str(orders)}}}
+    )
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+        SessionContextBuilder(profile, steps=steps).build()
+    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+        validate_profile(profile, steps=steps)
+    assert validate_profile(profile).ok  # the installed pair passes, as build does
 
 
 # --- Delta tables in an object store -----------------------------------------------------------

@@ -5,11 +5,15 @@ Real DataFusion sessions over real Parquet files and real Delta tables written i
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -523,6 +527,67 @@ def test_delta_write_modes(session: BuiltSession, tmp_path: Path) -> None:
     assert DeltaTable(target).to_pyarrow_table().num_rows == 2
 
 
+#: What concurrent writers were told: (the version, the value that write added).
+Reported = list[tuple[int | None, int]]
+
+
+def _concurrent_appends(session: BuiltSession, target: str, writers: int, rounds: int) -> Reported:
+    """``writers`` threads append a row each, ``rounds`` times, together: (version, value)s."""
+    barrier = threading.Barrier(writers)
+
+    def append(writer: int) -> Reported:
+        reported: Reported = []
+        for round_ in range(rounds):
+            value = writer * 100 + round_ + 1
+            barrier.wait()  # the writers commit together, round after round
+            try:
+                result = session.write(
+                    "SELECT CAST($v AS BIGINT) AS x",
+                    target,
+                    format="delta",
+                    mode="append",
+                    params={"v": value},
+                )
+            except QueryError as exc:  # two writers creating the table: one may lose
+                assert "Failed to commit transaction" in str(exc)
+                continue
+            reported.append((result.version, value))
+        return reported
+
+    with ThreadPoolExecutor(writers) as pool:
+        return [pair for pairs in pool.map(append, range(writers)) for pair in pairs]
+
+
+def _assert_each_version_adds_its_value(target: str, reported: Reported) -> None:
+    for version, value in reported:
+        assert version is not None
+        now = DeltaTable(target, version=version).to_pyarrow_table().column("x").to_pylist()
+        before = []
+        if version > 0:
+            before = DeltaTable(target, version=version - 1).to_pyarrow_table()["x"].to_pylist()
+        assert sorted(now) == sorted([*before, value])
+
+
+def test_concurrent_delta_appends_each_report_the_version_they_committed(
+    session: BuiltSession, tmp_path: Path
+) -> None:
+    target = str(tmp_path / "delta")
+    session.write("SELECT CAST(0 AS BIGINT) AS x", target, format="delta")
+    reported = _concurrent_appends(session, target, writers=4, rounds=5)
+    assert sorted(version for version, _ in reported) == list(range(1, 21))
+    _assert_each_version_adds_its_value(target, reported)
+
+
+def test_concurrent_appends_creating_a_table_each_report_the_version_they_committed(
+    session: BuiltSession, tmp_path: Path
+) -> None:
+    target = str(tmp_path / "delta")
+    reported = _concurrent_appends(session, target, writers=4, rounds=1)
+    versions = sorted(version for version, _ in reported)
+    assert versions == list(range(DeltaTable(target).version() + 1))
+    _assert_each_version_adds_its_value(target, reported)
+
+
 def test_a_delta_write_reports_progress_per_batch(session: BuiltSession, tmp_path: Path) -> None:
     seen: list[int] = []
     session.write("SELECT id FROM people", tmp_path / "d", format="delta", progress=seen.append)
@@ -567,6 +632,143 @@ def test_a_delta_input_stream_failing_after_some_batches_commits_nothing(
     assert table.to_pyarrow_table().column("x").to_pylist() == [1, 2, 3]
 
 
+def _failing_stream(
+    batches: list[pa.RecordBatch], error: BaseException, folder: Path
+) -> pa.RecordBatchReader:
+    """A stream of ``batches`` that raises ``error`` once the writer has put a file in ``folder``.
+
+    deltalake writes files while it reads the stream; waiting for one makes the failure leave
+    a written file behind every time, not only when the writer happens to be quick.
+    """
+    present = set(folder.rglob("*.parquet"))
+
+    def generate() -> Iterator[pa.RecordBatch]:
+        yield from batches
+        for _ in range(3000):  # the writer works on its own threads; give it up to 30 s
+            if set(folder.rglob("*.parquet")) - present:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"deltalake wrote no file in {folder} to leave behind")
+        raise error
+
+    return pa.RecordBatchReader.from_batches(batches[0].schema, generate())
+
+
+def _big_batches() -> list[pa.RecordBatch]:
+    """16 batches of 1M random int64: past deltalake's 100 MB file size, so a file is written."""
+    rng = np.random.default_rng(0)
+    return [pa.record_batch({"x": rng.integers(0, 2**62, 1 << 20)}) for _ in range(16)]
+
+
+def _small_batches() -> list[pa.RecordBatch]:
+    """3 batches of 10,000 rows: many files for a table of 1 KiB files."""
+    rows = range(0, 30_000, 10_000)
+    return [pa.record_batch({"x": pa.array(range(n, n + 10_000), pa.int64())}) for n in rows]
+
+
+def _tree(folder: Path) -> list[str]:
+    """Every file and folder under ``folder``, relative, sorted."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_a_failed_new_delta_table_write_leaves_no_files_and_a_retry_succeeds(
+    session: BuiltSession, tmp_path: Path, exists: bool
+) -> None:
+    target = tmp_path / "new"
+    if exists:
+        target.mkdir()
+    reader = _failing_stream(_big_batches(), OSError("the source went away"), tmp_path)
+    with pytest.raises(QueryError, match="no table was created"):
+        session.write(reader, target, format="delta")
+    assert target.exists() == exists
+    if exists:
+        assert _tree(target) == []
+    result = session.write(pa.table({"x": [1, 2]}), target, format="delta")
+    assert (result.rows, result.version) == (2, 0)
+
+
+@pytest.fixture
+def small_files_table(tmp_path: Path) -> Path:
+    """A Delta table writing 1 KiB files, at version 1 after an overwrite (v0's file remains)."""
+    target = tmp_path / "small_files"
+    first = pa.table({"x": pa.array([1], pa.int64())})
+    write_deltalake(str(target), first, configuration={"delta.targetFileSize": "1024"})
+    write_deltalake(str(target), pa.table({"x": pa.array([2], pa.int64())}), mode="overwrite")
+    return target
+
+
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+def test_a_failed_write_to_a_delta_table_leaves_its_folder_as_it_was(
+    session: BuiltSession, small_files_table: Path, mode: str
+) -> None:
+    target = small_files_table
+    before = _tree(target)
+    reader = _failing_stream(_small_batches(), OSError("the source went away"), target)
+    with pytest.raises(QueryError, match="the table stays at version 1"):
+        session.write(reader, target, format="delta", mode=mode)
+    assert _tree(target) == before
+    assert DeltaTable(str(target), version=0).to_pyarrow_table()["x"].to_pylist() == [1]
+    result = session.write(
+        pa.table({"x": pa.array([3], pa.int64())}), target, format="delta", mode=mode
+    )
+    assert result.version == 2
+
+
+def test_a_keyboard_interrupt_during_a_delta_write_stays_one_and_leaves_the_folder(
+    session: BuiltSession, small_files_table: Path
+) -> None:
+    target = small_files_table
+    before = _tree(target)
+    reader = _failing_stream(_small_batches(), KeyboardInterrupt(), target)
+    with pytest.raises(KeyboardInterrupt):
+        session.write(reader, target, format="delta", mode="append")
+    assert _tree(target) == before
+    assert DeltaTable(str(target)).version() == 1
+
+
+def test_a_failed_delta_write_leaves_the_files_of_another_running_write_alone(
+    session: BuiltSession, small_files_table: Path
+) -> None:
+    target = small_files_table
+    present = set(target.rglob("*.parquet"))
+    running, release = threading.Event(), threading.Event()
+
+    def held_batches() -> Iterator[pa.RecordBatch]:
+        yield from _small_batches()
+        while not set(target.rglob("*.parquet")) - present:
+            time.sleep(0.01)  # until the writer has put files down
+        running.set()
+        release.wait()
+
+    held = pa.RecordBatchReader.from_batches(_small_batches()[0].schema, held_batches())
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(session.write, held, target, format="delta", mode="append")
+        try:
+            assert running.wait(30)
+            failing = _failing_stream(_small_batches(), OSError("the source went away"), target)
+            with pytest.raises(QueryError, match="another write to this table is running"):
+                session.write(failing, target, format="delta", mode="append")
+        finally:
+            release.set()
+        assert other.result().version == 2
+    assert DeltaTable(str(target)).to_pyarrow_table().num_rows == 1 + 30_000
+
+
+def test_a_keyboard_interrupt_during_a_file_write_stays_one(
+    session: BuiltSession, tmp_path: Path
+) -> None:
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from _small_batches()
+        raise KeyboardInterrupt
+
+    reader = pa.RecordBatchReader.from_batches(_small_batches()[0].schema, batches())
+    with pytest.raises(KeyboardInterrupt):
+        session.write(reader, tmp_path / "out.parquet", format="parquet")
+    assert _tree(tmp_path) == []
+
+
 def test_write_an_arrow_stream_to_files_leaves_no_table_behind(
     make_session: Callable[..., BuiltSession], tmp_path: Path
 ) -> None:
@@ -590,8 +792,12 @@ def test_write_into_the_profile_object_store(s3_bucket: Any, data_dir: Path) -> 
     table = f"s3://{s3_bucket.name}/tables/people"
     result = session.write("SELECT id, name FROM people WHERE id < 100", table, format="delta")
     assert (result.rows, result.version) == (100, 0)
+    more = session.write(
+        "SELECT id, name FROM people WHERE id < 5", table, format="delta", mode="append"
+    )
+    assert (more.rows, more.version) == (5, 1)
     back = DeltaTable(table, storage_options=s3_bucket.delta_storage_options())
-    assert back.to_pyarrow_table().num_rows == 100
+    assert back.to_pyarrow_table().num_rows == 105
     files = f"s3://{s3_bucket.name}/files/"
     session.write("SELECT id FROM people", files, format="parquet", mode="append")
     assert session.ctx.read_parquet(files).count() == ROWS

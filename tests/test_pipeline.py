@@ -10,6 +10,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from datafusion.object_store import LocalFileSystem
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -141,6 +142,115 @@ def test_failed_build_runs_cleanup_callbacks(tmp_path: Path) -> None:
     with pytest.raises(StepFailedError):
         SessionContextBuilder(PROFILE, steps=(MakesScratch(), ContextStep(), Raising())).build()
     assert not scratch.exists()
+
+
+@attrs.frozen
+class FailsWithTheContextAtHand:
+    """Raises once the context exists, with it and a DataFrame of it in its locals."""
+
+    name: str = "fails"
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset()
+    error: Callable[[], Exception] = attrs.field(default=lambda: RuntimeError("boom"), eq=False)
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        ctx = build.ctx
+        frame = ctx.sql("SELECT 1 AS one")
+        assert frame.to_pydict() == {"one": [1]}
+        raise self.error()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [lambda: RuntimeError("boom"), lambda: SchemaMismatchError("columns differ")],
+    ids=["wrapped", "passed-through"],
+)
+def test_a_failed_build_leaves_no_spill_folder_while_its_error_is_kept(
+    tmp_path: Path, error: Callable[[], Exception]
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    profile = SessionProfile.from_dict({"execution": {"spill": [str(spill)]}})
+    steps = (ContextStep(), Probe("first"), FailsWithTheContextAtHand(error=error))
+    with pytest.raises(DfSessionError) as info:
+        SessionContextBuilder(profile, steps=steps).build()
+    kept = info.value  # the caller keeps the error, its traceback and its cause
+    assert kept.step == "fails"
+    assert [r.step for r in kept.records] == ["context", "first"]
+    assert list(spill.iterdir()) == []
+
+
+def test_a_failed_cached_build_leaves_no_spill_folder_while_its_error_is_kept(
+    tmp_path: Path,
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    profile = SessionProfile.from_dict({"execution": {"spill": [str(spill)]}})
+    cache = SessionCache()
+    builder = SessionContextBuilder(
+        profile, steps=(ContextStep(), FailsWithTheContextAtHand()), cache=cache
+    )
+    with pytest.raises(StepFailedError) as info:
+        builder.build()
+    assert info.value.step == "fails"
+    assert list(spill.iterdir()) == []
+    assert cache.stats.misses == 1
+
+
+def test_a_successful_build_keeps_its_spill_folder_until_the_session_goes(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    profile = SessionProfile.from_dict({"execution": {"spill": [str(spill)]}})
+    session = SessionContextBuilder(profile).build()
+    assert len(list(spill.iterdir())) == 1  # DataFusion's own folder for this runtime
+    del session
+    assert list(spill.iterdir()) == []
+
+
+@attrs.frozen
+class Panics:
+    """Makes the engine panic: a local file system over a folder that does not exist."""
+
+    missing: str
+    name: str = "panics"
+    requires: frozenset[str] = frozenset({"context"})
+    provides: frozenset[str] = frozenset()
+
+    def install(self, build: SessionBuild) -> StepRecord:
+        build.ctx.register_object_store("file://", LocalFileSystem(prefix=self.missing), None)
+        return StepRecord(step=self.name)
+
+
+def test_an_engine_panic_inside_a_step_is_a_step_failed_error(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    profile = SessionProfile.from_dict({"execution": {"spill": [str(spill)]}})
+    steps = (ContextStep(), Probe("first"), Panics(str(tmp_path / "missing")))
+    with pytest.raises(StepFailedError) as info:
+        SessionContextBuilder(profile, steps=steps).build()
+    assert info.value.step == "panics"
+    assert [r.step for r in info.value.records] == ["context", "first"]
+    cause = info.value.__cause__
+    assert type(cause).__name__ == "PanicException"
+    assert not isinstance(cause, Exception)
+    assert "step 'panics' failed: PanicException: Could not create local LocalFileSystem" in str(
+        info.value
+    )
+    assert list(spill.iterdir()) == []
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_inside_a_step_stays_itself_and_cleans_up(
+    tmp_path: Path, interrupt: type[BaseException]
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    profile = SessionProfile.from_dict({"execution": {"spill": [str(spill)]}})
+    steps = (ContextStep(), FailsWithTheContextAtHand(error=interrupt))  # type: ignore[arg-type]
+    with pytest.raises(interrupt) as info:
+        SessionContextBuilder(profile, steps=steps).build()
+    assert info.value is not None  # kept
+    assert list(spill.iterdir()) == []
 
 
 def test_reading_ctx_before_a_context_step_is_a_clear_error() -> None:

@@ -449,3 +449,156 @@ def test_dataset_option_typo_names_the_format_and_the_close_option() -> None:
     message = found["datasets.t.options.has_heder"]
     assert "unknown option for format 'csv'" in message
     assert "did you mean 'has_header'?" in message
+
+
+def test_a_bad_choice_is_reported_beside_a_wrongly_typed_field() -> None:
+    found = problems_of({"execution": {"memory_pool": "huge", "batch_size": "big"}})
+    assert found == {
+        "execution.memory_pool": "expected one of greedy, fair, unbounded (got 'huge')",
+        "execution.batch_size": "expected an integer (got 'big' that is a string)",
+    }
+
+
+def test_every_failing_validator_of_a_section_is_reported() -> None:
+    found = problems_of(
+        {
+            "execution": {"target_partitions": 0, "batch_size": -1, "memory_pool": "huge"},
+            "datasets": {"t": {"format": "xml", "location": " "}},
+        }
+    )
+    assert set(found) == {
+        "execution.target_partitions",
+        "execution.batch_size",
+        "execution.memory_pool",
+        "datasets.t.format",
+        "datasets.t.location",
+    }
+
+
+def test_every_broken_rule_between_fields_of_a_section_is_reported() -> None:
+    found = problems_of(
+        {
+            "datasets": {
+                "t": {
+                    "format": "parquet",
+                    "location": "x",
+                    "version": 2,
+                    "schema_mode": "exact",
+                    "options": {"has_header": True, "skip_metadata": "no"},
+                }
+            },
+            "object_stores": {
+                "l": {"url": "s3://l", "kind": "s3", "options": {"regoin": "x", "allow_http": 1}}
+            },
+        }
+    )
+    assert set(found) == {
+        "datasets.t.version",
+        "datasets.t.schema_mode",
+        "datasets.t.options.has_header",
+        "datasets.t.options.skip_metadata",
+        "object_stores.l.options.regoin",
+        "object_stores.l.options.allow_http",
+    }
+
+
+def test_every_clash_between_sections_is_reported() -> None:
+    found = problems_of(
+        {
+            "datasets": {n: {"format": "csv", "location": "x"} for n in ("a", "b")},
+            "views": {n: {"sql": "SELECT 1"} for n in ("a", "b")},
+            "execution": {"memory_limit": "1GiB", "spill": "os"},
+            "settings": {
+                "datafusion.runtime.memory_limit": "2G",
+                "datafusion.runtime.temp_directory": "/tmp",
+            },
+        }
+    )
+    assert set(found) == {
+        "views.a",
+        "views.b",
+        "settings.datafusion.runtime.memory_limit",
+        "settings.datafusion.runtime.temp_directory",
+    }
+
+
+def test_keys_that_are_not_strings_are_profile_errors() -> None:
+    # YAML reads an unquoted `on:` key as True; a Python caller may pass any key.
+    found = problems_of({True: {}, "execution": {1: 4}, "datasets": {None: {}}})
+    assert set(found) == {"True", "execution.1", "datasets.None"}
+    assert "keys must be strings" in found["True"]
+    assert "quote" in found["True"]
+
+
+def test_nesting_deeper_than_any_profile_is_a_profile_error(tmp_path: Path) -> None:
+    deep: object = "x"
+    for _ in range(5000):
+        deep = [deep]
+    found = problems_of({"datasets": {"t": {"format": "csv", "location": "x", "options": deep}}})
+    ((path, message),) = found.items()
+    assert path.startswith("datasets.t.options.0.0.0")
+    assert message.startswith("nested deeper than")
+    file = tmp_path / "deep.toml"
+    file.write_text("x = " + "[" * 5000 + "]" * 5000)
+    with pytest.raises(ProfileError, match="nested too deeply"):
+        load_profile(file)
+
+
+def test_integers_beyond_64_bits_are_refused_without_being_printed(tmp_path: Path) -> None:
+    found = problems_of({"execution": {"batch_size": 10**5000, "target_partitions": 2**63}})
+    assert set(found) == {"execution.batch_size", "execution.target_partitions"}
+    assert "64-bit" in found["execution.batch_size"]
+    assert "9999" not in found["execution.batch_size"]
+    path = tmp_path / "big.toml"
+    path.write_text("[execution]\nbatch_size = " + "9" * 5000)
+    with pytest.raises(ProfileError, match="64-bit"):
+        load_profile(path)
+
+
+def test_lone_surrogates_are_refused_where_they_stand() -> None:
+    found = problems_of(
+        {
+            "catalog": {"default_catalog": "a\ud800"},
+            "object_stores": {
+                "l": {
+                    "url": "s3://l",
+                    "kind": "s3",
+                    "secrets": {"access_key_id": {"literal": "\udc00"}},
+                }
+            },
+        }
+    )
+    assert set(found) == {
+        "catalog.default_catalog",
+        "object_stores.l.secrets.access_key_id.literal",
+    }
+    assert "UTF-8" in found["catalog.default_catalog"]
+
+
+def test_sizes_are_exact_whole_bytes_and_round_trip() -> None:
+    assert ByteSize.parse("9007199254740993") == 9007199254740993
+    assert ByteSize.parse("0.5KiB") == 512
+    profile = SessionProfile.from_dict({"execution": {"memory_limit": 2**60 + 1}})
+    again = SessionProfile.from_dict(profile.to_dict())
+    assert again.execution.memory_limit == 2**60 + 1
+    assert again.fingerprint() == profile.fingerprint()
+    with pytest.raises(ValueError, match="whole number of bytes"):
+        ByteSize.parse("1.5")
+    with pytest.raises(ValueError, match="64-bit"):
+        ByteSize.parse("9000000TiB")
+
+
+def test_a_folder_given_as_the_profile_file_is_a_profile_error(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="is a folder"):
+        load_profile(tmp_path)
+
+
+def test_a_negative_count_of_records_to_infer_from_is_refused_at_load() -> None:
+    found = problems_of(
+        {
+            "datasets": {
+                "t": {"format": "csv", "location": "x", "options": {"schema_infer_max_records": -1}}
+            }
+        }
+    )
+    assert found == {"datasets.t.options.schema_infer_max_records": "expected an int >= 0 (got -1)"}

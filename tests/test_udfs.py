@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from dfsession import (
     SessionProfile,
     default_steps,
 )
+from dfsession.errors import QueryError
+from dfsession.faults import UdfFault, UdfFaults
 from dfsession.pipeline.ordering import validate_order
 from dfsession.pipeline.step import InstallStep, SessionBuild
 from dfsession.record import StepRecord
@@ -594,3 +598,112 @@ def test_function_name_with_capitals_is_refused_as_unreachable() -> None:
     with pytest.raises(ProfileError, match=r"folds unquoted names to lower case") as info:
         SessionContextBuilder(profile).build()
     assert "'upper'" in str(info.value)
+
+
+# --- functions misbehaving at query time --------------------------------------------------------
+
+VALUES = "(VALUES (CAST(1 AS BIGINT)), (2), (3)) AS t(v)"
+
+
+def declared(name: str, returns: str = "int64") -> dict[str, Any]:
+    return {"ref": f"{FIXTURES}:{name}", "args": ["int64"], "returns": returns}
+
+
+def query_error(session: BuiltSession, sql: str) -> QueryError:
+    with pytest.raises(QueryError) as caught:
+        session.execute(sql)
+    return caught.value
+
+
+@pytest.mark.parametrize("call", ["as_text(v)", "sum(as_text(v))"])
+def test_a_function_returning_another_type_is_a_query_error_naming_it_and_both_types(
+    call: str,
+) -> None:
+    session = build([declared("add_one"), declared("as_text")])
+    error = query_error(session, f"SELECT {call} FROM {VALUES}")
+    message = str(error)
+    assert "function 'as_text'" in message
+    assert "udfs.1.returns" in message
+    assert "returned string" in message
+    assert "expected int64" in message
+    assert "panic" not in message
+
+
+def test_a_function_returning_fewer_values_than_rows_is_a_query_error_naming_it() -> None:
+    session = build([declared("first_only")])
+    error = query_error(session, f"SELECT sum(first_only(v)) FROM {VALUES}")
+    assert "function 'first_only' (udfs.0.ref" in str(error)
+    assert "returned 1 value(s) for 3 row(s)" in str(error)
+    assert "bug report" not in str(error)
+
+
+def test_a_function_without_arguments_returning_too_few_values_is_named_without_a_bug_report() -> (
+    None
+):
+    session = build([{"ref": f"{FIXTURES}:one_value", "args": [], "returns": "int64"}])
+    error = query_error(session, f"SELECT one_value() FROM {VALUES}")
+    assert "function 'one_value' returned 1 value(s) for 3 row(s)" in str(error)
+    assert "bug report" not in str(error)
+
+
+def test_an_exception_inside_a_function_is_the_cause_with_its_type_and_traceback() -> None:
+    session = build([declared("explode")])
+    for sql in (f"SELECT explode(v) FROM {VALUES}", f"SELECT sum(explode(v)) FROM {VALUES}"):
+        error = query_error(session, sql)
+        assert "function 'explode' (udfs.0.ref" in str(error)
+        assert "raised KeyError: 'missing'" in str(error)
+        assert "PyErr" not in str(error)
+        cause = error.__cause__
+        assert isinstance(cause, KeyError)
+        frames = [frame.name for frame in traceback.extract_tb(cause.__traceback__)]
+        assert "explode" in frames
+
+
+def test_results_that_convert_safely_to_the_declared_type_are_accepted() -> None:
+    session = build([declared("as_list"), declared("as_int32")])
+    table = session.execute(f"SELECT as_list(v) AS a, as_int32(v) AS b FROM {VALUES} ORDER BY v")
+    assert table.schema.types == [pa.int64(), pa.int64()]
+    assert table.to_pydict() == {"a": [2, 4, 6], "b": [1, 2, 3]}
+
+
+def test_a_result_that_would_lose_data_in_the_declared_type_is_refused() -> None:
+    session = build([declared("as_fraction")])
+    error = query_error(session, f"SELECT as_fraction(v) FROM {VALUES}")
+    assert "function 'as_fraction' returned float64, expected int64 (udfs.0.returns" in str(error)
+
+
+def test_an_engine_panic_from_a_function_object_is_a_query_error(tmp_path: Path) -> None:
+    session = build([{"ref": f"{FIXTURES}:panicking"}])
+    sql = f"SELECT sum(panicking(v)) FROM {VALUES}"
+    assert "panicked" in str(query_error(session, sql))
+    with pytest.raises(QueryError, match="panicked"):
+        session.stream(sql).read_all()
+    with pytest.raises(QueryError, match="panicked"):
+        session.explain(sql, analyze=True)
+    for format in ("delta", "parquet"):
+        with pytest.raises(QueryError, match="panicked"):
+            session.write(sql, tmp_path / format, format=format)
+
+
+def test_faults_no_query_takes_are_dropped_once_newer_ones_are_kept() -> None:
+    faults = UdfFaults(limit=2)
+    tokens = [faults.keep(UdfFault(f"fault {n}")) for n in range(3)]
+    assert faults.take(f"engine text {tokens[0]}") is None
+    assert faults.take(tokens[1]) == UdfFault("fault 1")
+    assert faults.take(f"engine text {tokens[2]}") == UdfFault("fault 2")
+    assert faults.take(tokens[2]) is None
+
+
+def test_faults_of_concurrent_queries_each_reach_their_own_query() -> None:
+    names = ["explode", "as_text", "first_only", "as_fraction"]
+    session = build([declared(name) for name in names])
+
+    def run(name: str) -> tuple[str, str]:
+        error = query_error(session, f"SELECT {name}(v) FROM {VALUES}")
+        return name, str(error)
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(run, names * 10))
+    for name, message in outcomes:
+        assert f"function {name!r}" in message
+        assert {n for n in names if f"function {n!r}" in message} == {name}

@@ -10,8 +10,12 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
+from deltalake import write_deltalake
 
+from conftest import SECRET_ENV, S3Bucket
 from dfsession import SessionProfile
 from dfsession.bootstrap import (
     ValidationItem,
@@ -262,3 +266,155 @@ def test_validation_reports_progress_item_by_item() -> None:
     report = validate_profile(profile, progress=seen.append)
     assert seen == list(range(1, len(report.items) + 1))
     assert report.ok
+
+
+# --- check_data: the files themselves ------------------------------------------------------
+
+
+def data_profile(datasets: dict[str, Any], **sections: Any) -> SessionProfile:
+    return SessionProfile.from_dict({"datasets": datasets, **sections})
+
+
+def write_csv(path: Path, rows: list[str]) -> str:
+    path.write_text("\n".join(["id,city", *rows]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_without_check_data_no_file_is_read() -> None:
+    report = validate_profile(profile())  # TRIPS lies at /nonexistent
+    assert report.ok
+    assert not report.check_data
+    assert "data" not in {i.kind for i in report.items}
+
+
+def test_check_data_fails_a_dataset_whose_files_are_missing(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.parquet")
+    report = validate_profile(profile(), check_data=True)
+    failed = item(report, "data", "trips")
+    assert failed.status == "failed"
+    assert "/nonexistent/trips/" in failed.reason
+    assert "does not exist" in failed.reason
+    assert item(report, "dataset", "trips").status == "ok"  # the declared schema itself is fine
+    unchecked = data_profile({"t": {"format": "parquet", "location": missing}})
+    assert item(validate_profile(unchecked, check_data=True), "data", "t").status == "failed"
+
+
+def test_check_data_parses_csv_rows_with_the_declared_types(tmp_path: Path) -> None:
+    location = write_csv(tmp_path / "a.csv", ["1,Oslo", "2,Lima", "three,Rome"])
+    datasets = {"a": {"format": "csv", "location": location, "schema": {"id": "int64"}}}
+    report = validate_profile(data_profile(datasets), check_data=True)
+    assert not report.ok
+    failed = item(report, "data", "a")
+    assert failed.status == "failed"
+    assert "'three'" in failed.reason
+    assert "Int64" in failed.reason
+    assert validate_profile(data_profile(datasets)).ok  # zero-row validation reads no data
+
+
+def test_check_data_parses_as_many_csv_rows_as_asked(tmp_path: Path) -> None:
+    rows = [f"{i},x" for i in range(20_000)]
+    rows[15_000] = "bad,x"  # past the first batch the engine reads for a small limit
+    location = write_csv(tmp_path / "big.csv", rows)
+    datasets = {"big": {"format": "csv", "location": location, "schema": {"id": "int64"}}}
+    few = validate_profile(data_profile(datasets), check_data=True, sample_rows=10)
+    assert item(few, "data", "big").status == "ok"
+    assert "10 rows" in item(few, "data", "big").reason
+    every = validate_profile(data_profile(datasets), check_data=True, sample_rows=20_000)
+    assert item(every, "data", "big").status == "failed"
+
+
+def test_check_data_parses_json_lines_with_the_declared_types(tmp_path: Path) -> None:
+    path = tmp_path / "e.json"
+    path.write_text('{"id": 1}\n{"id": "not a number"}\n', encoding="utf-8")
+    datasets = {"e": {"format": "json", "location": str(path), "schema": {"id": "int64"}}}
+    report = validate_profile(data_profile(datasets), check_data=True)
+    assert item(report, "data", "e").status == "failed"
+
+
+def test_check_data_reads_parquet_schemas_back_and_compares_them(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"id": pa.array([1], pa.int32())}), tmp_path / "t.parquet")
+    datasets = {
+        "t": {
+            "format": "parquet",
+            "location": str(tmp_path / "t.parquet"),
+            "schema": {"id": "int64"},
+        }
+    }
+    report = validate_profile(data_profile(datasets), check_data=True)
+    failed = item(report, "data", "t")
+    assert failed.status == "failed"
+    assert "column 'id': expected int64, actual int32" in failed.reason
+
+
+def test_check_data_passes_sound_data_of_every_format(tmp_path: Path) -> None:
+    table = pa.table({"id": pa.array([1, 2], pa.int64()), "city": ["Oslo", "Lima"]})
+    pq.write_table(table, tmp_path / "p.parquet")
+    feather.write_feather(table, tmp_path / "a.arrow")
+    write_deltalake(str(tmp_path / "delta"), table)
+    (tmp_path / "j.json").write_text('{"id": 1, "city": "Oslo"}\n', encoding="utf-8")
+    schema = {"id": "int64", "city": "string"}
+    datasets = {
+        "p": {"format": "parquet", "location": str(tmp_path / "p.parquet"), "schema": schema},
+        "a": {"format": "arrow", "location": str(tmp_path / "a.arrow"), "schema": schema},
+        "d": {"format": "delta", "location": str(tmp_path / "delta"), "schema": schema},
+        "c": {
+            "format": "csv",
+            "location": write_csv(tmp_path / "c.csv", ["1,Oslo"]),
+            "schema": schema,
+        },
+        "j": {"format": "json", "location": str(tmp_path / "j.json"), "schema": schema},
+        "raw": {"format": "csv", "location": str(tmp_path / "c.csv")},
+    }
+    report = validate_profile(
+        data_profile(datasets, views={"v": {"sql": "SELECT p.id FROM p JOIN d USING (id)"}}),
+        check_data=True,
+    )
+    assert report.ok, report.failures
+    assert {i.name: i.status for i in report.items if i.kind == "data"} == dict.fromkeys(
+        datasets, "ok"
+    )
+    assert report.to_dict()["check_data"] is True
+
+
+def test_strict_fails_on_anything_skipped(tmp_path: Path) -> None:
+    location = write_csv(tmp_path / "r.csv", ["1,Oslo"])
+    unschemed = data_profile({"raw": {"format": "csv", "location": location}})
+    assert validate_profile(unschemed).ok
+    strict = validate_profile(unschemed, strict=True)
+    assert not strict.ok
+    assert strict.skipped == (item(strict, "dataset", "raw"),)
+    assert strict.to_dict()["ok"] is False
+    assert strict.to_dict()["strict"] is True
+    assert validate_profile(profile(), strict=True).ok
+
+
+def test_check_data_reaches_an_object_store_with_its_secrets(s3_bucket: S3Bucket) -> None:
+    s3_bucket.put_parquet("trips/part-0.parquet", pa.table({"id": pa.array([1], pa.int64())}))
+    datasets = {
+        "trips": {
+            "format": "parquet",
+            "location": f"s3://{s3_bucket.name}/trips/",
+            "schema": {"id": "int64"},
+        },
+        "gone": {"format": "parquet", "location": f"s3://{s3_bucket.name}/gone/"},
+    }
+    report = validate_profile(
+        data_profile(datasets, object_stores={"lake": s3_bucket.store()}), check_data=True
+    )
+    assert item(report, "data", "trips").status == "ok"
+    gone = item(report, "data", "gone")
+    assert gone.status == "failed"
+    assert "gone" in gone.reason
+    assert s3_bucket.secret not in json.dumps(report.to_dict())
+
+
+def test_check_data_names_an_unset_secret(
+    s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(SECRET_ENV)
+    datasets = {"trips": {"format": "parquet", "location": f"s3://{s3_bucket.name}/trips/"}}
+    p = data_profile(datasets, object_stores={"lake": s3_bucket.store()})
+    assert validate_profile(p).ok  # zero-row validation resolves no secret
+    failed = item(validate_profile(p, check_data=True), "data", "trips")
+    assert failed.status == "failed"
+    assert SECRET_ENV in failed.reason

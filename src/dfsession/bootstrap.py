@@ -5,6 +5,11 @@ planner, udfs), registers each dataset with a declared schema as an empty table 
 schema (or one seeded row), and plans the views and prepared statements against it. No
 object store is registered, no secret resolved, no real file read. This is how a profile is
 checked in CI before it is deployed (``dfsession validate PROFILE``).
+
+``check_data`` adds a check of the data itself, one dataset at a time: its files exist, their
+schema (Parquet and Arrow footers, the Delta log) is read back and compared with the declared
+one, and the first rows of CSV and JSON files are parsed with the declared types. That needs
+the object stores, so their secrets are resolved (``dfsession validate --check-data``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import attrs
 import pyarrow as pa
 from datafusion import SessionContext
 
-from dfsession.engine import one_line
+from dfsession.engine import check_delta_compatibility, one_line
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
 from dfsession.session import SessionContextBuilder, default_steps
+from dfsession.steps.delta import DeltaStep
 from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,
@@ -36,22 +42,29 @@ from dfsession.steps.sql_objects import (
 )
 
 __all__ = [
+    "DATA_STEPS",
+    "DEFAULT_SAMPLE_ROWS",
     "SCRATCH_STEPS",
     "ItemKind",
     "ItemStatus",
     "ValidationItem",
     "ValidationReport",
+    "check_dataset",
     "scratch_steps",
     "seed_batch",
     "validate_profile",
     "zero_scalar",
 ]
 
-ItemKind = Literal["dataset", "view", "prepared"]
+ItemKind = Literal["dataset", "view", "prepared", "data"]
 ItemStatus = Literal["ok", "failed", "skipped"]
 
 #: The steps a scratch session keeps: those that make the context and its functions, no data.
 SCRATCH_STEPS = frozenset({"context", "settings", "extensions", "planner", "udfs"})
+#: The steps a data check keeps: the context, the object stores and the dataset's own step.
+DATA_STEPS = frozenset({"context", "settings", "object_stores", "datasets", "delta"})
+#: Rows of each CSV or JSON dataset that a data check parses with the declared types.
+DEFAULT_SAMPLE_ROWS = 1000
 
 
 @attrs.frozen
@@ -70,21 +83,28 @@ class ValidationItem:
 
 @attrs.frozen
 class ValidationReport:
-    """What zero-row validation found: ``ok`` when no item failed."""
+    """What validation found: ``ok`` when no item failed (nor, when ``strict``, was skipped)."""
 
     items: tuple[ValidationItem, ...]
     fingerprint: str = ""
     seed_rows: bool = False
+    check_data: bool = False
+    strict: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when no item failed (skipped items are not failures)."""
-        return not self.failures
+        """True when no item failed; with ``strict``, also none was skipped."""
+        return not self.failures and not (self.strict and self.skipped)
 
     @property
     def failures(self) -> tuple[ValidationItem, ...]:
         """The items that failed."""
         return tuple(item for item in self.items if item.status == "failed")
+
+    @property
+    def skipped(self) -> tuple[ValidationItem, ...]:
+        """The items that were not checked, each with the reason."""
+        return tuple(item for item in self.items if item.status == "skipped")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form: ``ok``, counts per status and every item."""
@@ -95,6 +115,8 @@ class ValidationReport:
             "ok": self.ok,
             "fingerprint": self.fingerprint,
             "seed_rows": self.seed_rows,
+            "check_data": self.check_data,
+            "strict": self.strict,
             "counts": counts,
             "items": [item.to_dict() for item in self.items],
         }
@@ -177,7 +199,7 @@ class _Validation:
         self.items.append(ValidationItem(kind, name, status, reason))
         if self.progress is not None:
             self.progress(len(self.items))
-        if status != "ok":
+        if status != "ok" and kind != "data":  # views are planned on schemas, not on the data
             word = "was skipped" if status == "skipped" else "failed"
             self.missing[name.lower()] = f"{kind} {name!r}, which {word}"
 
@@ -250,6 +272,39 @@ class _Validation:
             else:
                 self.add("prepared", name, "ok")
 
+    def data(self, steps: Iterable[InstallStep], sample_rows: int) -> None:
+        for name in self.profile.datasets:
+            try:
+                checked = check_dataset(self.profile, name, steps, sample_rows)
+            except Exception as exc:
+                self.add("data", name, "failed", one_line(exc))
+            else:
+                self.add("data", name, "ok", checked)
+
+
+def check_dataset(
+    profile: SessionProfile, name: str, steps: Iterable[InstallStep], sample_rows: int
+) -> str:
+    """Build a session of the profile's stores and dataset ``name`` alone; say what was checked.
+
+    The ``datasets`` or ``delta`` step finds the files, reads their schema back and compares it
+    with the declared one; then up to ``sample_rows`` rows of CSV and JSON are parsed (with the
+    declared types, when declared). Raises the build's or the engine's error.
+    """
+    config = profile.datasets[name]
+    alone = attrs.evolve(
+        profile, datasets={name: config}, views={}, prepared={}, tracing=TracingConfig()
+    )
+    kept = tuple(step for step in steps if step.name in DATA_STEPS)
+    with SessionContextBuilder(alone, steps=kept).build() as session:
+        compared = "compared with the declared schema" if config.schema else "no schema declared"
+        if config.format not in ("csv", "json"):  # self-describing: the schema is the check
+            return f"schema read back, {compared}"
+        quoted = '"' + name.replace('"', '""') + '"'
+        rows = session.execute(f"SELECT * FROM {quoted} LIMIT {sample_rows}").num_rows
+    types = "the declared types" if config.schema else "inferred types"
+    return f"{rows} rows parsed with {types}"
+
 
 def scratch_steps(steps: Iterable[InstallStep]) -> tuple[InstallStep, ...]:
     """The steps of ``steps`` that a scratch session runs: those in ``SCRATCH_STEPS``."""
@@ -262,6 +317,9 @@ def validate_profile(
     seed_rows: bool = False,
     steps: Iterable[InstallStep] | None = None,
     progress: Callable[[int], None] | None = None,
+    check_data: bool = False,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    strict: bool = False,
 ) -> ValidationReport:
     """Plan every view and prepared statement of ``profile`` against empty tables.
 
@@ -270,9 +328,18 @@ def validate_profile(
     prepared statements are then also run). Datasets without a schema are skipped, and so is
     what reads them. ``steps`` defaults to ``default_steps()``; only ``SCRATCH_STEPS`` run.
     ``progress``, when given, is called with the number of items checked so far.
+
+    ``check_data`` also checks each dataset's data (``check_dataset``: files, schemas, the
+    first ``sample_rows`` rows of CSV and JSON), which registers the object stores and so
+    resolves their secrets. ``strict`` makes a skipped item fail the report.
     """
     if steps is None:
         steps = default_steps()
+    steps = tuple(steps)  # read twice: by the scratch session and by the data checks
+    if any(dataset.format == "delta" for dataset in profile.datasets.values()):
+        # The guard build runs: validation passes no profile that build refuses.
+        major = next((s.datafusion_major for s in steps if isinstance(s, DeltaStep)), None)
+        check_delta_compatibility(built_for=major)
     # The scratch session traces nothing: it must not open (and leak) a tracer provider.
     scratch = attrs.evolve(profile, tracing=TracingConfig())
     session = SessionContextBuilder(scratch, steps=scratch_steps(steps)).build()
@@ -280,6 +347,12 @@ def validate_profile(
     run.datasets()
     run.views()
     run.prepared()
+    if check_data:
+        run.data(steps, sample_rows)
     return ValidationReport(
-        items=tuple(run.items), fingerprint=profile.fingerprint(), seed_rows=seed_rows
+        items=tuple(run.items),
+        fingerprint=profile.fingerprint(),
+        seed_rows=seed_rows,
+        check_data=check_data,
+        strict=strict,
     )

@@ -1,4 +1,4 @@
-"""The ``dfsession`` command line: plan, build, sql, explain, write, validate, report, diff.
+"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, report, diff.
 
 Results go to standard output; logs, progress and errors go to standard error. Exit status:
 0 success, 1 a negative answer (validation failed, reports differ), 2 an error.
@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ import pyarrow as pa
 import structlog
 
 from dfsession._version import VERSION
-from dfsession.bootstrap import validate_profile
+from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS, validate_profile
 from dfsession.diff import diff_reports
 from dfsession.errors import DfSessionError
 from dfsession.profile.model import load_profile
@@ -66,8 +67,12 @@ DEFAULT_MAX_ROWS = 100
 #: Longest rendering of a step's ``applied`` mapping in the ``build`` table.
 MAX_APPLIED_CHARS = 120
 SQL_FORMATS = ("table", "csv", "jsonl", "parquet")
+#: Width the longer descriptions of ``--help`` are wrapped to.
+HELP_WIDTH = 88
 
 Handler = Callable[[argparse.Namespace], int]
+#: ``command(name, handler, summary, *examples, details=...)``: adds a subcommand's parser.
+CommandFactory = Callable[..., argparse.ArgumentParser]
 
 
 # -- output helpers ---------------------------------------------------------------------------
@@ -147,10 +152,27 @@ def _text(value: Any) -> Any:
 # -- logging ----------------------------------------------------------------------------------
 
 
+#: Events that only repeat the error the CLI prints itself: shown with ``--verbose`` only.
+REPEATED_ERROR_EVENTS = frozenset({"dfsession.step.failed"})
+
+
+def _drop_repeated_errors(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: drop the events in ``REPEATED_ERROR_EVENTS``."""
+    if event.get("event") in REPEATED_ERROR_EVENTS:
+        raise structlog.DropEvent
+    return event
+
+
 def configure_logging(verbose: bool) -> None:
-    """structlog to standard error: warnings and above, or everything with ``--verbose``."""
+    """structlog to standard error: warnings and above, or everything with ``--verbose``.
+
+    Without ``--verbose`` an error is one line on standard error: the log events that merely
+    announce it (``REPEATED_ERROR_EVENTS``) are dropped.
+    """
+    quiet: list[Any] = [] if verbose else [_drop_repeated_errors]
     structlog.configure(
         processors=[
+            *quiet,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="%H:%M:%S"),
             structlog.dev.ConsoleRenderer(colors=_is_terminal(sys.stderr)),
@@ -182,6 +204,73 @@ def _params(args: argparse.Namespace) -> dict[str, Any] | None:
     if twice:
         raise ValueError(f"--param {', '.join(twice)} given more than once; give each name once")
     return dict(pairs) if pairs else None
+
+
+Statement = tuple[str, dict[str, Any] | None]
+
+
+def _statements(args: argparse.Namespace) -> list[Statement]:
+    """The SQL to run, statement by statement, each with the ``--param`` values it uses.
+
+    The SQL is the query argument or ``--file`` (``-``: standard input), one statement or a
+    script of several. A ``--param`` that no statement uses is an error naming it. Checked
+    before the session is built.
+    """
+    from dfsession.sql_text import split_statements  # noqa: PLC0415 - CLI start-up time (sqlglot)
+
+    where = "the query" if args.file is None else f"--file {args.file}"
+    statements = split_statements(_sql_text(args))
+    if not statements:
+        raise ValueError(f"{where} holds no SQL statement")
+    return list(zip(statements, _bindings(_params(args), statements, where), strict=True))
+
+
+def _sql_text(args: argparse.Namespace) -> str:
+    if (args.query is None) == (args.file is None):
+        raise ValueError(
+            "give the SQL either as the query argument or with --file FILE "
+            "(--file - reads standard input), not both"
+            if args.query is not None
+            else "no SQL: give a query argument, or --file FILE (--file - reads standard input)"
+        )
+    if args.query is not None:
+        return str(args.query)
+    return sys.stdin.read() if args.file == "-" else _read_text(args.file, "SQL file")
+
+
+def _bindings(
+    params: dict[str, Any] | None, statements: list[str], where: str
+) -> list[dict[str, Any] | None]:
+    """For each statement, the parameters it uses; every parameter must be used by one."""
+    from dfsession.sql_text import placeholders  # noqa: PLC0415 - CLI start-up time (sqlglot)
+
+    if params is None:
+        return [None] * len(statements)
+    used = [placeholders(sql) for sql in statements]
+    if any(names is None for names in used):  # the tokenizer cannot read it: the engine judges
+        return [params] * len(statements)
+    found = set().union(*(names for names in used if names is not None))
+    unused = [name for name in params if name not in found]
+    if unused:
+        listed = ", ".join(f"${name}" for name in sorted(found)) or "none"
+        raise ValueError(
+            f"--param {', '.join(unused)}: {where} has no "
+            f"{', '.join(f'${name}' for name in unused)} placeholder (its placeholders: "
+            f"{listed}); remove the --param or use the placeholder. In a shell, quote SQL "
+            "with single quotes, or the shell replaces $name before dfsession sees it"
+        )
+    return [
+        {name: value for name, value in params.items() if name in (names or ())} or None
+        for names in used
+    ]
+
+
+def _run_leading(session: BuiltSession, statements: list[Statement]) -> Statement:
+    """Run every statement but the last, in order, results dropped; return the last one."""
+    *leading, last = statements
+    for sql, params in leading:
+        session.execute(sql, params)
+    return last
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -242,16 +331,29 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one query; print a table, CSV or JSON lines, or write a Parquet file."""
+    """Run a query (or a script: its last statement's result); print it or save it to a file."""
+    _check_output(args)
+    statements = _statements(args)
+    session = _build(args.profile)
+    sql, params = _run_leading(session, statements)
+    return _output(args, session.stream(sql, params))
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    if args.layout != "table" and args.format != "table":
+        raise ValueError(
+            f"--layout {args.layout} lays out the table format: drop --format or use --format table"
+        )
     if args.format == "parquet" and args.output is None:
         raise ValueError("--format parquet writes a file: give --output FILE")
     if args.format == "table" and args.output is not None:
         raise ValueError("--output needs a file format: add --format csv, jsonl or parquet")
-    params = _params(args)
-    session = _build(args.profile)
-    reader = session.stream(args.query, params)
+
+
+def _output(args: argparse.Namespace, reader: pa.RecordBatchReader) -> int:
+    """Print ``reader`` as a table, or write it as CSV, JSON lines or Parquet."""
     if args.format == "table":
-        return _print_table(reader, args.max_rows)
+        return _print_rows(reader, args.max_rows, args.layout)
     with contextlib.ExitStack() as stack:
         sink: BinaryIO
         if args.output is None:
@@ -265,9 +367,26 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run a prepared statement of the profile with its arguments; print or save the result."""
+    _check_output(args)
+    session = _build(args.profile)
+    table = session.execute_prepared(args.name, *args.args)
+    return _output(args, table.to_reader())
+
+
 @contextlib.contextmanager
 def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
-    """A file beside ``target`` that replaces it only if the block ends without an error."""
+    """A file beside ``target`` that replaces it only if the block ends without an error.
+
+    The folder of ``target`` is created when missing.
+    """
+    if target.is_dir():
+        raise ValueError(f"--output {target} is a folder; name a file to write")
+    for folder in target.parents:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{folder} is a file, not a folder: cannot write --output {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("wb") as sink:
@@ -277,25 +396,15 @@ def _replace_when_complete(target: Path) -> Iterator[BinaryIO]:
         partial.unlink(missing_ok=True)
 
 
-def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
-    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
-
-    table = Table()
-    for field in reader.schema:
-        table.add_column(_text(field.name), overflow="fold")
-    shown, more = 0, False
-    for batch in reader:
-        for row in batch.to_pylist():
-            if shown == max_rows:
-                more = True
-                break
-            table.add_row(*(_text(value) for value in row.values()))
-            shown += 1
-        if more:
-            break
-    reader.close()
-    console = _stdout_console()
-    console.print(table)
+def _print_rows(reader: pa.RecordBatchReader, max_rows: int, layout: str) -> int:
+    """Print up to ``max_rows`` rows as a table, or one block per row (``vertical``)."""
+    names = reader.schema.names
+    rows, more = _first_rows(reader, max_rows)
+    if layout == "vertical":
+        _print_vertical(names, rows)
+    else:
+        _print_table(names, rows)
+    shown = len(rows)
     note = (
         f"first {shown} rows; there are more (use --max-rows N or --format csv)"
         if more
@@ -303,6 +412,49 @@ def _print_table(reader: pa.RecordBatchReader, max_rows: int) -> int:
     )
     print(note, file=sys.stderr)
     return EXIT_OK
+
+
+def _first_rows(reader: pa.RecordBatchReader, max_rows: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """Up to ``max_rows`` rows as tuples, and whether there were more; closes ``reader``."""
+    rows: list[tuple[Any, ...]] = []
+    for batch in reader:
+        rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        if len(rows) > max_rows:
+            break
+    reader.close()
+    return rows[:max_rows], len(rows) > max_rows
+
+
+def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
+
+    table = Table()
+    for name in names:
+        table.add_column(_text(name), overflow="fold")
+    for row in rows:
+        table.add_row(*(_text(value) for value in row))
+    _stdout_console().print(table)
+
+
+def _print_vertical(names: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Each row as a block of ``column | value`` lines: readable however wide the result.
+
+    A block opens with ``-[ RECORD n ]-``, dashed out to its longest line, as psql's ``\\x``.
+    """
+    width = max(map(len, names), default=0)
+    indent = "\n" + " " * (width + 3)
+    lines: list[str] = []
+    for number, row in enumerate(rows, start=1):
+        block = [
+            f"{name.ljust(width)} | "
+            + ("NULL" if value is None else str(value)).replace("\n", indent)
+            for name, value in zip(names, row, strict=True)
+        ]
+        title = f"-[ RECORD {number} ]-"
+        longest = max((len(line) for text in block for line in text.splitlines()), default=0)
+        lines += [title.ljust(longest, "-"), *block]
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _write_stream(
@@ -367,40 +519,51 @@ def _without_views(schema: pa.Schema) -> pa.Schema:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a query's plan; ``--analyze`` runs it and adds each operator's metrics."""
+    statements = _statements(args)
     session = _build(args.profile)
-    plan = session.explain(
-        args.query, analyze=args.analyze, format=args.format, params=_params(args)
-    )
+    sql, params = _run_leading(session, statements)
+    plan = session.explain(sql, analyze=args.analyze, format=args.format, params=params)
     sys.stdout.write(plan + "\n")
     return EXIT_OK
 
 
 def cmd_write(args: argparse.Namespace) -> int:
     """Write a query's result to a target as parquet, csv, json or a Delta table."""
+    statements = _statements(args)
     session = _build(args.profile)
+    sql, params = _run_leading(session, statements)
     with _progress(f"writing {args.target}", "rows") as update:
         result = session.write(
-            args.query,
+            sql,
             args.target,
             format=args.format,
             mode=args.mode,
-            params=_params(args),
+            params=params,
             progress=update,
+            partition_by=args.partition_by or (),
         )
     if args.json:
         _print_json(result.to_dict())
         return EXIT_OK
     version = "" if result.version is None else f", version {result.version}"
+    parts = f", partitioned by {', '.join(result.partition_by)}" if result.partition_by else ""
     rows = f"{result.rows:,} row{'' if result.rows == 1 else 's'}"
-    print(f"wrote {rows} to {result.target} ({result.format}, mode {result.mode}{version})")
+    print(f"wrote {rows} to {result.target} ({result.format}, mode {result.mode}{version}{parts})")
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check every dataset of a profile without running queries (zero-row validation)."""
+    """Plan views and prepared statements on empty declared tables; ``--check-data`` reads data."""
     profile = load_profile(args.profile)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
-        report = validate_profile(profile, seed_rows=args.seed_rows, progress=update)
+        report = validate_profile(
+            profile,
+            seed_rows=args.seed_rows,
+            progress=update,
+            check_data=args.check_data,
+            sample_rows=args.sample_rows,
+            strict=args.strict,
+        )
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -448,21 +611,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.output is None:
         _print_json(report)
         return EXIT_OK
-    Path(args.output).write_text(
-        json.dumps(report, indent=2, default=_json_value) + "\n", encoding="utf-8"
-    )
+    with _replace_when_complete(Path(args.output)) as sink:
+        sink.write((json.dumps(report, indent=2, default=_json_value) + "\n").encode("utf-8"))
     print(f"wrote the report to {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
-def _read_report(path: str) -> Any:
-    file = Path(path)
+def _read_text(path: str, what: str) -> str:
+    """A UTF-8 text file; a missing or unreadable one is a one-line error naming it."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"report file {path!r} does not exist") from None
+        raise ValueError(f"{what} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what} {path!r} is a folder, not a file") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"report file {path!r} is not UTF-8 text ({exc.reason})") from None
+        raise ValueError(f"{what} {path!r} is not UTF-8 text ({exc.reason})") from None
+
+
+def _read_report(path: str) -> Any:
+    text = _read_text(path, "report file")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
@@ -487,13 +657,16 @@ def parse_param(text: str) -> tuple[str, Any]:
     name = name.strip().removeprefix("$")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected name=value, such as id=5 (got {text!r})")
+    return name, parse_value(raw)
+
+
+def parse_value(raw: str) -> Any:
+    """A JSON scalar when ``raw`` parses as one (``5``, ``true``, ``"5"``), else ``raw`` itself."""
     try:
         value: Any = json.loads(raw, parse_constant=_not_json)
     except ValueError:
-        return name, raw
-    if isinstance(value, dict | list):
-        return name, raw
-    return name, value
+        return raw
+    return raw if isinstance(value, dict | list) else value
 
 
 def _not_json(token: str) -> Any:
@@ -530,8 +703,121 @@ def _param_option(parser: argparse.ArgumentParser) -> None:
         type=parse_param,
         metavar="NAME=VALUE",
         help="bind $NAME in the query; VALUE is read as JSON when it parses (5, true, "
-        '"5"), else as text. Repeatable',
+        '"5"), else as text. Repeatable; every NAME must be used by the query',
     )
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    """How ``sql`` and ``exec`` show a result: format, output file, rows and layout."""
+    parser.add_argument(
+        "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
+    )
+    parser.add_argument("-o", "--output", help="write to this file instead of standard output")
+    parser.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=DEFAULT_MAX_ROWS,
+        help=f"rows the table format shows ({DEFAULT_MAX_ROWS})",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("table", "vertical"),
+        default="table",
+        help="table: a row per line (the default); vertical: a block of 'column | value' "
+        "lines per row, readable however wide the result",
+    )
+
+
+def _query_arguments(parser: argparse.ArgumentParser) -> None:
+    """The SQL: a query argument, or ``--file`` (a script of statements), and ``--param``."""
+    parser.add_argument(
+        "query",
+        nargs="?",
+        help="the SQL; quote it with single quotes in a shell, so that $name stays as it is",
+    )
+    parser.add_argument(
+        "--file",
+        metavar="FILE",
+        help="read the SQL from FILE (- for standard input). A script of several statements "
+        "runs them in order under the profile's sql_policy; the last one's result is used",
+    )
+    _param_option(parser)
+
+
+def _query_commands(command: CommandFactory) -> None:
+    """The commands that run SQL: sql, exec, explain and write."""
+    sql = command(
+        "sql",
+        cmd_sql,
+        "Run a query under the profile's SQL policy and print or save the result.",
+        "dfsession sql analytics.toml 'SELECT * FROM trips WHERE id = $id' --param id=5 "
+        "--format csv",
+        "dfsession sql analytics.toml --file report.sql",
+    )
+    sql.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(sql)
+    _output_arguments(sql)
+
+    exec_ = command(
+        "exec",
+        cmd_exec,
+        "Run a prepared statement the profile declares, with its arguments.",
+        "dfsession exec analytics.toml trip_by_id 5 --layout vertical",
+        details="Each argument binds $1, $2... in order and is read as JSON when it parses "
+        '(5, true, "5"), else as text; it is then cast to the type that [prepared.NAME] params '
+        "declares. Prepared statements run whatever the profile's sql_policy says of EXECUTE.",
+    )
+    exec_.add_argument("profile", help="the profile (TOML file)")
+    exec_.add_argument("name", help="the prepared statement ([prepared.NAME] in the profile)")
+    exec_.add_argument("args", nargs="*", type=parse_value, metavar="ARG", help="its arguments")
+    _output_arguments(exec_)
+
+    explain = command(
+        "explain",
+        cmd_explain,
+        "Show a query's logical and physical plans.",
+        "dfsession explain analytics.toml 'SELECT count(*) FROM trips WHERE fare > $min' "
+        "--param min=100 --analyze",
+    )
+    explain.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(explain)
+    explain.add_argument(
+        "--analyze", action="store_true", help="run the query and show each operator's metrics"
+    )
+    explain.add_argument(
+        "--format",
+        choices=("indent", "tree", "pgjson", "graphviz"),
+        default="indent",
+        help="plan format (indent)",
+    )
+
+    write = command(
+        "write",
+        cmd_write,
+        "Write a query's result to files or a Delta table; a failed write changes nothing.",
+        "dfsession write analytics.toml 'SELECT * FROM trips' out/trips --format delta "
+        "--mode append --partition-by city",
+    )
+    write.add_argument("profile", help="the profile (TOML file)")
+    _query_arguments(write)
+    write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
+    write.add_argument(
+        "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
+    )
+    write.add_argument(
+        "--mode",
+        choices=("error", "append", "overwrite"),
+        default="error",
+        help="error (the target must not exist, the default), append or overwrite",
+    )
+    write.add_argument(
+        "--partition-by",
+        action="append",
+        metavar="COLUMN",
+        help="partition by this column of the result (repeatable): a folder per value "
+        "(COLUMN=value/) for files, the table's partition columns for Delta",
+    )
+    write.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -545,13 +831,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
 
-    def command(name: str, handler: Handler, summary: str, example: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Handler, summary: str, *examples: str, details: str = ""
+    ) -> argparse.ArgumentParser:
+        heading = "example:" if len(examples) == 1 else "examples:"
         sub = commands.add_parser(
             name,
             help=summary,
-            description=summary,
+            description="\n\n".join(
+                textwrap.fill(text, HELP_WIDTH) for text in (summary, details) if text
+            ),
             parents=[common],
-            epilog=f"example:\n  {example}",
+            epilog=heading + "".join(f"\n  {example}" for example in examples),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
@@ -577,77 +868,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the session report as JSON, and nothing else"
     )
 
-    sql = command(
-        "sql",
-        cmd_sql,
-        "Run a query under the profile's SQL policy and print or save the result.",
-        'dfsession sql analytics.toml "SELECT * FROM trips WHERE id = $id" --param id=5 '
-        "--format csv",
-    )
-    sql.add_argument("profile", help="the profile (TOML file)")
-    sql.add_argument("query", help="the SQL query")
-    _param_option(sql)
-    sql.add_argument(
-        "-f", "--format", choices=SQL_FORMATS, default="table", help="output format (table)"
-    )
-    sql.add_argument("-o", "--output", help="write to this file instead of standard output")
-    sql.add_argument(
-        "--max-rows",
-        type=_positive,
-        default=DEFAULT_MAX_ROWS,
-        help=f"rows the table format shows ({DEFAULT_MAX_ROWS})",
-    )
-
-    explain = command(
-        "explain",
-        cmd_explain,
-        "Show a query's logical and physical plans.",
-        'dfsession explain analytics.toml "SELECT count(*) FROM trips" --analyze',
-    )
-    explain.add_argument("profile", help="the profile (TOML file)")
-    explain.add_argument("query", help="the SQL query")
-    explain.add_argument(
-        "--analyze", action="store_true", help="run the query and show each operator's metrics"
-    )
-    explain.add_argument(
-        "--format",
-        choices=("indent", "tree", "pgjson", "graphviz"),
-        default="indent",
-        help="plan format (indent)",
-    )
-    _param_option(explain)
-
-    write = command(
-        "write",
-        cmd_write,
-        "Write a query's result to files or a Delta table; a failed write changes nothing.",
-        'dfsession write analytics.toml "SELECT * FROM trips" out/trips --format delta '
-        "--mode append",
-    )
-    write.add_argument("profile", help="the profile (TOML file)")
-    write.add_argument("query", help="the SQL query")
-    write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
-    write.add_argument(
-        "--format", required=True, choices=("parquet", "csv", "json", "delta"), help="format"
-    )
-    write.add_argument(
-        "--mode",
-        choices=("error", "append", "overwrite"),
-        default="error",
-        help="error (the target must not exist, the default), append or overwrite",
-    )
-    write.add_argument("--json", action="store_true", help="print what was written as JSON")
-    _param_option(write)
+    _query_commands(command)
 
     validate = command(
         "validate",
         cmd_validate,
-        "Check the profile's datasets against their declared schemas; exit 1 if any fails.",
-        "dfsession validate analytics.toml --seed-rows",
+        "Check a profile before deploying it; exit 1 if anything fails.",
+        "dfsession validate analytics.toml --seed-rows --check-data --strict",
+        details="By default it reads no data and resolves no secret: every view and prepared "
+        "statement is planned against empty tables of the declared dataset schemas (datasets "
+        "without a schema are skipped, with what reads them). --check-data also checks the "
+        "data: files exist, their schemas are read back and compared, the first rows of CSV "
+        "and JSON are parsed with the declared types; that registers the object stores, so "
+        "their secrets are resolved.",
     )
     validate.add_argument("profile", help="the profile (TOML file)")
     validate.add_argument(
-        "--seed-rows", action="store_true", help="also run each dataset and view on seed rows"
+        "--seed-rows",
+        action="store_true",
+        help="also run each view and prepared statement on one seed row per table",
+    )
+    validate.add_argument(
+        "--check-data",
+        action="store_true",
+        help="also check each dataset's data: files, schemas, first rows (needs the stores)",
+    )
+    validate.add_argument(
+        "--sample-rows",
+        type=_positive,
+        default=DEFAULT_SAMPLE_ROWS,
+        metavar="N",
+        help=f"rows of each CSV or JSON dataset --check-data parses ({DEFAULT_SAMPLE_ROWS})",
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="fail on anything skipped, not only on failures"
     )
     validate.add_argument("--json", action="store_true", help="print the validation as JSON")
 

@@ -8,8 +8,13 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import attrs
 import datafusion
 import pyarrow
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DELTALAKE_DATAFUSION_MAJORS",
+    "DeltaGuard",
     "check_delta_compatibility",
     "deltalake_datafusion_major",
     "engine_versions",
@@ -41,8 +47,8 @@ def engine_versions() -> dict[str, str]:
 
 
 def major(version: str) -> int:
-    """The major number of a version string such as ``55.0.0``."""
-    return int(version.split(".", 1)[0])
+    """The major number of a version such as ``55.0.0``; ``InvalidVersion`` (a ``ValueError``)."""
+    return Version(version).major
 
 
 _SETTING_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")
@@ -76,9 +82,35 @@ def set_option(ctx: SessionContext, key: str, value: str) -> None:
 DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
 
 
-_DATAFUSION_REQUIREMENT = re.compile(
-    r"^\s*datafusion(?![\w.-])\s*(\[[^\]]*\])?\s*\(?\s*(?P<spec>[^;)]*)"
-)
+def datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
+    """The requirement on the ``datafusion`` package among ``requirements`` (markers ignored)."""
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) == "datafusion":
+            return requirement
+    return None
+
+
+def admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
+    """The majors of the releases ``specifier`` admits (two past its last when it is open).
+
+    What a specifier set admits starts at a version it names, just past one, or at a major's
+    first release: probing those finds every major it admits among ``0`` to two past the
+    highest it names, and an open upper end shows as more than one major.
+    """
+    named = []
+    for item in specifier:
+        try:
+            named.append(Version(item.version.removesuffix(".*")))
+        except InvalidVersion:  # an arbitrary ``===`` string: admits no release we can probe
+            continue
+    top = max((version.major for version in named), default=0)
+    probes = {Version(str(number)) for number in range(top + 3)}
+    probes |= {*named, *(Version(f"{version.base_version}.1") for version in named)}
+    return frozenset(v.major for v in probes if specifier.contains(v, prereleases=True))
 
 
 def deltalake_datafusion_major(
@@ -87,21 +119,30 @@ def deltalake_datafusion_major(
     """The DataFusion major a deltalake release was built for, and where that was read.
 
     First deltalake's own declared ``datafusion`` requirement (``importlib.metadata.requires``),
-    then ``DELTALAKE_DATAFUSION_MAJORS``; ``(None, ...)`` when neither knows.
+    when it admits exactly one major; then ``DELTALAKE_DATAFUSION_MAJORS``; ``(None, ...)``
+    when neither knows.
     """
-    for requirement in requirements:
-        match = _DATAFUSION_REQUIREMENT.match(requirement)
-        if match is None:
-            continue
-        number = re.search(r"(==|===|>=|~=|>)\s*(\d+)", match.group("spec"))
-        if number is not None:
-            spec = requirement.split(";", 1)[0].strip()
-            return int(number.group(2)), f"deltalake's declared requirement {spec!r}"
-    minor = ".".join(deltalake_version.split(".")[:2])
+    requirement = datafusion_requirement(requirements)
+    note = ""
+    if requirement is not None:
+        majors = admitted_majors(requirement.specifier)
+        if len(majors) == 1:
+            return next(iter(majors)), f"deltalake's declared requirement {str(requirement)!r}"
+        note = f"; its declared {str(requirement)!r} admits more than one major"
+    minor = _minor_release(deltalake_version)
     built_for = DELTALAKE_DATAFUSION_MAJORS.get(minor)
     if built_for is not None:
-        return built_for, f"dfsession's table of deltalake releases (deltalake {minor}.x)"
-    return None, "neither deltalake's metadata nor dfsession's table of deltalake releases"
+        return built_for, f"dfsession's table of deltalake releases (deltalake {minor}.x{note})"
+    return None, f"neither deltalake's metadata nor dfsession's table of releases says{note}"
+
+
+def _minor_release(version: str) -> str:
+    """``1.6`` for ``1.6.6``, as ``DELTALAKE_DATAFUSION_MAJORS`` is keyed."""
+    try:
+        release = Version(version)
+    except InvalidVersion:
+        return version
+    return f"{release.major}.{release.minor}"
 
 
 def check_delta_compatibility(
@@ -114,37 +155,80 @@ def check_delta_compatibility(
     """Raise ``IncompatibleVersionsError`` unless deltalake was built for the installed DataFusion.
 
     Reads package metadata only and never loads deltalake's native code, so it is safe to run
-    before any native call. ``built_for`` overrides what deltalake was built for. Returns the
-    DataFusion major.
+    before any native call. ``built_for`` overrides what deltalake was built for (and its
+    declared requirement). Returns the DataFusion major.
     """
     if datafusion_version is None:
         datafusion_version = datafusion.__version__
     if deltalake_version is None:
         deltalake_version = importlib.metadata.version("deltalake")
+    installed = _installed_datafusion(datafusion_version)
     if built_for is None:
         if deltalake_requires is None:
             deltalake_requires = importlib.metadata.requires("deltalake") or ()
-        built_for, source = deltalake_datafusion_major(deltalake_version, deltalake_requires)
+        requirements = tuple(deltalake_requires)
+        requirement = datafusion_requirement(requirements)
+        _check_declared_requirement(deltalake_version, requirement, datafusion_version, installed)
+        built_for, source = deltalake_datafusion_major(deltalake_version, requirements)
     else:
         source = "the step's datafusion_major setting"
-    installed = major(datafusion_version)
     if built_for is None:
         known = ", ".join(
             f"deltalake {k}.x -> DataFusion {v}" for k, v in DELTALAKE_DATAFUSION_MAJORS.items()
         )
         raise IncompatibleVersionsError(
-            f"cannot tell which DataFusion deltalake {deltalake_version} was built for "
-            f"({source} says; known: {known}); installed datafusion is {datafusion_version}. "
+            f"cannot tell which DataFusion deltalake {deltalake_version} was built for: "
+            f"{source} (known: {known}); installed datafusion is {datafusion_version}. "
             "Registering a Delta table across DataFusion majors can crash the process. Fix: "
             "install a deltalake release dfsession knows for this datafusion, or, once you have "
             "checked, pass DeltaStep(datafusion_major=N)"
         )
-    if built_for != installed:
+    if built_for != installed.major:
         raise IncompatibleVersionsError(
             f"deltalake {deltalake_version} was built for DataFusion {built_for} (from {source}) "
-            f"but datafusion {datafusion_version} is installed (major {installed}); registering "
-            "a Delta table across DataFusion majors can crash the process. Fix: "
+            f"but datafusion {datafusion_version} is installed (major {installed.major}); "
+            "registering a Delta table across DataFusion majors can crash the process. Fix: "
             f"pip install 'datafusion>={built_for},<{built_for + 1}', or install a deltalake "
-            f"release built for DataFusion {installed}"
+            f"release built for DataFusion {installed.major}"
         )
-    return installed
+    return installed.major
+
+
+def _installed_datafusion(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise IncompatibleVersionsError(
+            f"cannot read the installed datafusion's version {text!r} (not a PEP 440 version), "
+            "so cannot tell whether deltalake can work with it; registering a Delta table across "
+            "DataFusion majors can crash the process. Fix: install a datafusion release "
+            "(pip install --force-reinstall datafusion)"
+        ) from None
+
+
+def _check_declared_requirement(
+    deltalake_version: str, requirement: Requirement | None, text: str, installed: Version
+) -> None:
+    """deltalake's own ``datafusion`` requirement, when it declares one, admits ``installed``."""
+    if requirement is None or requirement.specifier.contains(installed, prereleases=True):
+        return
+    raise IncompatibleVersionsError(
+        f"deltalake {deltalake_version} requires {str(requirement)!r} but datafusion {text} is "
+        "installed; registering a Delta table across DataFusion majors can crash the process. "
+        f"Fix: pip install '{requirement.name}{requirement.specifier}'"
+    )
+
+
+@attrs.frozen
+class DeltaGuard:
+    """The version guard as the build's delta step ran it, for Delta writes to run the same.
+
+    ``datafusion_major`` is the step's override of what deltalake was built for (``None``:
+    read it from deltalake's metadata or dfsession's table of releases).
+    """
+
+    datafusion_major: int | None = None
+
+    def check(self) -> int:
+        """``check_delta_compatibility`` with this guard's override; the DataFusion major."""
+        return check_delta_compatibility(built_for=self.datafusion_major)

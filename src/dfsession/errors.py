@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from dfsession.record import StepRecord
 
@@ -15,6 +15,7 @@ __all__ = [
     "SqlPolicyError",
     "StepFailedError",
     "StepOrderError",
+    "chained",
 ]
 
 
@@ -104,6 +105,13 @@ class SqlPolicyError(DfSessionError):
         self.field = field
         self.query = query
 
+    def __repr__(self) -> str:
+        # Constructor-like, so the error can be read back from the engine's text of an
+        # exception raised in a callback (a table factory): the engine keeps only its repr.
+        fields = {"kind": self.kind, "statement": self.statement, "field": self.field}
+        extra = "".join(f", {name}={value!r}" for name, value in fields.items() if value)
+        return f"{type(self).__name__}({str(self)!r}{extra})"
+
 
 class QueryError(DfSessionError):
     """The engine rejected or failed a query; the message keeps the engine's words."""
@@ -112,3 +120,15 @@ class QueryError(DfSessionError):
         super().__init__(message)
         self.query = query
         self.engine_message = engine_message
+
+
+def chained(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception chained to it (``__cause__``, ``__context__``), once each."""
+    pending, seen = [error], list[BaseException]()
+    while pending:
+        current = pending.pop()
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        yield current
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)

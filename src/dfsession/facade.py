@@ -1,33 +1,50 @@
 """The query facade: run SQL on a built session under the profile's SQL policy.
 
 Every statement goes through ``SessionContext.sql`` with the policy's ``SQLOptions`` and
-engine-bound parameters (``param_values``), so values are never pasted into SQL text. Engine
-errors become ``QueryError`` (or ``SqlPolicyError``) carrying the engine's words and the query.
+engine-bound parameters (``param_values``), so values are never pasted into SQL text; what an
+``EXECUTE`` runs is held to the same policy. Engine errors become ``QueryError`` (or
+``SqlPolicyError``) carrying the engine's words and the query, with every object-store secret
+masked, through one function: ``query_error``.
 Each query gets a ``dfsession.query`` span when the session has a tracer, and one structlog
 event with its rows, compute time and spills.
 """
 
 from __future__ import annotations
 
+import ast
 import contextvars
 import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 import pyarrow as pa
-from datafusion import DataFrame, SessionContext, SQLOptions
+from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
+from datafusion.expr import DmlStatement, Execute, TableScan
 
-from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
+from dfsession.engine import DeltaGuard, one_line
+from dfsession.errors import (
+    DfSessionError,
+    QueryError,
+    SchemaMismatchError,
+    SqlPolicyError,
+    chained,
+)
+from dfsession.faults import UdfFaults, fault_error, is_engine_failure
 from dfsession.locations import ObjectStores, delta_target, local_path, redact_location
 from dfsession.logs import get_logger
 from dfsession.profile.model import SessionProfile
+from dfsession.profile.sections import SqlPolicy
+from dfsession.profile.values import did_you_mean
 from dfsession.schemas import schema_differences
 from dfsession.tracing import SessionTracing, query_span, redact_sql, set_query_metrics
 
@@ -45,6 +62,9 @@ __all__ = [
     "query_error",
 ]
 
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
 log = get_logger(__name__)
 
 EXPLAIN_FORMATS = ("indent", "tree", "pgjson", "graphviz")
@@ -58,6 +78,20 @@ MAX_SQL_IN_LOG = 200
 _POLICY_REFUSAL = re.compile(r"\b(DDL|DML|Statement) not supported: ([^\n]+)")
 _POLICY_FIELDS = {"DDL": "allow_ddl", "DML": "allow_dml", "Statement": "allow_statements"}
 _OUT_OF_MEMORY = "Resources exhausted"
+# A SqlPolicyError raised inside the engine, in a callback: the engine keeps its repr only.
+_CALLBACK_REFUSAL = re.compile(
+    r"PyErr \{ type: <class 'dfsession\.errors\.SqlPolicyError'>, value: "
+    r"(SqlPolicyError\(.*?\)), traceback: ",
+    re.DOTALL,
+)
+# arrow-csv: "Error while parsing value 'JFK' as type 'Int64' for column 1 at line 2".
+_CSV_PARSE = re.compile(
+    r"Error while parsing value '(?P<value>.*?)' as type '(?P<type>[^']+)' "
+    r"for column (?P<column>\d+) at line (?P<line>\d+)",
+    re.DOTALL,
+)
+_PARAM_CAST = re.compile(r"Cannot cast string '(?P<value>.*?)' to value of (?P<type>\w+) type")
+_MISSING_TABLE = re.compile(r"table '([^']+)' not found")
 _COPY_FORMATS = {"parquet": "PARQUET", "csv": "CSV", "json": "JSON"}
 _COPY_OPTIONS = {"csv": " OPTIONS ('format.has_header' 'true')"}
 
@@ -118,27 +152,254 @@ def _memory_hint(profile: SessionProfile) -> str:
     )
 
 
-def query_error(exc: BaseException, sql: str, profile: SessionProfile) -> DfSessionError:
-    """The dfsession error for an engine failure of ``sql``: policy refusal, memory, or other."""
+def query_error(
+    exc: BaseException,
+    sql: str,
+    profile: SessionProfile,
+    *,
+    stores: ObjectStores | None = None,
+    ctx: SessionContext | None = None,
+    params: Mapping[str, Any] | None = None,
+    df: DataFrame | None = None,
+    faults: UdfFaults | None = None,
+) -> DfSessionError:
+    """The dfsession error for an engine failure of ``sql``: the one translation of them all.
+
+    The secret values of ``stores`` are masked first, in ``exc`` and every exception chained
+    to it, so neither the error, its traceback, a span nor a log shows them. A policy refusal
+    becomes ``SqlPolicyError``; any other failure a ``QueryError`` with the engine's words, the
+    query, and a line naming what to fix when the failure is one dfsession can place (memory,
+    a CSV value of ``df``'s datasets, a parameter of ``params``, an unknown table of ``ctx``).
+    A Python function's fault kept in ``faults`` (or an engine panic) becomes a ``QueryError``
+    naming the function, with the function's own exception as its ``__cause__``.
+    """
     if isinstance(exc, DfSessionError):
         return exc
+    stores = stores if stores is not None else ObjectStores()
+    _scrub_chain(exc, stores)
+    fault = fault_error(exc, sql, _cut(sql, MAX_SQL_IN_MESSAGE), faults)
+    if fault is not None:  # the function's exception is the cause: masked the same way
+        _scrub_chain(fault, stores)
+        fault.engine_message = stores.scrub(fault.engine_message)
+        return fault
     message = str(exc).strip()
-    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
-    refusal = _POLICY_REFUSAL.search(message)
+    refusal = _policy_refusal(message, sql)
     if refusal is not None:
-        kind, statement = refusal.group(1), refusal.group(2).strip()
-        field = f"sql_policy.{_POLICY_FIELDS[kind]}"
-        label = "statement" if kind == "Statement" else kind
-        return SqlPolicyError(
-            f"the profile's sql_policy does not allow this {label} ({statement}); "
-            f"set {field} = true in the profile to allow it\n  query: {shown}",
-            kind=label,
-            statement=statement,
-            field=field,
-            query=sql,
-        )
+        return refusal
     hint = _memory_hint(profile) if _OUT_OF_MEMORY in message else ""
+    if ctx is not None:
+        hint += _data_hint(message, profile, ctx, params, df)
+    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
     return QueryError(f"{message}\n  query: {shown}{hint}", query=sql, engine_message=message)
+
+
+def _scrub_chain(exc: BaseException, stores: ObjectStores) -> None:
+    """Mask the stores' secrets in ``exc`` and the exceptions chained to it, in place.
+
+    In place, because the engine's exception stays the error's ``__cause__``: its type and
+    traceback help, its text must not carry a key id or a session token (S3 echoes them).
+    """
+    for current in chained(exc):
+        current.args = tuple(
+            stores.scrub(arg) if isinstance(arg, str) else arg for arg in current.args
+        )
+        notes = getattr(current, "__notes__", None)
+        if isinstance(notes, list):
+            current.__notes__ = [stores.scrub(str(note)) for note in notes]
+
+
+def _policy_refusal(message: str, sql: str) -> SqlPolicyError | None:
+    """The ``SqlPolicyError`` that the engine's words (or a callback's refusal) amount to."""
+    shown = _cut(sql, MAX_SQL_IN_MESSAGE)
+    refused = _raised_in_callback(message)
+    if refused is not None:
+        text, fields = refused
+        return SqlPolicyError(f"{text}\n  query: {shown}", query=sql, **fields)
+    refusal = _POLICY_REFUSAL.search(message)
+    if refusal is None:
+        return None
+    kind, statement = refusal.group(1), refusal.group(2).strip()
+    field = f"sql_policy.{_POLICY_FIELDS[kind]}"
+    label = "statement" if kind == "Statement" else kind
+    return SqlPolicyError(
+        f"the profile's sql_policy does not allow this {label} ({statement}); "
+        f"set {field} = true in the profile to allow it\n  query: {shown}",
+        kind=label,
+        statement=statement,
+        field=field,
+        query=sql,
+    )
+
+
+def _raised_in_callback(message: str) -> tuple[str, dict[str, str]] | None:
+    """Message and fields of a ``SqlPolicyError`` raised in a callback (the Delta table factory).
+
+    The engine keeps only the text of such an exception: ``PyErr { type: ..., value: <repr> }``;
+    ``SqlPolicyError.__repr__`` is constructor-like, so it reads back with ``ast``.
+    """
+    found = _CALLBACK_REFUSAL.search(message)
+    if found is None:
+        return None
+    try:
+        call = ast.parse(found.group(1), mode="eval").body
+        if not isinstance(call, ast.Call) or len(call.args) != 1:
+            return None
+        text = ast.literal_eval(call.args[0])
+        fields = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(text, str) or not set(fields) <= {"kind", "statement", "field"}:
+        return None
+    return text, {key: str(value) for key, value in fields.items()}
+
+
+def _data_hint(
+    message: str,
+    profile: SessionProfile,
+    ctx: SessionContext,
+    params: Mapping[str, Any] | None,
+    df: DataFrame | None,
+) -> str:
+    """A line naming the dataset column, the parameter or the table a failure is about."""
+    parse = _CSV_PARSE.search(message)
+    if parse is not None:
+        return _csv_hint(parse, profile, ctx, df)
+    cast = _PARAM_CAST.search(message)
+    if cast is not None and params:
+        return _param_hint(cast.group("value"), cast.group("type"), params)
+    missing = _MISSING_TABLE.search(message)
+    if missing is not None:
+        return _table_hint(missing.group(1), ctx)
+    return ""
+
+
+def _csv_hint(
+    parse: re.Match[str], profile: SessionProfile, ctx: SessionContext, df: DataFrame | None
+) -> str:
+    """Name each CSV dataset the query reads whose column at the engine's position could fail."""
+    position, value, type_name = int(parse.group("column")), parse["value"], parse["type"]
+    scanned = _scanned_tables(df)
+    lines = []
+    for name, config in profile.datasets.items():
+        if config.format != "csv" or (scanned is not None and name not in scanned):
+            continue
+        try:
+            fields = ctx.table(name).schema()
+        except Exception:  # deregistered since the build: nothing to name
+            continue
+        if position >= len(fields) - len(config.partition_cols):
+            continue
+        column, kind = fields.field(position).name, fields.field(position).type
+        if (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_string_view(kind)
+        ):
+            continue  # text reads any value: not the column that failed
+        declared = config.schema is not None and column in config.schema
+        source = "the type declared at" if declared else "inferred; declare its type at"
+        lines.append(
+            f"\n  dataset {name!r}, column {column!r}: value {value!r} does not parse as "
+            f"{type_name} ({source} datasets.{name}.schema.{column}); fix the file, or "
+            "declare the column's real type there (string reads any value)"
+        )
+    return "".join(lines)
+
+
+def _scanned_tables(df: DataFrame | None) -> set[str] | None:
+    """The tables (views seen through) a query reads, or ``None`` when unknown."""
+    if df is None:
+        return None
+    try:
+        pending = [df.logical_plan()]
+        names: set[str] = set()
+        while pending:
+            node = pending.pop()
+            variant = node.to_variant()
+            if isinstance(variant, TableScan):
+                names.add(variant.table_name().rsplit(".", 1)[-1])
+            pending.extend(node.inputs())
+    except Exception:  # a plan node the bindings cannot show: fall back to every dataset
+        return None
+    return names
+
+
+def _param_hint(value: str, type_name: str, params: Mapping[str, Any]) -> str:
+    """Name the ``$name`` parameters whose value is the text the engine could not cast."""
+    names = [name for name, given in params.items() if isinstance(given, str) and given == value]
+    return "".join(
+        f"\n  parameter ${name} = {value!r} does not cast to {type_name}, the type the query "
+        f"needs there; pass a value of that type in params[{name!r}]"
+        for name in names
+    )
+
+
+def _table_hint(qualified: str, ctx: SessionContext) -> str:
+    """A did-you-mean among the tables of the schema the engine looked in."""
+    parts = qualified.split(".")
+    if len(parts) != 3:
+        return ""
+    catalog, schema, table = parts
+    try:
+        known = ctx.catalog(catalog).schema(schema).table_names()
+    except Exception:  # no such catalog or schema: the engine's words say enough
+        return ""
+    hint = did_you_mean(table, known)
+    return f"\n  table {table!r} is not registered{hint}" if hint else ""
+
+
+# The plans DataFusion's SQLOptions check refuses, by the kind of statement that allows them.
+_PLAN_KINDS = {
+    **dict.fromkeys(("DmlStatement", "CopyTo"), "DML"),
+    **dict.fromkeys(
+        (
+            "CreateMemoryTable",
+            "CreateView",
+            "CreateExternalTable",
+            "CreateCatalog",
+            "CreateCatalogSchema",
+            "CreateFunction",
+            "CreateIndex",
+            "DropTable",
+            "DropView",
+            "DropCatalogSchema",
+            "DropFunction",
+        ),
+        "DDL",
+    ),
+    **dict.fromkeys(
+        ("TransactionStart", "TransactionEnd", "SetVariable", "Prepare", "Execute", "Deallocate"),
+        "Statement",
+    ),
+}
+# Plans around another plan that they show (EXPLAIN) or run (EXPLAIN ANALYZE).
+_PLAN_WRAPPERS = ("Explain", "Analyze")
+
+
+def forbidden_plan(plan: LogicalPlan, policy: SqlPolicy) -> tuple[str, str] | None:
+    """The kind (``DDL``, ``DML``, ``Statement``) and name of what ``plan`` runs that ``policy``
+    forbids, else ``None``.
+
+    Looks at the plan's root, and through EXPLAIN and EXPLAIN ANALYZE: where a statement sits
+    in any plan that SQL (or ``EXECUTE`` of a prepared statement) produces.
+    """
+    allowed = {
+        "DDL": policy.allow_ddl,
+        "DML": policy.allow_dml,
+        "Statement": policy.allow_statements,
+    }
+    node = plan
+    while True:
+        variant = node.to_variant()
+        name = type(variant).__name__
+        kind = _PLAN_KINDS.get(name)
+        if kind is not None and not allowed[kind]:
+            if isinstance(variant, DmlStatement):
+                name = f"{variant.op().name()} {variant.table_name()}"
+            return kind, name
+        if name not in _PLAN_WRAPPERS:
+            return None
+        node = node.inputs()[0]
 
 
 _LINE_ONE_COLUMN = re.compile(r"Line: 1, Column: (\d+)")
@@ -191,6 +452,7 @@ class WriteResult:
     mode: str
     rows: int
     version: int | None = None
+    partition_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form."""
@@ -200,7 +462,16 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_options", "_profile", "_stores", "_tracing")
+    __slots__ = (
+        "_ctx",
+        "_delta",
+        "_delta_writes",
+        "_faults",
+        "_options",
+        "_profile",
+        "_stores",
+        "_tracing",
+    )
 
     def __init__(
         self,
@@ -209,6 +480,8 @@ class Queries:
         *,
         stores: ObjectStores | None = None,
         tracing: SessionTracing | None = None,
+        faults: UdfFaults | None = None,
+        delta: DeltaGuard | None = None,
     ) -> None:
         policy = profile.sql_policy
         self._ctx = ctx
@@ -216,6 +489,11 @@ class Queries:
         self._stores = stores if stores is not None else ObjectStores()
         #: Where query spans go; ``None``: queries get no span.
         self._tracing = tracing
+        #: Where the session's checked Python functions keep their faults.
+        self._faults = faults
+        #: The version guard Delta writes run, as the build's delta step ran it.
+        self._delta = delta if delta is not None else DeltaGuard()
+        self._delta_writes = _RunningWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -321,6 +599,7 @@ class Queries:
         mode: str = "error",
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
+        partition_by: Sequence[str] = (),
     ) -> WriteResult:
         """Write a query's result to ``target`` as parquet, csv, json or a Delta table.
 
@@ -330,6 +609,8 @@ class Queries:
         aside and moved into place only when complete. ``progress`` gets the rows written
         so far: after each batch for Delta, once at the end for files. A Delta table this
         session registered keeps the version it was opened at: build again to query new commits.
+        ``partition_by`` names columns to partition by: a folder per value (``col=value/``,
+        Hive style) for files, the table's partition columns for Delta.
         """
         if format not in WRITE_FORMATS:
             raise QueryError(
@@ -341,6 +622,7 @@ class Queries:
             )
         if params is not None and not isinstance(query, str):
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
+        partitions = tuple(partition_by)
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
         location = os.fspath(target)
         self._refuse_dataset_location(location)
@@ -364,10 +646,15 @@ class Queries:
                     field="sql_policy.allow_dml",
                     query=sql,
                 )
+            _check_partition_columns(query, partitions, plain_names=format != "delta")
             if format == "delta":
-                result, df = self._write_delta(query, location, mode, sql, progress)
+                result, df = self._write_delta(
+                    query, location, mode, sql, progress, partition_by=partitions
+                )
             else:
-                result, df = self._write_files(query, location, format, mode, sql)
+                result, df = self._write_files(
+                    query, location, format, mode, sql, partition_by=partitions
+                )
             if progress is not None:
                 progress(result.rows)
             self._account(span, "write", sql, rows=result.rows, df=df, started=started)
@@ -375,21 +662,100 @@ class Queries:
 
     # -- running -------------------------------------------------------------------------
 
+    def _error(
+        self,
+        exc: BaseException,
+        sql: str,
+        values: Mapping[str, Any] | None = None,
+        df: DataFrame | None = None,
+    ) -> DfSessionError:
+        """``query_error`` with what this session knows: its stores, context and profile."""
+        return query_error(
+            exc,
+            sql,
+            self._profile,
+            stores=self._stores,
+            ctx=self._ctx,
+            params=values,
+            df=df,
+            faults=self._faults,
+        )
+
+    @contextmanager
+    def _engine_errors(
+        self, sql: str, values: Mapping[str, Any] | None = None, df: DataFrame | None = None
+    ) -> Iterator[None]:
+        """Engine failures in the block, panics included, raise as ``_error`` makes them.
+
+        ``KeyboardInterrupt`` and ``SystemExit`` pass as they are. An error whose cause is set
+        (a Python function's exception) keeps it; any other is chained to the engine's error.
+        """
+        try:
+            yield
+        except BaseException as exc:
+            if not is_engine_failure(exc):
+                raise
+            error = self._error(exc, sql, values, df)
+            if error is exc:
+                raise
+            raise error from (error.__cause__ if error.__suppress_context__ else exc)
+
     def _plan(
         self, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> DataFrame:
+        with self._engine_errors(sql, values):
+            df = self._ctx.sql(sql, options=options, param_values=values)
+        if options is not None:
+            self._check_what_runs(df, sql, values)
+        return df
+
+    def _check_what_runs(self, df: DataFrame, sql: str, values: dict[str, Any] | None) -> None:
+        """Refuse a plan the policy forbids though the engine let its statement through.
+
+        The engine checks the statement it parsed: for ``EXECUTE name(...)`` that is the
+        ``Execute`` statement, and the DataFrame it returns runs the prepared plan (say an
+        INSERT) on collect. A statement's policy is the policy of what it runs.
+        """
+        found = forbidden_plan(df.logical_plan(), self._profile.sql_policy)
+        if found is None:
+            return
+        kind, statement = found
+        field = f"sql_policy.{_POLICY_FIELDS[kind]}"
+        label = "statement" if kind == "Statement" else kind
+        name = self._prepared_name(sql, values)
+        what = "a prepared statement" if name is None else f"prepared statement {name!r}"
+        declared = (
+            f", or run it with execute_prepared({name!r}, ...), which runs the statements "
+            "the profile declares whatever the policy says"
+            if name in self._profile.prepared
+            else ""
+        )
+        raise SqlPolicyError(
+            f"the profile's sql_policy does not allow this {label}: {what} runs {statement}; "
+            f"set {field} = true in the profile to allow it{declared}"
+            f"\n  query: {_cut(sql, MAX_SQL_IN_MESSAGE)}",
+            kind=label,
+            statement=statement,
+            field=field,
+            query=sql,
+        )
+
+    def _prepared_name(self, sql: str, values: dict[str, Any] | None) -> str | None:
+        """The name ``sql`` executes, read by the engine's parser from ``EXPLAIN sql``."""
         try:
-            return self._ctx.sql(sql, options=options, param_values=values)
-        except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+            plan = self._ctx.sql(f"EXPLAIN {sql}", param_values=values).logical_plan()
+            execute = plan.inputs()[0].to_variant()
+        except Exception:  # the message then says "a prepared statement"
+            return None
+        return str(execute.name()) if isinstance(execute, Execute) else None
 
     def _run(
         self, statement: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
-        try:
-            return self._ctx.sql(statement, options=options, param_values=values).to_arrow_table()
-        except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+        with self._engine_errors(sql, values):
+            df = self._ctx.sql(statement, options=options, param_values=values)
+        with self._engine_errors(sql, values, df):
+            return df.to_arrow_table()
 
     def _collect(
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
@@ -397,10 +763,8 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._tracing, sql, {"dfsession.query.operation": operation}) as span:
             df = self._plan(sql, values, options)
-            try:
+            with self._engine_errors(sql, values, df):
                 table = df.to_arrow_table()
-            except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
             self._account(span, operation, sql, rows=table.num_rows, df=df, started=started)
         return table
 
@@ -411,11 +775,9 @@ class Queries:
         started = time.perf_counter()
         with query_span(self._tracing, sql, {"dfsession.query.operation": "stream"}) as span:
             df = self._plan(sql, values, self._options)
-            try:
+            with self._engine_errors(sql, values, df):
                 schema = df.schema()
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
             rows, closed = 0, False
             try:
                 yield schema
@@ -423,7 +785,8 @@ class Queries:
                 self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
                 return
             try:
-                for batch in _engine_batches(stream, sql, self._profile):
+                batches = _engine_batches(stream, lambda: self._engine_errors(sql, values, df))
+                for batch in batches:
                     rows += batch.num_rows
                     yield batch
             except GeneratorExit:  # the reader was closed before the end
@@ -476,21 +839,31 @@ class Queries:
     # -- writing -------------------------------------------------------------------------
 
     def _write_delta(
-        self, query: Any, target: str, mode: str, sql: str, progress: ProgressCallback | None
+        self,
+        query: Any,
+        target: str,
+        mode: str,
+        sql: str,
+        progress: ProgressCallback | None,
+        *,
+        partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
-        from deltalake import DeltaTable, write_deltalake  # noqa: PLC0415 - loaded only for Delta (import cost)
-
+        self._delta.check()
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
             df = query
-            try:
+            with self._engine_errors(sql, df=df):
                 stream = df.execute_stream()
-            except Exception as exc:
-                raise query_error(exc, sql, self._profile) from exc
-            schema, batches = df.schema(), _engine_batches(stream, sql, self._profile)
+            schema = df.schema()
+            batches = _engine_batches(stream, lambda: self._engine_errors(sql))
         elif hasattr(query, "__arrow_c_stream__"):
-            reader = pa.RecordBatchReader.from_stream(query)
+            # A pyarrow reader is read as it is: it raises its source's own exceptions.
+            reader = (
+                query
+                if isinstance(query, pa.RecordBatchReader)
+                else pa.RecordBatchReader.from_stream(query)
+            )
             schema, batches = reader.schema, iter(reader)
         else:
             raise TypeError(
@@ -498,43 +871,99 @@ class Queries:
                 f"(got {type(query).__name__})"
             )
         uri, storage_options = self._delta_target(target)
-        if mode == "append":
-            _check_append_schema(target, uri, storage_options, schema)
-        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
         try:
-            if mode == "overwrite":
-                write_deltalake(uri, data, mode="overwrite", storage_options=storage_options)
-            else:
-                write_deltalake(
+            table = _open_delta(uri, storage_options)
+            if mode == "append" and table is not None:
+                _check_append_schema(target, table, schema)
+        except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
+            what = f"Delta write to {target!r} (mode {mode!r})"
+            raise self._write_failed(what, "nothing was written", exc, sql) from exc
+        data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
+        folder = local_path(target, self._stores)
+        before = _FolderState.of(Path(folder)) if folder is not None else None
+        app_id = f"dfsession-write-{uuid.uuid4().hex}"
+        with self._delta_writes.running(uri):
+            try:
+                _delta_write(
+                    table,
                     uri,
                     data,
-                    mode="append" if mode == "append" else "error",
                     storage_options=storage_options,
+                    mode=mode,
+                    app_id=app_id,
+                    partition_by=partition_by,
                 )
-        except Exception as exc:
-            cause = counter.error if counter.error is not None else exc
-            if isinstance(cause, SqlPolicyError):
-                raise cause from exc
-            previous = _delta_version(uri, storage_options)
-            state = (
-                "no table was created"
-                if previous is None
-                else f"nothing was committed; the table stays at version {previous}"
+            except BaseException as exc:
+                left = self._put_back(before, uri, storage_options, counter.rows)
+                cause = counter.error if counter.error is not None else exc
+                if not isinstance(cause, Exception):  # KeyboardInterrupt, SystemExit
+                    raise cause from None
+                if isinstance(cause, SqlPolicyError):
+                    raise cause from exc
+                failure = self._delta_failed(target, mode, sql, error=exc, cause=cause, left=left)
+                raise failure from cause
+        if table is not None:  # deltalake left it at the version this write committed
+            version = table.version()
+        else:
+            version = _creation_version(uri, storage_options, app_id)
+        return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
+
+    def _put_back(
+        self,
+        before: _FolderState | None,
+        uri: str,
+        storage_options: dict[str, str] | None,
+        rows: int,
+    ) -> str:
+        """Remove the files a failed write left in a local folder; what was left, as text.
+
+        Not while another write to the same table runs in this session: its files look alike.
+        ``rows``: how many rows the writer read, so whether it may have written files.
+        In an object store the files stay: deltalake's access to it from Python
+        (``DeltaStorageHandler``) holds the GIL while it waits, and telling the write's files
+        from older ones would take a listing of the whole table before every write.
+        """
+        vacuum = " (VACUUM removes files that no commit references)"
+        if before is None:
+            return f"; files it wrote may remain in the object store{vacuum}" if rows else ""
+        if not self._delta_writes.alone(uri):
+            return (
+                "; the files it wrote were left in place, as another write to this table is "
+                f"running in this session{vacuum}"
             )
-            hint = (
-                "; use mode='append' or mode='overwrite' to write to an existing table"
-                if mode == "error" and "already exists" in str(exc)
-                else ""
-            )
-            what = f"Delta write to {target!r} (mode {mode!r})"
-            raise self._write_failed(what, state, cause, sql, hint=hint) from cause
-        version = DeltaTable(uri, storage_options=storage_options).version()
-        return WriteResult(target, "delta", mode, counter.rows, version), df
+        try:
+            table = _open_delta(uri, storage_options)
+            before.restore(table.file_uris() if table is not None else [])
+        except Exception as exc:  # best effort: the write's own error is the one to report
+            return f"; removing the files it wrote failed ({one_line(exc)}){vacuum}"
+        return ""
+
+    def _delta_failed(
+        self, target: str, mode: str, sql: str, *, error: BaseException, cause: Exception, left: str
+    ) -> QueryError:
+        """The error of a failed Delta write: the table's state, and what to do."""
+        uri, storage_options = self._delta_target(target)
+        previous = _delta_version(uri, storage_options)
+        state = (
+            "no table was created"
+            if previous is None
+            else f"nothing was committed; the table stays at version {previous}"
+        )
+        hint = (
+            "; use mode='append' or mode='overwrite' to write to an existing table"
+            if mode == "error" and "already exists" in str(error)
+            else ""
+        )
+        what = f"Delta write to {target!r} (mode {mode!r})"
+        return self._write_failed(what, state, cause, sql, hint=hint + left)
 
     def _write_failed(
         self, what: str, state: str, cause: BaseException, sql: str, *, hint: str = ""
     ) -> QueryError:
-        reason = cause.engine_message if isinstance(cause, QueryError) else str(cause).strip()
+        translated = self._error(cause, sql)
+        reason = (
+            translated.engine_message if isinstance(translated, QueryError) else str(translated)
+        )
         memory = _memory_hint(self._profile) if _OUT_OF_MEMORY in reason else ""
         error = QueryError(
             f"{what} failed, {state}: {reason or type(cause).__name__}{hint}"
@@ -578,7 +1007,14 @@ class Queries:
         return delta_target(target, self._stores)
 
     def _write_files(
-        self, query: Any, target: str, format: str, mode: str, sql: str
+        self,
+        query: Any,
+        target: str,
+        format: str,
+        mode: str,
+        sql: str,
+        *,
+        partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
         if not isinstance(query, DataFrame) and not hasattr(query, "__arrow_c_stream__"):
             raise TypeError(
@@ -592,38 +1028,54 @@ class Queries:
                     f"({target!r}): DataFusion only adds files there; use mode='append', or "
                     "format='delta' for atomic overwrites"
                 )
-            rows = self._copy(query, target, format, sql)
-            return WriteResult(target, format, mode, rows), None
+            rows = self._copy(query, target, format, sql, partition_by)
+            return WriteResult(target, format, mode, rows, partition_by=partition_by), None
+        local = _LocalWrite(Path(target.removeprefix("file://")), format, mode)
+        if partition_by and local.single_file:
+            raise QueryError(
+                f"partitioned writes make a folder of partitions, and {target!r} names one "
+                f"file; give a folder target (without the .{format} extension)"
+            )
         try:
-            rows = _LocalWrite(Path(target.removeprefix("file://")), format, mode).run(
-                lambda destination: self._copy(query, destination, format, sql)
+            rows = local.run(
+                lambda destination: self._copy(query, destination, format, sql, partition_by)
             )
         except QueryError as exc:
             if not exc.query:  # a refusal of the target itself, with its own message
                 raise
             what = f"writing {format} to {target!r} (mode {mode!r})"
             raise self._write_failed(what, "the target was left as it was", exc, sql) from exc
-        return WriteResult(target, format, mode, rows), None
+        return WriteResult(target, format, mode, rows, partition_by=partition_by), None
 
-    def _copy(self, source: Any, destination: str, format: str, sql: str) -> int:
+    def _copy(
+        self,
+        source: Any,
+        destination: str,
+        format: str,
+        sql: str,
+        partition_by: tuple[str, ...] = (),
+    ) -> int:
         """``COPY`` a DataFrame or Arrow stream (as a temporary table) to ``destination``.
 
-        Returns the rows written. An Arrow stream is read into memory first.
+        Returns the rows written. An Arrow stream is read into memory first. ``partition_by``
+        columns are known to be plain identifiers (``_check_partition_columns``).
         """
         view = f"__dfsession_write_{uuid.uuid4().hex}"
         literal = "'" + destination.replace("'", "''") + "'"
+        partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
         statement = (
             f'COPY (SELECT * FROM "{view}") TO {literal} '
-            f"STORED AS {_COPY_FORMATS[format]}{_COPY_OPTIONS.get(format, '')}"
+            f"STORED AS {_COPY_FORMATS[format]}{partitioned}{_COPY_OPTIONS.get(format, '')}"
         )
         try:
-            if isinstance(source, DataFrame):
-                self._ctx.register_table(view, source.into_view(temporary=True))
-            else:
-                self._ctx.from_arrow(source, name=view)
-            table = self._ctx.sql(statement).to_arrow_table()
-        except Exception as exc:
-            raise query_error(exc, sql, self._profile) from exc
+            with self._engine_errors(sql):
+                if isinstance(source, DataFrame):
+                    self._ctx.register_table(view, source.into_view(temporary=True))
+                elif isinstance(source, pa.RecordBatchReader):  # raises its source's exceptions
+                    self._ctx.from_arrow(source.read_all(), name=view)
+                else:
+                    self._ctx.from_arrow(source, name=view)
+                table = self._ctx.sql(statement).to_arrow_table()
         finally:
             self._ctx.deregister_table(view)
         return int(table.column(0)[0].as_py()) if table.num_rows else 0
@@ -670,16 +1122,16 @@ class _InContext:
         self.close()
 
 
-def _engine_batches(stream: Any, sql: str, profile: SessionProfile) -> Iterator[pa.RecordBatch]:
-    """pyarrow batches from a DataFusion stream; engine errors become dfsession errors."""
+def _engine_batches(
+    stream: Any, engine_errors: Callable[[], AbstractContextManager[None]]
+) -> Iterator[pa.RecordBatch]:
+    """pyarrow batches from a DataFusion stream; ``engine_errors()`` makes engine errors ours."""
     iterator = iter(stream)
     while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
+        with engine_errors():
+            batch = next(iterator, None)
+        if batch is None:
             return
-        except Exception as exc:
-            raise query_error(exc, sql, profile) from exc
         yield batch.to_pyarrow()
 
 
@@ -699,9 +1151,38 @@ class _Counter:
                 if self._progress is not None:
                     self._progress(self.rows)
                 yield batch
-        except Exception as exc:
+        except GeneratorExit:  # the writer stopped reading: not the source's failure
+            raise
+        except BaseException as exc:  # KeyboardInterrupt too: the writer would hide it
             self.error = exc
             raise
+
+
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_partition_columns(
+    query: Any, partition_by: tuple[str, ...], *, plain_names: bool
+) -> None:
+    """Each partition column must be a column of the result; a plain name if ``plain_names``.
+
+    File writes need plain names: ``COPY ... PARTITIONED BY`` takes them as written, unquoted.
+    """
+    if not partition_by:
+        return
+    schema = query.schema() if isinstance(query, DataFrame) else None
+    names = [] if schema is None else schema.names
+    for column in partition_by:
+        if schema is not None and column not in names:
+            raise QueryError(
+                f"partition column {column!r} is not a column of the result (columns: "
+                f"{', '.join(names)}); name one of them, spelled as in the result"
+            )
+        if plain_names and not _PLAIN_IDENTIFIER.fullmatch(column):
+            raise QueryError(
+                f"partition column {column!r} must be a plain name (letters, digits and _); "
+                "rename it in the query (SELECT ... AS part)"
+            )
 
 
 def _refuse_existing_folder(target: str) -> None:
@@ -717,17 +1198,8 @@ def _refuse_existing_folder(target: str) -> None:
         )
 
 
-def _check_append_schema(
-    target: str, uri: str, storage_options: dict[str, str] | None, incoming: pa.Schema
-) -> None:
+def _check_append_schema(target: str, table: DeltaTable, incoming: pa.Schema) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
-    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
-    from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
-
-    try:
-        table = DeltaTable(uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return  # append to a missing table creates it
     expected = pa.schema(table.schema().to_arrow())
     differences = schema_differences(expected, incoming, "exact")
     if differences:
@@ -741,6 +1213,68 @@ def _check_append_schema(
         )
 
 
+def _delta_write(
+    table: DeltaTable | None,
+    uri: str,
+    data: pa.RecordBatchReader,
+    *,
+    storage_options: dict[str, str] | None,
+    mode: str,
+    app_id: str,
+    partition_by: tuple[str, ...] = (),
+) -> None:
+    """Write ``data`` with deltalake, so that the version it commits can be known after.
+
+    Through the table object when there is a table: deltalake leaves it at the version this
+    write committed, whatever other writers commit. A write creating the table records the
+    transaction ``app_id`` instead, to find its version by (``_creation_version``).
+    """
+    from deltalake import CommitProperties, write_deltalake  # noqa: PLC0415 - loaded only for Delta (import cost)
+    from deltalake.transaction import Transaction  # noqa: PLC0415 - loaded only for Delta (import cost)
+
+    delta_mode: Literal["error", "append", "overwrite"] = (
+        "overwrite" if mode == "overwrite" else "append" if mode == "append" else "error"
+    )
+    partitions = list(partition_by) or None
+    if table is not None:
+        write_deltalake(table, data, mode=delta_mode, partition_by=partitions)
+        return
+    write_deltalake(
+        uri,
+        data,
+        mode=delta_mode,
+        storage_options=storage_options,
+        partition_by=partitions,
+        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, 0)]),
+    )
+
+
+def _open_delta(uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
+    """The Delta table at ``uri`` at its latest version, or ``None`` when there is none yet."""
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
+    from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
+
+    try:
+        return DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+
+
+def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: str) -> int:
+    """The version a write that found no table committed: the first holding its transaction.
+
+    Concurrent writers may create the table first, so a creating write can land past 0.
+    """
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
+
+    newest = DeltaTable(uri, storage_options=storage_options).version()
+    for version in range(newest):
+        table = DeltaTable(uri, storage_options=storage_options, version=version)
+        if table.transaction_version(app_id) is not None:
+            return version
+    return newest
+
+
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
     from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
@@ -749,6 +1283,82 @@ def _delta_version(target: str, storage_options: dict[str, str] | None) -> int |
     except Exception:
         return None
     return version
+
+
+class _RunningWrites:
+    """The Delta writes running in one session, per table: thread-safe counts."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    @contextmanager
+    def running(self, table: str) -> Iterator[None]:
+        """Count a write to ``table`` for the duration of the block."""
+        with self._lock:
+            self._counts[table] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._counts[table] -= 1
+
+    def alone(self, table: str) -> bool:
+        """Whether one write to ``table`` runs (the caller's own) and no other."""
+        with self._lock:
+            return self._counts[table] == 1
+
+
+@attrs.frozen
+class _FolderState:
+    """What a local Delta table folder held before a write, to put it back if the write fails.
+
+    ``root`` is the folder, or its outermost ancestor that did not exist yet; ``entries`` the
+    files and folders under it, relative to it.
+    """
+
+    root: Path
+    existed: bool
+    entries: frozenset[Path]
+    table: Path
+
+    @classmethod
+    def of(cls, folder: Path) -> _FolderState:
+        """The state of ``folder`` now."""
+        root = folder.absolute()
+        while not root.exists() and not root.parent.exists():
+            root = root.parent
+        return cls(root, root.exists(), frozenset(_entries(root)), folder.absolute())
+
+    def restore(self, referenced: Iterable[str]) -> None:
+        """Remove what appeared since, except the table's log and the files it references.
+
+        ``referenced``: the data files of the table's latest version (local paths or URIs).
+        """
+        keep = {
+            Path(name.removeprefix("file://")).absolute().relative_to(self.root)
+            for name in referenced
+        }
+        log = (self.table / "_delta_log").relative_to(self.root)
+        new = sorted(set(_entries(self.root)) - self.entries - keep, reverse=True)
+        for entry in new:  # deepest first: a folder after what it holds
+            path = self.root / entry
+            if entry.is_relative_to(log) and entry != log:
+                continue  # commits are never undone here; a failed write made none
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        if not self.existed and self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+
+def _entries(root: Path) -> Iterator[Path]:
+    """Every file and folder under ``root``, relative to it; nothing if it does not exist."""
+    return (path.relative_to(root) for path in root.rglob("*"))
 
 
 @attrs.frozen
@@ -800,11 +1410,13 @@ class _LocalWrite:
 
     @staticmethod
     def _move_files(source: Path, target: Path) -> None:
+        """Move every file under ``source`` to the same place under ``target`` (partitions too)."""
         target.mkdir(parents=True, exist_ok=True)
-        for file in sorted(source.iterdir()):
-            destination = target / file.name
+        for file in sorted(path for path in source.rglob("*") if not path.is_dir()):
+            destination = target / file.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
             if destination.exists():
-                destination = target / f"{uuid.uuid4().hex[:8]}-{file.name}"
+                destination = destination.with_name(f"{uuid.uuid4().hex[:8]}-{file.name}")
             file.replace(destination)
 
     @staticmethod

@@ -22,6 +22,7 @@ __all__ = [
     "local_path",
     "redact_location",
     "require_path",
+    "store_root",
 ]
 
 
@@ -35,6 +36,11 @@ def redact_location(location: str) -> str:
         netloc = "***@" + netloc.rsplit("@", 1)[1]
     query = "&".join(f"{key}=***" for key, _value in parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def store_root(location: str) -> str:
+    """The scheme and host of a remote location (``s3://bucket``), credentials redacted."""
+    return "/".join(redact_location(location).split("/", 3)[:3])
 
 
 def is_local_location(location: str) -> bool:
@@ -136,6 +142,12 @@ class ObjectStores(Mapping[str, StoreAccess]):
 
     def __repr__(self) -> str:
         return f"ObjectStores({', '.join(map(repr, self._stores))})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every resolved secret value of every store masked as ``***``."""
+        for store in self._stores.values():
+            text = store.scrub(text)
+        return text
 
 
 # deltalake (object_store crate) option names for each profile option and secret, per store kind.

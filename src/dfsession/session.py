@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -17,8 +17,9 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext
 
-from dfsession.engine import engine_versions
+from dfsession.engine import DeltaGuard, engine_versions
 from dfsession.facade import ProgressCallback, Queries, WriteResult
+from dfsession.faults import UdfFaults
 from dfsession.locations import ObjectStores
 from dfsession.pipeline.cache import SessionCache
 from dfsession.pipeline.hashing import runtime_hash
@@ -136,6 +137,8 @@ class BuiltSession:
             self.profile,
             stores=self.provided.get(ObjectStores),
             tracing=self.provided.get(SessionTracing),
+            faults=self.provided.get(UdfFaults),
+            delta=self.provided.get(DeltaGuard),
         )
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
@@ -166,10 +169,17 @@ class BuiltSession:
         mode: str = "error",
         params: Mapping[str, Any] | None = None,
         progress: ProgressCallback | None = None,
+        partition_by: Sequence[str] = (),
     ) -> WriteResult:
         """Write a result as parquet, csv, json or Delta (mode: error, append or overwrite)."""
         return self.queries.write(
-            query, target, format=format, mode=mode, params=params, progress=progress
+            query,
+            target,
+            format=format,
+            mode=mode,
+            params=params,
+            progress=progress,
+            partition_by=partition_by,
         )
 
     def execute_prepared(self, name: str, *params: Any) -> pa.Table:

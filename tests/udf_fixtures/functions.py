@@ -111,3 +111,46 @@ def decorated(values: pa.Array) -> pa.Array:
 
 
 NOT_A_FUNCTION = 42
+
+
+# -- functions that misbehave at query time -------------------------------------------------
+
+
+def as_text(values: pa.Array) -> pa.Array:
+    """Returns text such as ``n=1``: wrong for a function declared to return int64."""
+    return pc.binary_join_element_wise("n", pc.cast(values, pa.string()), "=")
+
+
+def first_only(values: pa.Array) -> pa.Array:
+    """Returns one value whatever the number of rows."""
+    return values.slice(0, 1)
+
+
+def explode(values: pa.Array) -> pa.Array:
+    """Raises inside the function."""
+    lookup: dict[str, int] = {}
+    return pa.array([lookup["missing"] for _ in values])
+
+
+def as_list(values: pa.Array) -> list[int]:
+    """Returns a Python list of ints rather than an Arrow array."""
+    return [value * 2 for value in values.to_pylist()]
+
+
+def as_int32(values: pa.Array) -> pa.Array:
+    """Returns int32 where int64 is declared: converts without loss."""
+    return pc.cast(values, pa.int32())
+
+
+def as_fraction(values: pa.Array) -> pa.Array:
+    """Returns 0.5 more than its input: a float64 that no int64 can hold."""
+    return pc.add(pc.cast(values, pa.float64()), 0.5)
+
+
+#: A function object dfsession does not wrap, returning strings where it declares int64.
+panicking = udf(as_text, [pa.int64()], pa.int64(), "volatile", name="panicking")
+
+
+def one_value() -> pa.Array:
+    """Takes no arguments, so cannot know the number of rows: returns one value."""
+    return pa.array([7], pa.int64())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
-from dfsession.errors import DfSessionError, StepFailedError
+from dfsession.errors import DfSessionError, StepFailedError, chained
 from dfsession.pipeline.monitor import BuildMonitor
 from dfsession.pipeline.ordering import validate_order
 from dfsession.pipeline.step import InstallStep, Provided, SessionBuild
@@ -45,9 +46,10 @@ def run_build(
     """Validate the order of ``steps``, run them against ``profile`` and return the result.
 
     ``given`` objects are readable by the steps (``build.get``/``build.need``) by type. A step
-    raising a ``DfSessionError`` fails the build with it; any other exception is wrapped in
-    ``StepFailedError``; either carries ``.step`` and ``.records`` (the steps that ran before).
-    A failed build runs the failure callbacks steps registered, then raises.
+    raising a ``DfSessionError`` fails the build with it; any other exception (an engine panic
+    too) is wrapped in ``StepFailedError``; either carries ``.step`` and ``.records`` (the steps
+    that ran before). A failed build runs the failure callbacks steps registered and drops what
+    it made (see ``_release``), then raises.
     """
     ordered = validate_order(steps)
     build = SessionBuild(profile, given)
@@ -63,6 +65,7 @@ def run_build(
         for monitor in monitors:
             monitor.build_finished(exc)
         build.run_failure_callbacks()
+        _release(build, exc)
         raise
     for monitor in monitors:
         monitor.build_finished(None)
@@ -114,15 +117,29 @@ def _checked(step: InstallStep, record: object) -> StepRecord:
 def _step_error(step: InstallStep, exc: BaseException, done: Sequence[StepRecord]) -> BaseException:
     """The error a failing step fails the build with, carrying the step and earlier records.
 
-    A ``DfSessionError`` goes through as itself, any other ``Exception`` is wrapped in
-    ``StepFailedError`` (``exc`` its cause); ``KeyboardInterrupt`` and the like go through.
+    A ``DfSessionError`` goes through as itself; ``KeyboardInterrupt`` and ``SystemExit`` too;
+    anything else, engine panics included (pyo3's ``PanicException`` is a ``BaseException``),
+    is wrapped in ``StepFailedError`` (``exc`` its cause).
     """
     if isinstance(exc, DfSessionError):
         error: DfSessionError = exc
-    elif isinstance(exc, Exception):
+    elif not isinstance(exc, KeyboardInterrupt | SystemExit):
         error = StepFailedError(f"step {step.name!r} failed: {type(exc).__name__}: {exc}")
         error.__cause__ = exc
     else:
         return exc
     error.step, error.records = step.name, tuple(done)
     return error
+
+
+def _release(build: SessionBuild, error: BaseException) -> None:
+    """Drop what a failed build made, so that a caller keeping ``error`` keeps none of it.
+
+    The build lets go of the context and the objects steps provided; the finished frames the
+    error's traceback (and its chained errors') hold lose their locals, as a step's frame holds
+    the context (``ctx = build.ctx``) and what it made of it. The runtime's spill folder then
+    goes with the context.
+    """
+    build.release()
+    for raised in chained(error):
+        traceback.clear_frames(raised.__traceback__)

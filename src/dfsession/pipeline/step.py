@@ -168,6 +168,13 @@ class SessionBuild:
         """Run ``callback`` if the build fails later (say, to remove a temp directory)."""
         self._on_failure.append(callback)
 
+    def release(self) -> None:
+        """Drop the context and what steps provided (a failed build's), so nothing keeps them."""
+        self._ctx = None
+        self._provided.clear()
+        self._given.clear()
+        self._replaced.clear()
+
     def run_failure_callbacks(self) -> None:
         """Called by the runner when a build fails; newest first, errors suppressed."""
         while self._on_failure:

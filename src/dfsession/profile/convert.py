@@ -21,8 +21,10 @@ from cattrs.gen import make_dict_structure_fn
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, parse_arrow_type
 from dfsession.profile.values import (
+    INT64_MAX,
     ByteSize,
     FieldError,
+    FieldsError,
     FrozenMap,
     SecretRef,
     did_you_mean,
@@ -151,7 +153,10 @@ def make_converter() -> cattrs.Converter:
         def structure_section(value: object, type_: Any) -> Any:
             if not isinstance(value, Mapping):
                 raise ValueError(f"expected a table with keys {keys} (got {_describe(value)})")
-            return generated(value, type_)
+            try:
+                return generated(value, type_)
+            except ClassValidationError as exc:
+                raise _every_problem(conv, exc, cls, value) from None
 
         return structure_section
 
@@ -178,6 +183,9 @@ def structure(data: object, cls: type[T]) -> T:
     """Structure ``data`` into ``cls``; every problem becomes one entry of a ``ProfileError``."""
     if not isinstance(data, Mapping):
         raise ProfileError([("", f"expected a table of profile sections (got {_describe(data)})")])
+    unreadable = list(_unreadable(data, "", 0))
+    if unreadable:
+        raise ProfileError(unreadable)
     try:
         return CONVERTER.structure(data, cls)
     except ProfileError:
@@ -190,6 +198,130 @@ def unstructure(value: object) -> dict[str, Any]:
     """The TOML-able form of a profile or section (defaults left out)."""
     result: dict[str, Any] = CONVERTER.unstructure(value)
     return result
+
+
+def _every_problem(
+    conv: cattrs.Converter, exc: ClassValidationError, cls: Any, value: Mapping[str, Any]
+) -> ClassValidationError:
+    """``exc`` with the problems of every field: each field structured and validated alone.
+
+    cattrs runs no attrs converter or validator once one field fails to structure, and attrs
+    stops at the first failing one; so check each field on its own, in field order.
+    """
+    failed: dict[str, Exception] = {}
+    for sub in exc.exceptions:
+        name = _attribute_name(sub)
+        if name is not None:
+            failed[name] = sub
+    extra = [sub for sub in exc.exceptions if isinstance(sub, ForbiddenExtraKeysError)]
+    found: list[Exception] = []
+    for attribute in attrs.fields(cls):
+        if attribute.name in failed:
+            found.append(failed[attribute.name])
+        elif attribute.init and attribute.name in value:
+            found.extend(_field_problems(conv, attribute, value[attribute.name]))
+    if not found:
+        return exc  # the fields are fine: a rule between them failed, as ``exc`` says
+    return ClassValidationError(exc.message, [*found, *extra], cls)
+
+
+def _attribute_name(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            return note.name
+    return None
+
+
+def _field_problems(
+    conv: cattrs.Converter, attribute: attrs.Attribute[Any], raw: object
+) -> list[Exception]:
+    """The problems of one field alone: its structuring, its attrs converter, its validator."""
+    note = AttributeValidationNote(f"Checking @ attribute {attribute.name}", attribute.name, None)
+    field_type: Any = attribute.type
+    try:
+        value = conv.structure(raw, field_type)
+        if attribute.converter is not None:
+            value = attribute.converter(value)  # type: ignore[operator]
+    except Exception as exc:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
+        return [exc]
+    try:
+        if attribute.validator is not None:
+            attribute.validator(None, attribute, value)
+    except FieldError as exc:  # validators name their field themselves
+        return [exc]
+    except Exception as exc:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
+        return [exc]
+    return []
+
+
+#: Deeper than any profile goes (``object_stores.NAME.secrets.KEY.env`` is 5 levels).
+MAX_DEPTH = 32
+
+
+def _unreadable(value: object, path: str, depth: int) -> Iterator[tuple[str, str]]:
+    """What no profile can hold, found before anything else reads the data.
+
+    Keys that are not strings, nesting deeper than ``MAX_DEPTH``, integers beyond TOML's
+    64 bits (not printed: Python cannot print one of 4,300 digits) and text that is not
+    Unicode (never echoed: it may be a secret).
+    """
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            yield path, "not valid Unicode text (it holds a lone surrogate); a profile is UTF-8"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:
+            yield (
+                path,
+                (
+                    "expected a 64-bit integer, -2^63 to 2^63-1, as in TOML "
+                    f"(got an integer of {value.bit_length()} bits)"
+                ),
+            )
+    elif isinstance(value, Mapping | list | tuple) and depth > MAX_DEPTH:
+        yield path, f"nested deeper than {MAX_DEPTH} levels; no profile goes this deep"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _unreadable_item(key, item, path, depth)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _unreadable(item, _join(path, str(index)), depth + 1)
+
+
+def _unreadable_item(key: object, item: object, path: str, depth: int) -> Iterator[tuple[str, str]]:
+    if not isinstance(key, str):
+        shown = _key_text(key)
+        yield (
+            _join(path, shown),
+            (
+                f"keys must be strings (got {shown} that is {type(key).__name__}); quote the key "
+                "(YAML reads unquoted on, off, yes and no as booleans)"
+            ),
+        )
+    elif not _is_unicode(key):
+        shown = key.encode("utf-8", "backslashreplace").decode()
+        yield _join(path, shown), "a key that is not valid Unicode text; a profile is UTF-8"
+    else:
+        yield from _unreadable(item, _join(path, key), depth + 1)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _key_text(key: object) -> str:
+    """A key that is not a string, as text that is safe to print (no 4,300-digit integers)."""
+    if isinstance(key, int) and not -INT64_MAX - 1 <= key <= INT64_MAX:
+        return f"<an integer of {key.bit_length()} bits>"
+    try:
+        return str(key)[:60]
+    except (ValueError, RecursionError):
+        return f"<{type(key).__name__}>"
 
 
 def _join(path: str, part: str) -> str:
@@ -218,6 +350,10 @@ def _problems(exc: BaseException, path: str, cls: Any) -> Iterator[tuple[str, st
         return
     if isinstance(exc, FieldError):
         yield _join(path, exc.field), exc.message
+        return
+    if isinstance(exc, FieldsError):
+        for error in exc.errors:
+            yield _join(path, error.field), error.message
         return
     if isinstance(exc, ProfileError):
         for sub_path, message in exc.problems:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,14 @@ from dfsession.profile.sections import (
     UdfConfig,
     ViewConfig,
 )
-from dfsession.profile.values import FieldError, FrozenMap, frozen_map, frozen_tuple, settings_map
+from dfsession.profile.values import (
+    FieldError,
+    FrozenMap,
+    frozen_map,
+    frozen_tuple,
+    raise_all,
+    settings_map,
+)
 
 FINGERPRINT_VERSION = "dfsession-profile/1"
 
@@ -54,10 +61,13 @@ class SessionProfile:
     _fingerprint: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
         tables = {*self.datasets}
         for name in self.views:
             if name in tables:
-                raise FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
+                yield FieldError(f"views.{name}", f"a dataset is also named {name!r}; rename one")
         for store_name, store in self.object_stores.items():
             for other_name, other in self.object_stores.items():
                 # The engine keys stores on scheme and host: s3://lake/raw and s3://lake/curated
@@ -66,7 +76,7 @@ class SessionProfile:
                     store.scheme,
                     store.host,
                 ):
-                    raise FieldError(
+                    yield FieldError(
                         f"object_stores.{store_name}.url",
                         f"object stores {other_name!r} and {store_name!r} are both registered "
                         f"for {store.scheme}{store.host}: the engine keeps one store per scheme "
@@ -77,7 +87,7 @@ class SessionProfile:
             ("datafusion.runtime.temp_directory", "spill", self.execution.spill),
         ):
             if setting in self.settings and value is not None:
-                raise FieldError(
+                yield FieldError(
                     f"settings.{setting}",
                     f"conflicts with execution.{field}; set it in one place only",
                 )
@@ -125,13 +135,32 @@ def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
     """Read a TOML profile file; errors name the file and the dotted field path."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError([("", f"profile file {str(file)!r} does not exist")]) from None
+    except IsADirectoryError:
+        raise ProfileError(
+            [("", f"profile file {str(file)!r} is a folder; give the path of a .toml file")]
+        ) from None
     except UnicodeDecodeError as exc:
         raise ProfileError(
             [("", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})")]
         ) from None
+    except OSError as exc:
+        raise ProfileError(
+            [("", f"profile file {str(file)!r} cannot be read: {exc.strerror}")]
+        ) from None
+    return SessionProfile.from_dict(_parse_toml(file, text))
+
+
+def _parse_toml(file: Path, text: str) -> dict[str, Any]:
+    """The TOML document; any failure to read it is a ``ProfileError`` naming the file."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError([("", f"{file}: not valid TOML: {exc}")]) from None
-    return SessionProfile.from_dict(data)
+        reason = str(exc)
+    except RecursionError:
+        reason = "nested too deeply (no profile nests more than a few levels)"
+    except ValueError:  # tomllib reads integers with int(), which refuses 4,300+ digits
+        reason = "an integer too long to read; TOML integers are 64-bit (-2^63 to 2^63-1)"
+    raise ProfileError([("", f"{file}: not valid TOML: {reason}")])

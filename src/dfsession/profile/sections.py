@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -22,6 +22,7 @@ from dfsession.profile.values import (
     import_ref,
     one_of,
     positive,
+    raise_all,
     settings_map,
 )
 
@@ -174,31 +175,40 @@ STORE_SECRETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _check_names(
+def _unknown_names(
     section: str, given: Mapping[str, Any], known: Mapping[str, Any] | tuple[str, ...], kind: str
-) -> None:
+) -> Iterator[FieldError]:
     for name in given:
         if name not in known:
             accepted = ", ".join(known) or "none"
-            raise FieldError(
+            yield FieldError(
                 f"{section}.{name}",
                 f"unknown {section[:-1]} for {kind} (accepted: {accepted})"
                 + did_you_mean(name, known),
             )
 
 
-def _check_option_types(options: Mapping[str, Any], accepted: Mapping[str, type]) -> None:
-    """Each option value has the type its name takes (booleans are not numbers)."""
+def _wrong_option_types(
+    options: Mapping[str, Any], accepted: Mapping[str, type]
+) -> Iterator[FieldError]:
+    """Each known option's value has the type its name takes (booleans are not numbers).
+
+    Every integer option is a count, so it is never negative.
+    """
     for name, value in options.items():
-        expected = accepted[name]
+        expected = accepted.get(name)
+        if expected is None:
+            continue
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise FieldError(f"options.{name}", f"expected a {expected.__name__} (got {value!r})")
+            yield FieldError(f"options.{name}", f"expected a {expected.__name__} (got {value!r})")
+        elif isinstance(value, int) and value < 0:
+            yield FieldError(f"options.{name}", f"expected an int >= 0 (got {value!r})")
 
 
-def _reject_credentials(field: str, url: str) -> None:
+def _credentials_in(field: str, url: str) -> Iterator[FieldError]:
     """Credentials belong in ``secrets`` references, never in a URL the profile shows."""
     if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        raise FieldError(
+        yield FieldError(
             field,
             "a URL with user credentials (user:password@host); remove them and put them "
             'in the object store\'s secrets as { env = "VARIABLE" } references',
@@ -215,17 +225,21 @@ class ObjectStoreConfig:
     secrets: FrozenMap[str, SecretRef] = attrs.field(factory=FrozenMap, converter=frozen_map)
 
     def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
         if "://" not in self.url:
-            raise FieldError("url", f"expected a URL such as 's3://bucket' (got {self.url!r})")
-        _reject_credentials("url", self.url)
+            yield FieldError("url", f"expected a URL such as 's3://bucket' (got {self.url!r})")
+        yield from _credentials_in("url", self.url)
         if "endpoint" in self.options:
-            _reject_credentials("options.endpoint", str(self.options["endpoint"]))
-        _check_names("options", self.options, STORE_OPTIONS[self.kind], f"a {self.kind} store")
-        _check_names("secrets", self.secrets, STORE_SECRETS[self.kind], f"a {self.kind} store")
-        _check_option_types(self.options, STORE_OPTIONS[self.kind])
+            yield from _credentials_in("options.endpoint", str(self.options["endpoint"]))
+        kind = f"a {self.kind} store"
+        yield from _unknown_names("options", self.options, STORE_OPTIONS[self.kind], kind)
+        yield from _unknown_names("secrets", self.secrets, STORE_SECRETS[self.kind], kind)
+        yield from _wrong_option_types(self.options, STORE_OPTIONS[self.kind])
         for name, secret in self.secrets.items():
             if not isinstance(secret, SecretRef):
-                raise FieldError(
+                yield FieldError(
                     f"secrets.{name}",
                     'expected a secret reference { env = "VARIABLE" } or { literal = "..." }',
                 )
@@ -273,32 +287,33 @@ class DatasetConfig:
     options: FrozenMap[str, Scalar] = attrs.field(factory=FrozenMap, converter=frozen_map)
 
     def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
         if self.version is not None and (
             isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 0
         ):
-            raise FieldError("version", f"expected a table version >= 0 (got {self.version!r})")
+            yield FieldError("version", f"expected a table version >= 0 (got {self.version!r})")
         if self.format != "delta":
             for name in ("version", "timestamp"):
                 if getattr(self, name) is not None:
-                    raise FieldError(
+                    yield FieldError(
                         name, f"time travel needs format 'delta' (format is {self.format!r})"
                     )
         if self.version is not None and self.timestamp is not None:
-            raise FieldError("timestamp", "give either version or timestamp, not both")
+            yield FieldError("timestamp", "give either version or timestamp, not both")
         if self.schema_mode in ("exact", "compatible") and self.schema is None:
-            raise FieldError(
+            yield FieldError(
                 "schema_mode", f"{self.schema_mode!r} needs a declared schema; add a schema table"
             )
         if self.format == "delta" and self.partition_cols:
-            raise FieldError(
+            yield FieldError(
                 "partition_cols", "Delta tables carry their own partitioning; remove this"
             )
-        _check_names(
-            "options", self.options, DATASET_OPTIONS[self.format], f"format {self.format!r}"
-        )
-        _check_option_types(self.options, DATASET_OPTIONS[self.format])
-        for field, text in (("location", self.location),):
-            _reject_credentials(field, text)
+        accepted = DATASET_OPTIONS[self.format]
+        yield from _unknown_names("options", self.options, accepted, f"format {self.format!r}")
+        yield from _wrong_option_types(self.options, accepted)
+        yield from _credentials_in("location", self.location)
 
     @property
     def effective_schema_mode(self) -> str:
@@ -355,12 +370,14 @@ class PlannerConfig:
     record_rules: bool = False
 
     def __attrs_post_init__(self) -> None:
-        for key in self.optimizer:
-            if not key.startswith("datafusion.optimizer."):
-                raise FieldError(
-                    f"optimizer.{key}",
-                    "expected a 'datafusion.optimizer.*' key; put other settings in [settings]",
-                )
+        raise_all(
+            FieldError(
+                f"optimizer.{key}",
+                "expected a 'datafusion.optimizer.*' key; put other settings in [settings]",
+            )
+            for key in self.optimizer
+            if not key.startswith("datafusion.optimizer.")
+        )
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from difflib import get_close_matches
+from fractions import Fraction
 from typing import Any, TypeVar
 
 import attrs
@@ -20,6 +21,23 @@ class FieldError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class FieldsError(ValueError):
+    """Several ``FieldError`` found together by one check (rules between fields)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+
+def raise_all(problems: Iterable[FieldError]) -> None:
+    """Raise every problem at once: the one ``FieldError``, or ``FieldsError`` of several."""
+    found = list(problems)
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise FieldsError(found)
 
 
 class FrozenMap(Mapping[K, V]):
@@ -138,6 +156,10 @@ _UNITS: dict[str, int] = {
     "tib": 1024**4,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+#: The largest integer a profile holds: TOML integers are 64-bit, and so are the engine's sizes.
+INT64_MAX = 2**63 - 1
+#: More digits than any size up to ``INT64_MAX`` needs, even with a fraction.
+_SIZE_MAX_DIGITS = 40
 
 
 class ByteSize(int):
@@ -151,19 +173,19 @@ class ByteSize(int):
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         elif isinstance(value, str):
-            match = _SIZE_RE.match(value)
-            unit = match.group(2).lower() if match else ""
-            if match is None or unit not in _UNITS:
-                raise ValueError(
-                    f"expected a size such as 512MiB, 2GiB or a number of bytes (got {value!r})"
-                )
-            number = int(float(match.group(1)) * _UNITS[unit])
+            number = _parse_size_text(value)
         else:
             raise ValueError(
                 f"expected a size such as 512MiB, 2GiB or a number of bytes (got {value!r})"
             )
         if number <= 0:
             raise ValueError(f"expected a positive size (got {value!r})")
+        if number > INT64_MAX:
+            got = repr(value) if isinstance(value, str) else f"{number.bit_length()} bits"
+            raise ValueError(
+                f"expected a size below 8EiB: the engine counts bytes in 64-bit integers "
+                f"(got {got})"
+            )
         return cls(number)
 
     def __str__(self) -> str:
@@ -174,6 +196,22 @@ class ByteSize(int):
 
     def __repr__(self) -> str:
         return f"ByteSize({str(self)!r})"
+
+
+def _parse_size_text(text: str) -> int:
+    """The exact number of bytes ``text`` names (no float rounding: ``2**53 + 1`` stays itself)."""
+    match = _SIZE_RE.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f"expected a size such as 512MiB, 2GiB or a number of bytes (got {text!r})"
+        )
+    if len(match.group(1)) > _SIZE_MAX_DIGITS:  # refused before Python reads the digits
+        raise ValueError(f"expected a size written in at most {_SIZE_MAX_DIGITS} digits")
+    exact = Fraction(match.group(1)) * _UNITS[unit]
+    if exact.denominator != 1:
+        raise ValueError(f"expected a whole number of bytes (got {text!r}: {float(exact)} bytes)")
+    return int(exact)
 
 
 def byte_size_or_none(value: object) -> ByteSize | None:

@@ -50,7 +50,7 @@ def _register(
             name,
             location,
             options=CsvReadOptions(
-                has_header=options.get("has_header", True),
+                has_header=_has_header(config),
                 delimiter=options.get("delimiter", ","),
                 schema_infer_max_records=options.get("schema_infer_max_records", 1000),
                 file_extension=options.get("file_extension", ".csv"),
@@ -81,19 +81,28 @@ def _declared_text_schema(config: DatasetConfig, inferred: pa.Schema) -> pa.Sche
 
     Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
     the integer the engine would infer. Self-describing formats keep their own types, so a
-    difference there is a real mismatch for the schema check to report.
+    difference there is a real mismatch for the schema check to report. A headerless CSV has
+    no names either: the declared columns name the file's columns by position.
     """
     if config.format not in ("csv", "json") or config.schema is None:
         return None
+    current = [f for f in inferred if f.name not in config.partition_cols]
     declared = config.schema
-    fields = [
-        pa.field(f.name, declared.get(f.name, f.type), nullable=True)
-        for f in inferred
-        if f.name not in config.partition_cols
-    ]
-    wanted = pa.schema(fields)
-    current = pa.schema([f for f in inferred if f.name not in config.partition_cols])
-    return None if wanted.equals(current) else wanted
+    if not _has_header(config):
+        named = [n for n in declared if n not in config.partition_cols][: len(current)]
+        current_names = named + [f.name for f in current[len(named) :]]
+    else:
+        current_names = [f.name for f in current]
+    wanted = pa.schema(
+        pa.field(name, declared.get(name, f.type), nullable=True)
+        for name, f in zip(current_names, current, strict=True)
+    )
+    return None if wanted.equals(pa.schema(current)) else wanted
+
+
+def _has_header(config: DatasetConfig) -> bool:
+    """Whether a CSV dataset's files start with a header line (the ``has_header`` option)."""
+    return bool(config.options.get("has_header", True))
 
 
 def _as_folder(config: DatasetConfig, path: str | None) -> DatasetConfig:

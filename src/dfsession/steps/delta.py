@@ -10,15 +10,17 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import check_delta_compatibility, major, one_line
-from dfsession.errors import ProfileError, StepFailedError
+from dfsession.engine import DeltaGuard, check_delta_compatibility, major, one_line
+from dfsession.errors import ProfileError, SqlPolicyError, StepFailedError
 from dfsession.locations import (
     ObjectStores,
     StoreAccess,
     dataset_local_path,
     delta_target,
     find_store,
+    is_local_location,
     redact_location,
+    store_root,
 )
 from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild
@@ -47,6 +49,10 @@ DELTA_FORMAT = "DELTATABLE"
 REMOTE_SCAN_ISSUE = "https://github.com/delta-io/delta-rs/issues/4623"
 #: The newest DataFusion major known to have that gap (apache/datafusion#24733 closes it).
 LAST_MAJOR_WITH_GAP = 55
+#: The ``OPTIONS`` a ``CREATE EXTERNAL TABLE ... STORED AS DELTATABLE`` statement may give: time
+#: travel and client timeouts. Any other storage option (endpoint, region, allow_http, proxy,
+#: credentials...) could send the store's credentials to another host, so only the profile sets it.
+STATEMENT_OPTIONS = frozenset({"version", "timestamp", "timeout", "connect_timeout"})
 
 
 def parse_timestamp(name: str, text: str) -> datetime:
@@ -96,9 +102,10 @@ def open_delta(
 class DeltaTableFactory(TableProviderFactory):
     """``CREATE EXTERNAL TABLE t STORED AS DELTATABLE LOCATION '...'`` through the native provider.
 
-    Storage options come from the object store the location lies in, then from the
-    statement's ``OPTIONS`` (``'version' '3'`` or ``'timestamp' '...'`` time-travel).
-    The version guard runs before deltalake is touched.
+    Storage options come from the object store the location lies in; the statement's
+    ``OPTIONS`` may add only ``STATEMENT_OPTIONS`` (``'version' '3'`` or ``'timestamp' '...'``
+    time-travel), and a remote location must lie in a registered store: SQL never decides
+    where credentials go. The version guard runs before deltalake is touched.
     """
 
     stores: Mapping[str, StoreAccess] = attrs.field(factory=dict, repr=False)
@@ -109,8 +116,8 @@ class DeltaTableFactory(TableProviderFactory):
         check_delta_compatibility(built_for=self.datafusion_major)
         locations = cmd.locations()
         location = locations[0] if locations else ""
+        options = self._statement_options(cmd.name(), location, dict(cmd.options()))
         uri, storage_options = delta_target(location, self.stores)
-        options = {key.removeprefix("format."): value for key, value in dict(cmd.options()).items()}
         version = options.pop("version", None)
         timestamp = options.pop("timestamp", None)
         if version is not None and timestamp is not None:
@@ -123,7 +130,7 @@ class DeltaTableFactory(TableProviderFactory):
                 f"CREATE EXTERNAL TABLE {cmd.name()}: OPTIONS 'version' must be a table version "
                 f">= 0 (got {version!r})"
             )
-        if options:  # anything else is a storage option for deltalake (say 'AWS_REGION')
+        if options:  # client timeouts, for deltalake
             storage_options = {**(storage_options or {}), **options}
         table = open_delta(
             uri,
@@ -132,6 +139,36 @@ class DeltaTableFactory(TableProviderFactory):
             timestamp=None if timestamp is None else parse_timestamp(cmd.name(), timestamp),
         )
         return Table(table)
+
+    def _statement_options(
+        self, table: str, location: str, given: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The statement's options, refused unless the location and every option are safe."""
+        store = find_store(location, self.stores)
+        if store is None and not is_local_location(location):
+            root = store_root(location)
+            raise SqlPolicyError(
+                f"CREATE EXTERNAL TABLE {table}: no [object_stores] entry covers {root!r}; SQL "
+                "reads remote tables only through the profile's object stores, with their "
+                f"credentials: add one, such as [object_stores.x] url = {root!r} with its kind",
+                kind="DDL",
+                statement="CreateExternalTable",
+                field="object_stores",
+            )
+        options = {key.removeprefix("format."): value for key, value in given.items()}
+        refused = sorted(key for key in options if key not in STATEMENT_OPTIONS)
+        if refused:
+            field = "object_stores" if store is None else f"object_stores.{store.name}.options"
+            raise SqlPolicyError(
+                f"CREATE EXTERNAL TABLE {table}: OPTIONS {', '.join(map(repr, refused))} may "
+                "not be given in SQL: storage options decide where the store's credentials go, "
+                f"so they come from the profile ({field}); a statement may give only "
+                f"{', '.join(sorted(STATEMENT_OPTIONS))}",
+                kind="DDL",
+                statement="CreateExternalTable",
+                field=field,
+            )
+        return options
 
 
 @attrs.frozen(cache_hash=True)
@@ -150,6 +187,8 @@ class DeltaStep:
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
         stores = build.need(ObjectStores)
+        guard = DeltaGuard(self.datafusion_major)
+        build.provide(guard)  # Delta writes run the guard as this build did
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
@@ -157,7 +196,7 @@ class DeltaStep:
         profile = build.profile
         datasets = [(n, c) for n, c in profile.datasets.items() if c.format == "delta"]
         if datasets:
-            check_delta_compatibility(built_for=self.datafusion_major)
+            guard.check()
         opened: list[tuple[str, DatasetConfig, int]] = []
         for name, config in datasets:
             table = self._open(name, config, stores)

@@ -22,6 +22,7 @@ from datafusion import (
 )
 
 from dfsession.errors import DfSessionError, ProfileError
+from dfsession.faults import CheckedFunction, UdfFaults
 from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild
@@ -180,9 +181,11 @@ class _ProfileFunctions:
     worked out once per build.
     """
 
-    __slots__ = ("_objects", "_resolver", "_signatures")
+    __slots__ = ("_faults", "_objects", "_resolver", "_signatures")
 
-    def __init__(self) -> None:
+    def __init__(self, faults: UdfFaults) -> None:
+        #: Where the checked callables keep their faults for the session's query facade.
+        self._faults = faults
         self._resolver = ReferenceResolver()
         #: reference -> (the object, its ``_reference_kind``).
         self._objects: dict[str, tuple[Any, str]] = {}
@@ -215,7 +218,8 @@ class _ProfileFunctions:
                 "volatility": volatility,
                 "source": ref,
             }
-            function_obj = ScalarUDF(name, obj, in_fields, out_field, volatility)
+            checked = CheckedFunction(obj, name, index, config, self._faults)
+            function_obj = ScalarUDF(name, checked, in_fields, out_field, volatility)
             out.append(
                 _Function(
                     name, "scalar", function_obj, ref, index, override=config.override, entry=entry
@@ -600,7 +604,8 @@ class UdfsStep:
                 self.name, "no [[udfs]] in the profile and features.udf_entry_points is false"
             )
         functions: list[_Function] = []
-        collector = _ProfileFunctions()
+        faults = UdfFaults()
+        collector = _ProfileFunctions(faults)
         for index, config in enumerate(profile.udfs):
             collector.collect(index, config, functions)
         if use_entry_points:
@@ -618,6 +623,7 @@ class UdfsStep:
         # Each function registers under the name it was read by (the engine object's own, or
         # the one dfsession gave it), so it is listed under that name; no second listing.
         _register(ctx, functions)
+        build.provide(faults)  # the query facade reports the checked functions' faults
         snapshot = _snapshot(functions, catalog)
         log.debug("dfsession.udfs", installed=len(snapshot), shadowed=shadowed)
         applied: dict[str, Any] = {"functions": snapshot}
