@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import attrs
 
 from dfsession.errors import ProfileError
 
-if TYPE_CHECKING:
-    pass
-
-
-#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the registered object stores:
-#: a mapping of store name to ``StoreAccess`` (set by the ``object_stores`` step).
-STORES_RESOURCE = "object_stores"
+__all__ = [
+    "ObjectStores",
+    "StoreAccess",
+    "dataset_local_path",
+    "delta_target",
+    "find_store",
+    "is_local_location",
+    "local_path",
+    "redact_location",
+    "require_path",
+    "store_root",
+]
 
 
 def redact_location(location: str) -> str:
@@ -114,6 +119,37 @@ class StoreAccess:
         return out
 
 
+class ObjectStores(Mapping[str, StoreAccess]):
+    """The registered object stores by name: what the ``object_stores`` step provides.
+
+    Read-only; empty when the profile declares none. Later steps and the query facade find
+    the store a location lies in through it (``build.need(ObjectStores)``).
+    """
+
+    __slots__ = ("_stores",)
+
+    def __init__(self, stores: Mapping[str, StoreAccess] | None = None) -> None:
+        self._stores: dict[str, StoreAccess] = dict(stores or {})
+
+    def __getitem__(self, name: str) -> StoreAccess:
+        return self._stores[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stores)
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def __repr__(self) -> str:
+        return f"ObjectStores({', '.join(map(repr, self._stores))})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every resolved secret value of every store masked as ``***``."""
+        for store in self._stores.values():
+            text = store.scrub(text)
+        return text
+
+
 # deltalake (object_store crate) option names for each profile option and secret, per store kind.
 _DELTA_OPTION_NAMES: dict[str, dict[str, str]] = {
     "s3": {
@@ -152,13 +188,6 @@ def find_store(location: str, stores: Mapping[str, StoreAccess]) -> StoreAccess 
         if store.owns(location):
             return store
     return None
-
-
-def scrub_secrets(text: str, stores: Mapping[str, StoreAccess]) -> str:
-    """``text`` with every resolved secret value of every store masked as ``***``."""
-    for store in stores.values():
-        text = store.scrub(text)
-    return text
 
 
 def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:

@@ -13,16 +13,21 @@ from datafusion import CsvReadOptions, SessionContext
 from dfsession.engine import one_line
 from dfsession.errors import StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     find_store,
     local_path,
     redact_location,
     require_path,
 )
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import DatasetConfig
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
+
+__all__ = [
+    "DatasetsStep",
+]
 
 
 def _register(
@@ -163,7 +168,7 @@ class DatasetsStep:
         datasets = [(n, c) for n, c in profile.datasets.items() if c.format != "delta"]
         if not datasets:
             return StepRecord.skipped(self.name, "no non-Delta [datasets] in the profile")
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
+        stores = build.need(ObjectStores)
         ctx = build.ctx
         registered: list[tuple[str, DatasetConfig]] = []
         for name, declared in datasets:

@@ -10,10 +10,10 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, major, one_line
+from dfsession.engine import DeltaGuard, check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, SqlPolicyError, StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     dataset_local_path,
     delta_target,
@@ -23,12 +23,23 @@ from dfsession.locations import (
     store_root,
 )
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import DatasetConfig
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+__all__ = [
+    "DELTA_FORMAT",
+    "DeltaStep",
+    "DeltaTableFactory",
+    "LAST_MAJOR_WITH_GAP",
+    "REMOTE_SCAN_ISSUE",
+    "open_delta",
+    "parse_timestamp",
+]
 
 log = get_logger(__name__)
 
@@ -69,7 +80,7 @@ def open_delta(
     without_files: bool = False,
 ) -> DeltaTable:
     """Open a Delta table, at a version or a timestamp when given (a native call: guard first)."""
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     table = DeltaTable(
         uri, version=version, storage_options=storage_options, without_files=without_files
@@ -175,8 +186,9 @@ class DeltaStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
-        build.resources[DELTA_MAJOR_RESOURCE] = self.datafusion_major  # for Delta writes' guard
+        stores = build.need(ObjectStores)
+        guard = DeltaGuard(self.datafusion_major)
+        build.provide(guard)  # Delta writes run the guard as this build did
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
@@ -184,7 +196,7 @@ class DeltaStep:
         profile = build.profile
         datasets = [(n, c) for n, c in profile.datasets.items() if c.format == "delta"]
         if datasets:
-            check_delta_compatibility(built_for=self.datafusion_major)
+            guard.check()
         opened: list[tuple[str, DatasetConfig, int]] = []
         for name, config in datasets:
             table = self._open(name, config, stores)
@@ -241,7 +253,7 @@ class DeltaStep:
                 without_files=bool(config.options.get("without_files", False)),
             )
         except Exception as exc:
-            from deltalake.exceptions import TableNotFoundError
+            from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
             store = find_store(config.location, stores)
             reason = _one_line(exc, config.location)

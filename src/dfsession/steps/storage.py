@@ -12,10 +12,15 @@ from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem
 
 from dfsession.engine import one_line
 from dfsession.errors import ProfileError
-from dfsession.locations import STORES_RESOURCE, StoreAccess, redact_location
+from dfsession.locations import ObjectStores, StoreAccess, redact_location
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import ObjectStoreConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ObjectStoresStep",
+]
 
 log = get_logger(__name__)
 
@@ -114,7 +119,7 @@ class ObjectStoresStep:
     """Register each ``[object_stores]`` entry with the context under its URL's scheme and host.
 
     Secrets are resolved here, from the environment, and nowhere else; later steps (Delta)
-    get them through ``build.resources[STORES_RESOURCE]``.
+    get them through ``build.need(ObjectStores)``.
     """
 
     name: str = "object_stores"
@@ -125,7 +130,7 @@ class ObjectStoresStep:
         """Build and register every store; the record lists them with secrets described."""
         stores = build.profile.object_stores
         if not stores:
-            build.resources[STORES_RESOURCE] = {}
+            build.provide(ObjectStores())
             return StepRecord.skipped(self.name, "no [object_stores] in the profile")
         environ = os.environ
         access: dict[str, StoreAccess] = {}
@@ -161,5 +166,5 @@ class ObjectStoresStep:
                 kind=config.kind,
                 url=redact_location(config.url),
             )
-        build.resources[STORES_RESOURCE] = access
+        build.provide(ObjectStores(access))
         return StepRecord(step=self.name, applied={"object_stores": records})
