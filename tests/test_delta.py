@@ -20,7 +20,9 @@ from dfsession import (
     SessionContextBuilder,
     SessionProfile,
     default_steps,
+    insert_after,
     replace_step,
+    without_step,
 )
 from dfsession.bootstrap import validate_profile
 from dfsession.engine import (
@@ -364,8 +366,6 @@ def test_delta_table_in_a_local_store_resolves_to_the_stores_prefix(orders: Path
 
 
 def test_delta_table_survives_a_later_step_replacing_the_context(tmp_path: Path) -> None:
-    from dfsession import default_steps, insert_after, without_step
-
     location = tmp_path / "ids"
     write_deltalake(str(location), pa.table({"id": [1, 2, 3]}))
     profile = SessionProfile.from_dict(

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import attrs
@@ -355,8 +356,6 @@ def test_fingerprint_is_identical_across_processes_and_hash_seeds() -> None:
 @settings(max_examples=60, deadline=None)
 @given(profiles(buildable=False))
 def test_dict_toml_round_trip_is_the_identity(profile: SessionProfile) -> None:
-    import tomllib
-
     assert SessionProfile.from_dict(tomllib.loads(profile.to_toml())) == profile
     assert SessionProfile.from_dict(profile.to_dict()).fingerprint() == profile.fingerprint()
 

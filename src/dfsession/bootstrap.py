@@ -24,12 +24,12 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from dfsession.engine import check_delta_compatibility, one_line
-from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
+from dfsession.session import SessionContextBuilder, default_steps
 from dfsession.steps.delta import DeltaStep
 from dfsession.steps.sql_objects import (
     cycle_message,
@@ -41,6 +41,21 @@ from dfsession.steps.sql_objects import (
     referenced_tables,
     view_dependencies,
 )
+
+__all__ = [
+    "DATA_STEPS",
+    "DEFAULT_SAMPLE_ROWS",
+    "SCRATCH_STEPS",
+    "ItemKind",
+    "ItemStatus",
+    "ValidationItem",
+    "ValidationReport",
+    "check_dataset",
+    "scratch_steps",
+    "seed_batch",
+    "validate_profile",
+    "zero_scalar",
+]
 
 ItemKind = Literal["dataset", "view", "prepared", "data"]
 ItemStatus = Literal["ok", "failed", "skipped"]
@@ -320,8 +335,6 @@ def validate_profile(
     resolves their secrets. ``strict`` makes a skipped item fail the report.
     """
     if steps is None:
-        from dfsession.steps import default_steps
-
         steps = default_steps()
     steps = tuple(steps)  # read twice: by the scratch session and by the data checks
     if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):

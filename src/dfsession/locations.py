@@ -4,7 +4,7 @@ Delta targets, secret scrubbing."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import assert_never
 
@@ -22,9 +22,15 @@ from dfsession.profile.stores import (
 )
 from dfsession.profile.values import given_fields
 
-#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the registered object stores:
-#: a mapping of store name to ``StoreAccess`` (set by the ``object_stores`` step).
-STORES_RESOURCE = "object_stores"
+__all__ = [
+    "ObjectStores",
+    "StoreAccess",
+    "dataset_local_path",
+    "delta_target",
+    "find_store",
+    "local_path",
+    "require_path",
+]
 
 
 @attrs.frozen
@@ -84,6 +90,37 @@ class StoreAccess:
         return out
 
 
+class ObjectStores(Mapping[str, StoreAccess]):
+    """The registered object stores by name: what the ``object_stores`` step provides.
+
+    Read-only; empty when the profile declares none. Later steps and the query facade find
+    the store a location lies in through it (``build.need(ObjectStores)``).
+    """
+
+    __slots__ = ("_stores",)
+
+    def __init__(self, stores: Mapping[str, StoreAccess] | None = None) -> None:
+        self._stores: dict[str, StoreAccess] = dict(stores or {})
+
+    def __getitem__(self, name: str) -> StoreAccess:
+        return self._stores[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stores)
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def __repr__(self) -> str:
+        return f"ObjectStores({', '.join(map(repr, self._stores))})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every resolved secret value of every store masked as ``***``."""
+        for store in self._stores.values():
+            text = store.scrub(text)
+        return text
+
+
 def _real_host(spec: ObjectStoreSpec) -> str | None:
     """The bucket or container a store's options name, when its URL's host is another name."""
     match spec:
@@ -137,13 +174,6 @@ def find_store(location: Location, stores: Mapping[str, StoreAccess]) -> StoreAc
         if store.owns(location):
             return store
     return None
-
-
-def scrub_secrets(text: str, stores: Mapping[str, StoreAccess]) -> str:
-    """``text`` with every resolved secret value of every store masked as ``***``."""
-    for store in stores.values():
-        text = store.scrub(text)
-    return text
 
 
 def local_path(location: Location, stores: Mapping[str, StoreAccess]) -> str | None:

@@ -13,13 +13,13 @@ from datafusion import CsvReadOptions, SessionContext
 from dfsession.engine import one_line
 from dfsession.errors import StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     find_store,
     local_path,
     require_path,
 )
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import (
     ArrowDataset,
     CsvDataset,
@@ -27,7 +27,12 @@ from dfsession.profile.datasets import (
     JsonDataset,
     ParquetDataset,
 )
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
+
+__all__ = [
+    "DatasetsStep",
+]
 
 T = TypeVar("T")
 #: A dataset this step registers: every format but Delta (the ``delta`` step's).
@@ -189,7 +194,7 @@ class DatasetsStep:
         ]
         if not datasets:
             return StepRecord.skipped(self.name, "no non-Delta [datasets] in the profile")
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
+        stores = build.need(ObjectStores)
         ctx = build.ctx
         registered: list[_Table] = []
         for name, spec in datasets:

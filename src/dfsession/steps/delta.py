@@ -10,24 +10,34 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, major, one_line
+from dfsession.engine import DeltaGuard, check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, SqlPolicyError, StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     dataset_local_path,
     delta_target,
     find_store,
 )
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.profile.locations import Location
 from dfsession.profile.values import Timestamp
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+__all__ = [
+    "DELTA_FORMAT",
+    "DeltaStep",
+    "DeltaTableFactory",
+    "LAST_MAJOR_WITH_GAP",
+    "REMOTE_SCAN_ISSUE",
+    "open_delta",
+]
 
 log = get_logger(__name__)
 
@@ -52,7 +62,7 @@ def open_delta(
     without_files: bool = False,
 ) -> DeltaTable:
     """Open a Delta table, at a version or a timestamp when given (a native call: guard first)."""
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     table = DeltaTable(
         uri, version=version, storage_options=storage_options, without_files=without_files
@@ -157,8 +167,9 @@ class DeltaStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
-        build.resources[DELTA_MAJOR_RESOURCE] = self.datafusion_major  # for Delta writes' guard
+        stores = build.need(ObjectStores)
+        guard = DeltaGuard(self.datafusion_major)
+        build.provide(guard)  # Delta writes run the guard as this build did
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
@@ -168,7 +179,7 @@ class DeltaStep:
             (n, spec) for n, spec in profile.datasets.items() if isinstance(spec, DeltaDataset)
         ]
         if datasets:
-            check_delta_compatibility(built_for=self.datafusion_major)
+            guard.check()
         opened: list[tuple[str, DeltaDataset, int]] = []
         for name, spec in datasets:
             table = self._open(name, spec, stores)
@@ -222,7 +233,7 @@ class DeltaStep:
                 without_files=bool(spec.options.without_files),
             )
         except Exception as exc:
-            from deltalake.exceptions import TableNotFoundError
+            from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
             store = find_store(spec.location, stores)
             reason = _one_line(exc, spec.location)

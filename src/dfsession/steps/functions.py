@@ -22,12 +22,18 @@ from datafusion import (
 )
 
 from dfsession.errors import DfSessionError, ProfileError
-from dfsession.faults import UDF_FAULTS_RESOURCE, CheckedFunction, UdfFaults
+from dfsession.faults import CheckedFunction, UdfFaults
 from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import UdfConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "UdfsStep",
+]
 
 log = get_logger(__name__)
 
@@ -583,7 +589,7 @@ class UdfsStep:
         # Each function registers under the name it was read by (the engine object's own, or
         # the one dfsession gave it), so it is listed under that name; no second listing.
         _register(ctx, functions)
-        build.resources[UDF_FAULTS_RESOURCE] = faults
+        build.provide(faults)  # the query facade reports the checked functions' faults
         snapshot = _snapshot(functions, catalog)
         log.debug("dfsession.udfs", installed=len(snapshot), shadowed=shadowed)
         applied: dict[str, Any] = {"functions": snapshot}

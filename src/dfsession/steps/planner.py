@@ -13,7 +13,20 @@ from datafusion import SessionContext
 from dfsession.engine import one_line, set_option
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.imports import resolve_reference
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ExtensionsStep",
+    "LOGICAL_CODEC",
+    "PHYSICAL_CODEC",
+    "PHYSICAL_RULE",
+    "PlannerStep",
+    "QUERY_PLANNER",
+    "SESSION_COMPONENTS",
+    "SESSION_PLANNER",
+    "effective_rules",
+]
 
 LOGICAL_CODEC = "__datafusion_logical_extension_codec__"
 PHYSICAL_CODEC = "__datafusion_physical_extension_codec__"

@@ -10,7 +10,14 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from dfsession.engine import set_option
 from dfsession.errors import ProfileError
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ContextStep",
+    "SettingsStep",
+    "UrlTableStep",
+]
 
 
 def _runtime(execution: Any) -> tuple[RuntimeEnvBuilder, dict[str, Any]]:

@@ -12,9 +12,30 @@ from datafusion import DataFrame, SessionContext, SQLOptions
 
 from dfsession.engine import one_line
 from dfsession.errors import ProfileError
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import PreparedConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "PreparedStep",
+    "ViewsStep",
+    "cycle_message",
+    "dependency_order",
+    "find_cycles",
+    "local_name",
+    "parameter_numbers",
+    "plan_view",
+    "prepare_statement",
+    "prepared_entry",
+    "read_only",
+    "referenced_tables",
+    "references_in",
+    "sql_type",
+    "tokenize",
+    "view_dependencies",
+    "view_order",
+]
 
 # --- a small SQL tokenizer: enough to find the tables a query reads --------------------------
 

@@ -12,9 +12,9 @@ from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem
 
 from dfsession.engine import one_line
 from dfsession.errors import ProfileError
-from dfsession.locations import STORES_RESOURCE, StoreAccess
+from dfsession.locations import ObjectStores, StoreAccess
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import (
     AzureStore,
@@ -25,6 +25,11 @@ from dfsession.profile.stores import (
     S3Store,
 )
 from dfsession.profile.values import SecretRef, given_fields
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ObjectStoresStep",
+]
 
 log = get_logger(__name__)
 
@@ -139,7 +144,7 @@ class ObjectStoresStep:
     """Register each ``[object_stores]`` entry with the context under its URL's scheme and host.
 
     Secrets are resolved here, from the environment, and nowhere else; later steps (Delta)
-    get them through ``build.resources[STORES_RESOURCE]``.
+    get them through ``build.need(ObjectStores)``.
     """
 
     name: str = "object_stores"
@@ -150,7 +155,7 @@ class ObjectStoresStep:
         """Build and register every store; the record lists them with secrets described."""
         stores = build.profile.object_stores
         if not stores:
-            build.resources[STORES_RESOURCE] = {}
+            build.provide(ObjectStores())
             return StepRecord.skipped(self.name, "no [object_stores] in the profile")
         environ = os.environ
         access: dict[str, StoreAccess] = {}
@@ -162,7 +167,7 @@ class ObjectStoresStep:
             access[name] = store_access
             records.append(_record(name, spec))
             log.debug("dfsession.object_store", store=name, kind=spec.kind, url=spec.url.redacted())
-        build.resources[STORES_RESOURCE] = access
+        build.provide(ObjectStores(access))
         return StepRecord(step=self.name, applied={"object_stores": records})
 
 
