@@ -18,7 +18,8 @@ from structlog.testing import capture_logs
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile, StepFailedError
 from dfsession.bootstrap import validate_profile
-from dfsession.locations import ObjectStores, redact_location
+from dfsession.locations import ObjectStores
+from dfsession.profile.locations import Location, redact_url
 from dfsession.steps.datasets import DatasetsStep
 from dfsession.steps.session import ContextStep
 from dfsession.steps.storage import ObjectStoresStep
@@ -232,11 +233,9 @@ def test_the_session_holds_the_provided_store_access_for_later_steps(
 
 
 def test_credentials_in_a_location_are_redacted() -> None:
-    assert (
-        redact_location("s3://user:pa55@bucket/x?sig=abc&sv=1")
-        == "s3://***@bucket/x?sig=***&sv=***"
-    )
-    assert redact_location("data/trips.parquet") == "data/trips.parquet"
+    assert redact_url("s3://user:pa55@bucket/x?sig=abc&sv=1") == "s3://***@bucket/x?sig=***&sv=***"
+    assert redact_url("data/trips.parquet") == "data/trips.parquet"
+    assert Location.parse("s3://bucket/x?sig=abc").redacted() == "s3://bucket/x?sig=***"
 
 
 def test_the_secret_value_appears_in_no_record_log_repr_or_report(

@@ -36,6 +36,7 @@ from dfsession import (
     default_steps,
 )
 from dfsession.bootstrap import validate_profile
+from dfsession.profile.locations import redact_url
 from dfsession.steps.session import ContextStep, SettingsStep
 from dfsession.steps.tracing import TracingStep
 from dfsession.tracing import (
@@ -43,7 +44,6 @@ from dfsession.tracing import (
     otlp_traces_url,
     query_span,
     redact_sql,
-    redact_url,
     set_query_metrics,
 )
 
@@ -340,9 +340,11 @@ def test_otlp_endpoint_that_is_not_an_http_url_is_a_profile_error() -> None:
         SessionContextBuilder(profile).build()
 
 
-def test_redact_url_drops_credentials_query_and_fragment() -> None:
+def test_redact_url_masks_credentials_and_query_values_and_drops_the_fragment() -> None:
+    # One redactor for locations and endpoints: query keys stay, their values are masked.
     assert (
-        redact_url("https://u:p@host:4318/v1/traces?token=x#f") == "https://***@host:4318/v1/traces"
+        redact_url("https://u:p@host:4318/v1/traces?token=x#f")
+        == "https://***@host:4318/v1/traces?token=***"
     )
     assert redact_url("http://host/v1/traces") == "http://host/v1/traces"
     assert redact_sql("SELECT 'key' AS k") == "SELECT 'key' AS k"

@@ -25,6 +25,7 @@ from datafusion import SessionContext
 
 from dfsession.engine import check_delta_compatibility, one_line
 from dfsession.pipeline.step import InstallStep
+from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
@@ -298,7 +299,7 @@ def check_dataset(
     kept = tuple(step for step in steps if step.name in DATA_STEPS)
     with SessionContextBuilder(alone, steps=kept).build() as session:
         compared = "compared with the declared schema" if config.schema else "no schema declared"
-        if config.format not in ("csv", "json"):  # self-describing: the schema is the check
+        if not isinstance(config, CsvDataset | JsonDataset):  # self-describing: schema is the check
             return f"schema read back, {compared}"
         quoted = '"' + name.replace('"', '""') + '"'
         rows = session.execute(f"SELECT * FROM {quoted} LIMIT {sample_rows}").num_rows
@@ -336,7 +337,7 @@ def validate_profile(
     if steps is None:
         steps = default_steps()
     steps = tuple(steps)  # read twice: by the scratch session and by the data checks
-    if any(dataset.format == "delta" for dataset in profile.datasets.values()):
+    if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):
         # The guard build runs: validation passes no profile that build refuses.
         major = next((s.datafusion_major for s in steps if isinstance(s, DeltaStep)), None)
         check_delta_compatibility(built_for=major)

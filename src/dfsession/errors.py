@@ -47,6 +47,11 @@ class ProfileError(DfSessionError, ValueError):
             )
         super().__init__(text)
 
+    @classmethod
+    def at(cls, path: str, message: str) -> ProfileError:
+        """The error of one problem: ``message`` about the field at the dotted ``path``."""
+        return cls([(path, message)])
+
 
 class StepOrderError(DfSessionError):
     """The step list cannot run in the given order (missing capability, duplicate name).

@@ -40,8 +40,10 @@ from dfsession.errors import (
     chained,
 )
 from dfsession.faults import UdfFaults, fault_error, is_engine_failure
-from dfsession.locations import ObjectStores, delta_target, local_path, redact_location
+from dfsession.locations import ObjectStores, delta_target, local_path
 from dfsession.logs import get_logger
+from dfsession.profile.datasets import CsvDataset, DeltaDataset
+from dfsession.profile.locations import Location, redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
 from dfsession.profile.values import did_you_mean
@@ -281,7 +283,7 @@ def _csv_hint(
     scanned = _scanned_tables(df)
     lines = []
     for name, config in profile.datasets.items():
-        if config.format != "csv" or (scanned is not None and name not in scanned):
+        if not isinstance(config, CsvDataset) or (scanned is not None and name not in scanned):
             continue
         try:
             fields = ctx.table(name).schema()
@@ -624,7 +626,7 @@ class Queries:
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
         partitions = tuple(partition_by)
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
-        location = os.fspath(target)
+        location = _write_target(os.fspath(target))
         self._refuse_dataset_location(location)
         if format == "delta" and mode == "error":
             _refuse_existing_folder(location)
@@ -640,7 +642,7 @@ class Queries:
             if not self._profile.sql_policy.allow_dml:
                 raise SqlPolicyError(
                     f"the profile's sql_policy does not allow writing data (DML: {format} write to "
-                    f"{redact_location(location)!r}); set sql_policy.allow_dml = true to allow it",
+                    f"{location.redacted()!r}); set sql_policy.allow_dml = true to allow it",
                     kind="DML",
                     statement=f"write {format}",
                     field="sql_policy.allow_dml",
@@ -841,7 +843,7 @@ class Queries:
     def _write_delta(
         self,
         query: Any,
-        target: str,
+        target: Location,
         mode: str,
         sql: str,
         progress: ProgressCallback | None,
@@ -876,7 +878,7 @@ class Queries:
             if mode == "append" and table is not None:
                 _check_append_schema(target, table, schema)
         except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
-            what = f"Delta write to {target!r} (mode {mode!r})"
+            what = f"Delta write to {target.text!r} (mode {mode!r})"
             raise self._write_failed(what, "nothing was written", exc, sql) from exc
         data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
         folder = local_path(target, self._stores)
@@ -906,7 +908,7 @@ class Queries:
             version = table.version()
         else:
             version = _creation_version(uri, storage_options, app_id)
-        return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
+        return WriteResult(target.text, "delta", mode, counter.rows, version, partition_by), df
 
     def _put_back(
         self,
@@ -939,7 +941,14 @@ class Queries:
         return ""
 
     def _delta_failed(
-        self, target: str, mode: str, sql: str, *, error: BaseException, cause: Exception, left: str
+        self,
+        target: Location,
+        mode: str,
+        sql: str,
+        *,
+        error: BaseException,
+        cause: Exception,
+        left: str,
     ) -> QueryError:
         """The error of a failed Delta write: the table's state, and what to do."""
         uri, storage_options = self._delta_target(target)
@@ -954,7 +963,7 @@ class Queries:
             if mode == "error" and "already exists" in str(error)
             else ""
         )
-        what = f"Delta write to {target!r} (mode {mode!r})"
+        what = f"Delta write to {target.text!r} (mode {mode!r})"
         return self._write_failed(what, state, cause, sql, hint=hint + left)
 
     def _write_failed(
@@ -973,15 +982,15 @@ class Queries:
         )
         return error
 
-    def _refuse_dataset_location(self, target: str) -> None:
+    def _refuse_dataset_location(self, target: Location) -> None:
         """Writing files where a registered dataset reads would leave it stale or broken.
 
         The engine caches the file listing of a registered table, so files written into (or
         removed from) its folder are not seen, and an overwrite breaks its next scan.
         """
-        written = Path(local_path(target, self._stores) or target)
+        written = Path(local_path(target, self._stores) or target.text)
         for name, dataset in self._profile.datasets.items():
-            if dataset.format == "delta":
+            if isinstance(dataset, DeltaDataset):
                 continue
             read = local_path(dataset.location, self._stores)
             if read is None:
@@ -994,22 +1003,22 @@ class Queries:
                 or (source.is_relative_to(target_path))
             ):
                 raise QueryError(
-                    f"write target {redact_location(target)!r} overlaps dataset {name!r} "
-                    f"({redact_location(dataset.location)!r}), which this session has "
+                    f"write target {target.redacted()!r} overlaps dataset {name!r} "
+                    f"({dataset.location.redacted()!r}), which this session has "
                     "registered: the engine caches its file listing, so the table would not see "
                     "the new files (or break, on overwrite); write elsewhere, or write there "
                     "from another session and build this one again",
-                    query=target,
+                    query=target.text,
                 )
 
-    def _delta_target(self, target: str) -> tuple[str, dict[str, str] | None]:
+    def _delta_target(self, target: Location) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""
         return delta_target(target, self._stores)
 
     def _write_files(
         self,
         query: Any,
-        target: str,
+        target: Location,
         format: str,
         mode: str,
         sql: str,
@@ -1021,19 +1030,19 @@ class Queries:
                 f"write() takes SQL text, a datafusion DataFrame or an Arrow stream "
                 f"(got {type(query).__name__})"
             )
-        if "://" in target and not target.startswith("file://"):
+        if target.file_path is None:
             if mode != "append":
                 raise QueryError(
                     f"mode {mode!r} is not available for {format} files in an object store "
-                    f"({target!r}): DataFusion only adds files there; use mode='append', or "
+                    f"({target.text!r}): DataFusion only adds files there; use mode='append', or "
                     "format='delta' for atomic overwrites"
                 )
-            rows = self._copy(query, target, format, sql, partition_by)
-            return WriteResult(target, format, mode, rows, partition_by=partition_by), None
-        local = _LocalWrite(Path(target.removeprefix("file://")), format, mode)
+            rows = self._copy(query, target.text, format, sql, partition_by)
+            return WriteResult(target.text, format, mode, rows, partition_by=partition_by), None
+        local = _LocalWrite(Path(target.file_path), format, mode)
         if partition_by and local.single_file:
             raise QueryError(
-                f"partitioned writes make a folder of partitions, and {target!r} names one "
+                f"partitioned writes make a folder of partitions, and {target.text!r} names one "
                 f"file; give a folder target (without the .{format} extension)"
             )
         try:
@@ -1043,9 +1052,9 @@ class Queries:
         except QueryError as exc:
             if not exc.query:  # a refusal of the target itself, with its own message
                 raise
-            what = f"writing {format} to {target!r} (mode {mode!r})"
+            what = f"writing {format} to {target.text!r} (mode {mode!r})"
             raise self._write_failed(what, "the target was left as it was", exc, sql) from exc
-        return WriteResult(target, format, mode, rows, partition_by=partition_by), None
+        return WriteResult(target.text, format, mode, rows, partition_by=partition_by), None
 
     def _copy(
         self,
@@ -1185,30 +1194,39 @@ def _check_partition_columns(
             )
 
 
-def _refuse_existing_folder(target: str) -> None:
+def _write_target(text: str) -> Location:
+    """A write target parsed as a location; credentials in a URL are refused, unechoed."""
+    try:
+        return Location.parse(text)
+    except ValueError as exc:
+        shown = redact_url(text)
+        raise QueryError(f"write target {shown!r}: {exc}", query=shown) from None
+
+
+def _refuse_existing_folder(target: Location) -> None:
     """Mode ``error`` creates a Delta table: not inside a local folder that holds other files."""
-    path = Path(target.removeprefix("file://"))
-    if "://" in target and not target.startswith("file://"):
+    if target.file_path is None:
         return  # remote: deltalake itself refuses an existing table
+    path = Path(target.file_path)
     if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").exists():
         raise QueryError(
-            f"write target {target!r} is a folder that already holds files (not a Delta table); "
-            "write to a new or empty folder",
-            query=target,
+            f"write target {target.text!r} is a folder that already holds files (not a Delta "
+            "table); write to a new or empty folder",
+            query=target.text,
         )
 
 
-def _check_append_schema(target: str, table: DeltaTable, incoming: pa.Schema) -> None:
+def _check_append_schema(target: Location, table: DeltaTable, incoming: pa.Schema) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
     expected = pa.schema(table.schema().to_arrow())
     differences = schema_differences(expected, incoming, "exact")
     if differences:
         lines = "\n".join(f"  {line}" for line in differences)
         raise SchemaMismatchError(
-            f"Delta append to {redact_location(target)!r}: the data does not match the table's "
+            f"Delta append to {target.redacted()!r}: the data does not match the table's "
             f"columns, nothing was written:\n{lines}\ncast the query's columns to the table's "
             "types, or write with mode='overwrite' to replace the table",
-            dataset=target,
+            dataset=target.text,
             differences=differences,
         )
 
@@ -1338,7 +1356,7 @@ class _FolderState:
         ``referenced``: the data files of the table's latest version (local paths or URIs).
         """
         keep = {
-            Path(name.removeprefix("file://")).absolute().relative_to(self.root)
+            Path(Location.parse(name).file_path or name).absolute().relative_to(self.root)
             for name in referenced
         }
         log = (self.table / "_delta_log").relative_to(self.root)

@@ -23,6 +23,7 @@ import attrs
 from dfsession._version import VERSION
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.pipeline.step import InstallStep, SessionBuild
+from dfsession.profile.locations import redact_url
 from dfsession.profile.sections import TracingConfig
 from dfsession.record import StepRecord
 
@@ -38,7 +39,6 @@ __all__ = [
     "query_span",
     "record_attributes",
     "redact_sql",
-    "redact_url",
     "require_opentelemetry",
     "set_query_metrics",
     "span_attributes",
@@ -77,17 +77,6 @@ def _missing(exporter: str, package: str, exc: ImportError) -> DfSessionError:
     )
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe for records, spans and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    if parts.username is not None or parts.password is not None:
-        host = f"***@{host}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def redact_sql(sql: str) -> str:
     """SQL with the quoted values of secret-looking options (``'aws.secret_access_key'``) hidden."""
     return _SECRET_OPTION.sub(r"\1'***'", sql)
@@ -97,13 +86,9 @@ def otlp_traces_url(endpoint: str) -> str:
     """The OTLP/HTTP traces URL for ``endpoint``: a bare base URL gets ``/v1/traces`` added."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProfileError(
-            [
-                (
-                    "tracing.endpoint",
-                    f"expected an http(s) URL such as http://127.0.0.1:4318 (got {endpoint!r})",
-                )
-            ]
+        raise ProfileError.at(
+            "tracing.endpoint",
+            f"expected an http(s) URL such as http://127.0.0.1:4318 (got {redact_url(endpoint)!r})",
         )
     if parts.path in ("", "/"):
         return urlunsplit((parts.scheme, parts.netloc, OTLP_TRACES_PATH, parts.query, ""))

@@ -101,7 +101,7 @@ class SettingsStep:
             try:
                 set_option(build.ctx, key, value)
             except ValueError as exc:
-                raise ProfileError([(f"settings.{key}", str(exc))]) from exc
+                raise ProfileError.at(f"settings.{key}", str(exc)) from exc
         return StepRecord(step=self.name, applied={"settings": dict(settings)})
 
 

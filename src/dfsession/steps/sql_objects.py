@@ -494,7 +494,7 @@ def prepare_statement(name: str, config: PreparedConfig) -> tuple[str, list[str]
     """
     base = f"prepared.{name}"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ProfileError([(base, "a prepared statement's name must be a plain identifier")])
+        raise ProfileError.at(base, "a prepared statement's name must be a plain identifier")
     problems: list[tuple[str, str]] = []
     spelled: list[str] = []
     for position, data_type in enumerate(config.params):
@@ -561,13 +561,8 @@ class ViewsStep:
                 break
             if len(failed) == len(pending):
                 name, error = failed[0]
-                raise ProfileError(
-                    [
-                        (
-                            f"views.{name}.sql",
-                            f"view {name!r} does not plan: {one_line(error)}",
-                        )
-                    ]
+                raise ProfileError.at(
+                    f"views.{name}.sql", f"view {name!r} does not plan: {one_line(error)}"
                 ) from error
             pending = [name for name, _exc in failed]
         return StepRecord(step=self.name, applied={"views": registered})
@@ -595,13 +590,9 @@ class PreparedStep:
             try:
                 ctx.sql(statement)
             except Exception as exc:
-                raise ProfileError(
-                    [
-                        (
-                            f"prepared.{name}.sql",
-                            f"prepared statement {name!r} does not plan: {one_line(exc)}",
-                        )
-                    ]
+                raise ProfileError.at(
+                    f"prepared.{name}.sql",
+                    f"prepared statement {name!r} does not plan: {one_line(exc)}",
                 ) from exc
             entries.append(prepared_entry(name, config, spelled))
         return StepRecord(step=self.name, applied={"prepared": entries})
