@@ -55,9 +55,42 @@ RULES = (
         ),
     ),
     Rule(
-        "a step module never reaches into another step module",
+        "a step module never reaches into another step module, nor into the shell above",
         layer="dfsession.steps",
-        forbidden=("dfsession.steps",),
+        forbidden=(
+            "dfsession.steps",
+            "dfsession.facade",
+            "dfsession.session",
+            "dfsession.bootstrap",
+        ),
+    ),
+    Rule(
+        "only the engine layer imports deltalake",
+        layer="dfsession",
+        forbidden=("deltalake",),
+        exempt=("dfsession.engine",),
+    ),
+    Rule(
+        "the engine layer stands on the profile, errors and logs alone",
+        layer="dfsession.engine",
+        forbidden=("dfsession",),
+        allowed=(
+            "dfsession.engine",
+            "dfsession.profile",
+            "dfsession.errors",
+            "dfsession.logs",
+            "dfsession._version",
+        ),
+    ),
+    Rule(
+        "the query facade runs queries on a built session: it knows no step and no build",
+        layer="dfsession.facade",
+        forbidden=(
+            "dfsession.steps",
+            "dfsession.pipeline",
+            "dfsession.session",
+            "dfsession.bootstrap",
+        ),
     ),
     Rule(
         "nothing imports the command line (but `python -m dfsession`)",
@@ -128,7 +161,7 @@ def _violations(rule: Rule, src: Path = SRC) -> list[str]:
     found = []
     for path in sorted((src / "dfsession").rglob("*.py")):
         module = _module_name(path, src)
-        if not _within(module, rule.layer) or module in rule.exempt:
+        if not _within(module, rule.layer) or any(_within(module, e) for e in rule.exempt):
             continue
         for imported in sorted(set(_imports(path, src))):
             if _within(imported, module):

@@ -21,7 +21,7 @@ from dfsession import (
     SessionProfile,
     StepFailedError,
 )
-from dfsession.schemas import schema_fingerprint
+from dfsession.engine.schemas import schema_fingerprint
 
 TRIPS = pa.table(
     {
@@ -298,19 +298,29 @@ def test_an_unreadable_file_fails_naming_the_dataset(tmp_path: Path) -> None:
     assert caught.value.step == "datasets"
 
 
-def test_delta_datasets_are_left_to_the_delta_step(tmp_path: Path, files: Path) -> None:
+def test_every_format_delta_included_registers_in_one_step_in_declaration_order(
+    tmp_path: Path, files: Path
+) -> None:
     write_deltalake(tmp_path / "orders", pa.table({"id": [1]}))
     session = build(
         {
             "trips": {"format": "parquet", "location": str(files / "trips.parquet")},
             "orders": {"format": "delta", "location": str(tmp_path / "orders")},
+            "csv_trips": {"format": "csv", "location": str(files / "trips.csv")},
         }
     )
-    assert [d["name"] for d in session.record("datasets").applied["datasets"]] == ["trips"]
-    assert [d["name"] for d in session.record("delta").applied["datasets"]] == ["orders"]
+    entries = session.record("datasets").applied["datasets"]
+    assert [(d["name"], d["format"]) for d in entries] == [
+        ("trips", "parquet"),
+        ("orders", "delta"),
+        ("csv_trips", "csv"),
+    ]
+    assert entries[1]["version"] == 0
+    assert session.record("delta").applied == {"table_factory": "DELTATABLE"}
+    assert rows(session, "SELECT count(*) AS n FROM orders") == {"n": [1]}
 
 
-def test_no_file_datasets_means_a_skipped_record() -> None:
+def test_no_datasets_means_a_skipped_record() -> None:
     session = build({})
     record = session.record("datasets")
     assert record.status == "skipped"

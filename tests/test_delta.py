@@ -25,12 +25,12 @@ from dfsession import (
     without_step,
 )
 from dfsession.bootstrap import validate_profile
-from dfsession.engine import (
+from dfsession.engine.schemas import schema_fingerprint
+from dfsession.engine.versions import (
     DELTALAKE_DATAFUSION_MAJORS,
     check_delta_compatibility,
     deltalake_datafusion_major,
 )
-from dfsession.schemas import schema_fingerprint
 from dfsession.steps.delta import DeltaStep
 
 V0 = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]})
@@ -66,8 +66,7 @@ def test_delta_table_is_read_through_the_native_provider(orders: Path) -> None:
 
 def test_record_holds_version_and_schema_fingerprint(orders: Path) -> None:
     session = build({"orders": {"format": "delta", "location": str(orders)}})
-    record = session.record("delta")
-    (entry,) = record.applied["datasets"]
+    (entry,) = session.record("datasets").applied["datasets"]
     assert entry == {
         "name": "orders",
         "format": "delta",
@@ -76,14 +75,14 @@ def test_record_holds_version_and_schema_fingerprint(orders: Path) -> None:
         "schema_mode": "none",
         "schema_fingerprint": schema_fingerprint(session.ctx.table("orders").schema()),
     }
-    assert record.applied["table_factory"] == "DELTATABLE"
+    assert session.record("delta").applied == {"table_factory": "DELTATABLE"}
     assert session.report()["datasets"] == [entry]
 
 
 def test_version_time_travel_reads_the_older_version(orders: Path) -> None:
     session = build({"orders": {"format": "delta", "location": str(orders), "version": 0}})
     assert ids(session) == [1, 2]
-    assert session.record("delta").applied["datasets"][0]["version"] == 0
+    assert session.record("datasets").applied["datasets"][0]["version"] == 0
 
 
 def test_timestamp_time_travel_reads_the_version_current_then(orders: Path) -> None:
@@ -91,7 +90,7 @@ def test_timestamp_time_travel_reads_the_version_current_then(orders: Path) -> N
     moment = datetime.fromtimestamp(first_commit_ms / 1000, tz=UTC).isoformat()
     session = build({"orders": {"format": "delta", "location": str(orders), "timestamp": moment}})
     assert ids(session) == [1, 2]
-    entry = session.record("delta").applied["datasets"][0]
+    entry = session.record("datasets").applied["datasets"][0]
     assert (entry["version"], entry["timestamp"]) == (0, moment)
 
 
@@ -116,7 +115,7 @@ def test_declared_schema_is_checked_for_delta_tables(orders: Path) -> None:
                 }
             }
         )
-    assert caught.value.step == "delta"
+    assert caught.value.step == "datasets"
     assert caught.value.differences == ("column 'id': expected string, actual int64",)
 
 
@@ -126,7 +125,7 @@ def test_missing_delta_path_names_the_dataset_and_the_path(tmp_path: Path) -> No
         build({"orders": {"format": "delta", "location": str(missing)}})
     assert caught.value.path == "datasets.orders.location"
     assert str(missing) in str(caught.value)
-    assert caught.value.step == "delta"
+    assert caught.value.step == "datasets"
 
 
 def test_a_directory_that_is_not_a_delta_table_names_the_location(tmp_path: Path) -> None:
@@ -214,7 +213,7 @@ def test_guard_runs_before_any_native_call_in_a_build(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleVersionsError) as caught:
         # The location does not even exist: the guard fails first, before deltalake is touched.
         build({"orders": {"format": "delta", "location": str(tmp_path / "none")}}, steps=steps)
-    assert caught.value.step == "delta"
+    assert caught.value.step == "datasets"
     assert "DataFusion 54" in str(caught.value)
 
 
@@ -275,7 +274,7 @@ def test_an_unreadable_datafusion_version_fails_a_build_as_incompatible_versions
     monkeypatch.setattr(datafusion, "__version__", "dev")
     with pytest.raises(IncompatibleVersionsError) as caught:
         build({"orders": {"format": "delta", "location": str(orders)}})
-    assert caught.value.step == "delta"
+    assert caught.value.step == "datasets"
     assert "'dev'" in str(caught.value)
 
 
@@ -331,7 +330,7 @@ def _s3_orders(s3_bucket: S3Bucket) -> Any:
 
 def test_delta_table_in_s3_opens_with_options_from_its_object_store(s3_bucket: S3Bucket) -> None:
     session = _s3_orders(s3_bucket)
-    entry = session.record("delta").applied["datasets"][0]
+    entry = session.record("datasets").applied["datasets"][0]
     assert entry["version"] == 0
     assert entry["schema_fingerprint"] == schema_fingerprint(session.ctx.table("orders").schema())
     assert session.ctx.sql("SELECT count(*) AS n FROM orders").to_pydict() == {"n": [2]}
@@ -362,7 +361,7 @@ def test_delta_table_in_a_local_store_resolves_to_the_stores_prefix(orders: Path
     )
     session = SessionContextBuilder(profile).build()
     assert ids(session) == [1, 2, 3]
-    assert session.record("delta").applied["datasets"][0]["location"] == "myfs://bucket/orders"
+    assert session.record("datasets").applied["datasets"][0]["location"] == "myfs://bucket/orders"
 
 
 def test_delta_table_survives_a_later_step_replacing_the_context(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile, StepFailedError
 from dfsession.bootstrap import validate_profile
-from dfsession.locations import ObjectStores
+from dfsession.engine.stores import ObjectStores
 from dfsession.profile.locations import Location, redact_url
 from dfsession.steps.datasets import DatasetsStep
 from dfsession.steps.session import ContextStep
@@ -225,7 +225,7 @@ def test_the_session_holds_the_provided_store_access_for_later_steps(
     stores = session.provided.get(ObjectStores)
     assert stores is not None and list(stores) == ["lake"]
     access = stores["lake"]
-    options = access.delta_storage_options()
+    options = access.storage_options()
     assert options["AWS_ENDPOINT_URL"] == s3_bucket.endpoint
     assert options["AWS_ALLOW_HTTP"] == "true"
     assert options["AWS_SECRET_ACCESS_KEY"] == s3_bucket.secret

@@ -19,7 +19,7 @@ from dfsession import (
     StepOrderError,
     StepRecord,
 )
-from dfsession.locations import ObjectStores
+from dfsession.engine.stores import ObjectStores
 from dfsession.pipeline.runner import run_build
 from dfsession.pipeline.step import Provided
 from dfsession.steps.session import ContextStep, UrlTableStep

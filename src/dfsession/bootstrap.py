@@ -23,14 +23,14 @@ import attrs
 import pyarrow as pa
 from datafusion import SessionContext
 
-from dfsession.engine import check_delta_compatibility, one_line
+from dfsession.engine.schemas import declared_schema
+from dfsession.engine.text import one_line
+from dfsession.engine.versions import DeltaGuard
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
-from dfsession.schemas import declared_schema
 from dfsession.session import SessionContextBuilder, default_steps
-from dfsession.steps.delta import DeltaStep
 from dfsession.steps.sql_objects import (
     cycle_message,
     dependency_order,
@@ -60,8 +60,11 @@ __all__ = [
 ItemKind = Literal["dataset", "view", "prepared", "data"]
 ItemStatus = Literal["ok", "failed", "skipped"]
 
-#: The steps a scratch session keeps: those that make the context and its functions, no data.
-SCRATCH_STEPS = frozenset({"context", "settings", "extensions", "planner", "udfs"})
+#: The steps a scratch session keeps: those that make the context, its functions and the Delta
+#: version guard, no data (the object stores step runs with no stores: no secret is read).
+SCRATCH_STEPS = frozenset(
+    {"context", "settings", "extensions", "planner", "udfs", "object_stores", "delta"}
+)
 #: The steps a data check keeps: the context, the object stores and the dataset's own step.
 DATA_STEPS = frozenset({"context", "settings", "object_stores", "datasets", "delta"})
 #: Rows of each CSV or JSON dataset that a data check parses with the declared types.
@@ -337,13 +340,12 @@ def validate_profile(
     if steps is None:
         steps = default_steps()
     steps = tuple(steps)  # read twice: by the scratch session and by the data checks
-    if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):
-        # The guard build runs: validation passes no profile that build refuses.
-        major = next((s.datafusion_major for s in steps if isinstance(s, DeltaStep)), None)
-        check_delta_compatibility(built_for=major)
     # The scratch session traces nothing: it must not open (and leak) a tracer provider.
-    scratch = attrs.evolve(profile, tracing=TracingConfig())
+    scratch = attrs.evolve(profile, object_stores={}, tracing=TracingConfig())
     session = SessionContextBuilder(scratch, steps=scratch_steps(steps)).build()
+    if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):
+        # The guard a build runs: validation passes no profile that build refuses.
+        (session.provided.get(DeltaGuard) or DeltaGuard()).check()
     run = _Validation(profile, session.ctx, seed_rows, progress)
     run.datasets()
     run.views()

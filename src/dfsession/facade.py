@@ -16,38 +16,43 @@ import contextvars
 import logging
 import os
 import re
-import shutil
-import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, cast
 
 import attrs
 import pyarrow as pa
 from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
 from datafusion.expr import DmlStatement, Execute, TableScan
 
-from dfsession.engine import DeltaGuard, one_line
+from dfsession.engine.delta import (
+    DeltaWrites,
+    FolderState,
+    check_append_schema,
+    open_latest,
+    refuse_existing_folder,
+    table_version,
+    write_delta,
+)
+from dfsession.engine.files import LocalWrite, copy_statement
+from dfsession.engine.stores import ObjectStores
+from dfsession.engine.versions import DeltaGuard
 from dfsession.errors import (
     DfSessionError,
     QueryError,
-    SchemaMismatchError,
     SqlPolicyError,
     chained,
 )
 from dfsession.faults import UdfFaults, fault_error, is_engine_failure
-from dfsession.locations import ObjectStores, delta_target, local_path
 from dfsession.logs import get_logger
 from dfsession.profile.datasets import CsvDataset, DeltaDataset
 from dfsession.profile.locations import Location, redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
 from dfsession.profile.values import did_you_mean
-from dfsession.schemas import schema_differences
 from dfsession.tracing import SessionTracing, query_span, redact_sql, set_query_metrics
 
 __all__ = [
@@ -63,9 +68,6 @@ __all__ = [
     "plan_metrics",
     "query_error",
 ]
-
-if TYPE_CHECKING:
-    from deltalake import DeltaTable
 
 log = get_logger(__name__)
 
@@ -94,8 +96,6 @@ _CSV_PARSE = re.compile(
 )
 _PARAM_CAST = re.compile(r"Cannot cast string '(?P<value>.*?)' to value of (?P<type>\w+) type")
 _MISSING_TABLE = re.compile(r"table '([^']+)' not found")
-_COPY_FORMATS = {"parquet": "PARQUET", "csv": "CSV", "json": "JSON"}
-_COPY_OPTIONS = {"csv": " OPTIONS ('format.has_header' 'true')"}
 
 ProgressCallback = Callable[[int], None]
 
@@ -495,7 +495,7 @@ class Queries:
         self._faults = faults
         #: The version guard Delta writes run, as the build's delta step ran it.
         self._delta = delta if delta is not None else DeltaGuard()
-        self._delta_writes = _RunningWrites()
+        self._delta_writes = DeltaWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
         if not (policy.allow_ddl and policy.allow_dml and policy.allow_statements):
@@ -629,7 +629,7 @@ class Queries:
         location = _write_target(os.fspath(target))
         self._refuse_dataset_location(location)
         if format == "delta" and mode == "error":
-            _refuse_existing_folder(location)
+            refuse_existing_folder(location)
         attributes = {
             "dfsession.query.operation": "write",
             "dfsession.write.format": format,
@@ -874,29 +874,27 @@ class Queries:
             )
         uri, storage_options = self._delta_target(target)
         try:
-            table = _open_delta(uri, storage_options)
+            table = open_latest(uri, storage_options)
             if mode == "append" and table is not None:
-                _check_append_schema(target, table, schema)
+                check_append_schema(target, table, schema)
         except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
             what = f"Delta write to {target.text!r} (mode {mode!r})"
             raise self._write_failed(what, "nothing was written", exc, sql) from exc
         data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
-        folder = local_path(target, self._stores)
-        before = _FolderState.of(Path(folder)) if folder is not None else None
-        app_id = f"dfsession-write-{uuid.uuid4().hex}"
+        folder = self._stores.local_path(target)
+        before = FolderState.of(Path(folder)) if folder is not None else None
         with self._delta_writes.running(uri):
             try:
-                _delta_write(
+                version = write_delta(
                     table,
                     uri,
                     data,
                     storage_options=storage_options,
                     mode=mode,
-                    app_id=app_id,
                     partition_by=partition_by,
                 )
             except BaseException as exc:
-                left = self._put_back(before, uri, storage_options, counter.rows)
+                left = self._delta_writes.put_back(before, uri, storage_options, counter.rows)
                 cause = counter.error if counter.error is not None else exc
                 if not isinstance(cause, Exception):  # KeyboardInterrupt, SystemExit
                     raise cause from None
@@ -904,41 +902,7 @@ class Queries:
                     raise cause from exc
                 failure = self._delta_failed(target, mode, sql, error=exc, cause=cause, left=left)
                 raise failure from cause
-        if table is not None:  # deltalake left it at the version this write committed
-            version = table.version()
-        else:
-            version = _creation_version(uri, storage_options, app_id)
         return WriteResult(target.text, "delta", mode, counter.rows, version, partition_by), df
-
-    def _put_back(
-        self,
-        before: _FolderState | None,
-        uri: str,
-        storage_options: dict[str, str] | None,
-        rows: int,
-    ) -> str:
-        """Remove the files a failed write left in a local folder; what was left, as text.
-
-        Not while another write to the same table runs in this session: its files look alike.
-        ``rows``: how many rows the writer read, so whether it may have written files.
-        In an object store the files stay: deltalake's access to it from Python
-        (``DeltaStorageHandler``) holds the GIL while it waits, and telling the write's files
-        from older ones would take a listing of the whole table before every write.
-        """
-        vacuum = " (VACUUM removes files that no commit references)"
-        if before is None:
-            return f"; files it wrote may remain in the object store{vacuum}" if rows else ""
-        if not self._delta_writes.alone(uri):
-            return (
-                "; the files it wrote were left in place, as another write to this table is "
-                f"running in this session{vacuum}"
-            )
-        try:
-            table = _open_delta(uri, storage_options)
-            before.restore(table.file_uris() if table is not None else [])
-        except Exception as exc:  # best effort: the write's own error is the one to report
-            return f"; removing the files it wrote failed ({one_line(exc)}){vacuum}"
-        return ""
 
     def _delta_failed(
         self,
@@ -952,7 +916,7 @@ class Queries:
     ) -> QueryError:
         """The error of a failed Delta write: the table's state, and what to do."""
         uri, storage_options = self._delta_target(target)
-        previous = _delta_version(uri, storage_options)
+        previous = table_version(uri, storage_options)
         state = (
             "no table was created"
             if previous is None
@@ -988,11 +952,11 @@ class Queries:
         The engine caches the file listing of a registered table, so files written into (or
         removed from) its folder are not seen, and an overwrite breaks its next scan.
         """
-        written = Path(local_path(target, self._stores) or target.text)
+        written = Path(self._stores.local_path(target) or target.text)
         for name, dataset in self._profile.datasets.items():
             if isinstance(dataset, DeltaDataset):
                 continue
-            read = local_path(dataset.location, self._stores)
+            read = self._stores.local_path(dataset.location)
             if read is None:
                 continue
             source = Path(read).absolute()
@@ -1013,7 +977,7 @@ class Queries:
 
     def _delta_target(self, target: Location) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""
-        return delta_target(target, self._stores)
+        return self._stores.delta_uri(target), self._stores.storage_options(target)
 
     def _write_files(
         self,
@@ -1039,7 +1003,7 @@ class Queries:
                 )
             rows = self._copy(query, target.text, format, sql, partition_by)
             return WriteResult(target.text, format, mode, rows, partition_by=partition_by), None
-        local = _LocalWrite(Path(target.file_path), format, mode)
+        local = LocalWrite(Path(target.file_path), format, mode)
         if partition_by and local.single_file:
             raise QueryError(
                 f"partitioned writes make a folder of partitions, and {target.text!r} names one "
@@ -1070,12 +1034,7 @@ class Queries:
         columns are known to be plain identifiers (``_check_partition_columns``).
         """
         view = f"__dfsession_write_{uuid.uuid4().hex}"
-        literal = "'" + destination.replace("'", "''") + "'"
-        partitioned = f" PARTITIONED BY ({', '.join(partition_by)})" if partition_by else ""
-        statement = (
-            f'COPY (SELECT * FROM "{view}") TO {literal} '
-            f"STORED AS {_COPY_FORMATS[format]}{partitioned}{_COPY_OPTIONS.get(format, '')}"
-        )
+        statement = copy_statement(view, destination, format, partition_by)
         try:
             with self._engine_errors(sql):
                 if isinstance(source, DataFrame):
@@ -1201,262 +1160,3 @@ def _write_target(text: str) -> Location:
     except ValueError as exc:
         shown = redact_url(text)
         raise QueryError(f"write target {shown!r}: {exc}", query=shown) from None
-
-
-def _refuse_existing_folder(target: Location) -> None:
-    """Mode ``error`` creates a Delta table: not inside a local folder that holds other files."""
-    if target.file_path is None:
-        return  # remote: deltalake itself refuses an existing table
-    path = Path(target.file_path)
-    if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").exists():
-        raise QueryError(
-            f"write target {target.text!r} is a folder that already holds files (not a Delta "
-            "table); write to a new or empty folder",
-            query=target.text,
-        )
-
-
-def _check_append_schema(target: Location, table: DeltaTable, incoming: pa.Schema) -> None:
-    """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
-    expected = pa.schema(table.schema().to_arrow())
-    differences = schema_differences(expected, incoming, "exact")
-    if differences:
-        lines = "\n".join(f"  {line}" for line in differences)
-        raise SchemaMismatchError(
-            f"Delta append to {target.redacted()!r}: the data does not match the table's "
-            f"columns, nothing was written:\n{lines}\ncast the query's columns to the table's "
-            "types, or write with mode='overwrite' to replace the table",
-            dataset=target.text,
-            differences=differences,
-        )
-
-
-def _delta_write(
-    table: DeltaTable | None,
-    uri: str,
-    data: pa.RecordBatchReader,
-    *,
-    storage_options: dict[str, str] | None,
-    mode: str,
-    app_id: str,
-    partition_by: tuple[str, ...] = (),
-) -> None:
-    """Write ``data`` with deltalake, so that the version it commits can be known after.
-
-    Through the table object when there is a table: deltalake leaves it at the version this
-    write committed, whatever other writers commit. A write creating the table records the
-    transaction ``app_id`` instead, to find its version by (``_creation_version``).
-    """
-    from deltalake import CommitProperties, write_deltalake  # noqa: PLC0415 - loaded only for Delta (import cost)
-    from deltalake.transaction import Transaction  # noqa: PLC0415 - loaded only for Delta (import cost)
-
-    delta_mode: Literal["error", "append", "overwrite"] = (
-        "overwrite" if mode == "overwrite" else "append" if mode == "append" else "error"
-    )
-    partitions = list(partition_by) or None
-    if table is not None:
-        write_deltalake(table, data, mode=delta_mode, partition_by=partitions)
-        return
-    write_deltalake(
-        uri,
-        data,
-        mode=delta_mode,
-        storage_options=storage_options,
-        partition_by=partitions,
-        commit_properties=CommitProperties(app_transactions=[Transaction(app_id, 0)]),
-    )
-
-
-def _open_delta(uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
-    """The Delta table at ``uri`` at its latest version, or ``None`` when there is none yet."""
-    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
-    from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
-
-    try:
-        return DeltaTable(uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return None
-
-
-def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: str) -> int:
-    """The version a write that found no table committed: the first holding its transaction.
-
-    Concurrent writers may create the table first, so a creating write can land past 0.
-    """
-    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
-
-    newest = DeltaTable(uri, storage_options=storage_options).version()
-    for version in range(newest):
-        table = DeltaTable(uri, storage_options=storage_options, version=version)
-        if table.transaction_version(app_id) is not None:
-            return version
-    return newest
-
-
-def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
-    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
-
-    try:
-        version: int = DeltaTable(target, storage_options=storage_options).version()
-    except Exception:
-        return None
-    return version
-
-
-class _RunningWrites:
-    """The Delta writes running in one session, per table: thread-safe counts."""
-
-    __slots__ = ("_counts", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    @contextmanager
-    def running(self, table: str) -> Iterator[None]:
-        """Count a write to ``table`` for the duration of the block."""
-        with self._lock:
-            self._counts[table] += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._counts[table] -= 1
-
-    def alone(self, table: str) -> bool:
-        """Whether one write to ``table`` runs (the caller's own) and no other."""
-        with self._lock:
-            return self._counts[table] == 1
-
-
-@attrs.frozen
-class _FolderState:
-    """What a local Delta table folder held before a write, to put it back if the write fails.
-
-    ``root`` is the folder, or its outermost ancestor that did not exist yet; ``entries`` the
-    files and folders under it, relative to it.
-    """
-
-    root: Path
-    existed: bool
-    entries: frozenset[Path]
-    table: Path
-
-    @classmethod
-    def of(cls, folder: Path) -> _FolderState:
-        """The state of ``folder`` now."""
-        root = folder.absolute()
-        while not root.exists() and not root.parent.exists():
-            root = root.parent
-        return cls(root, root.exists(), frozenset(_entries(root)), folder.absolute())
-
-    def restore(self, referenced: Iterable[str]) -> None:
-        """Remove what appeared since, except the table's log and the files it references.
-
-        ``referenced``: the data files of the table's latest version (local paths or URIs).
-        """
-        keep = {
-            Path(Location.parse(name).file_path or name).absolute().relative_to(self.root)
-            for name in referenced
-        }
-        log = (self.table / "_delta_log").relative_to(self.root)
-        new = sorted(set(_entries(self.root)) - self.entries - keep, reverse=True)
-        for entry in new:  # deepest first: a folder after what it holds
-            path = self.root / entry
-            if entry.is_relative_to(log) and entry != log:
-                continue  # commits are never undone here; a failed write made none
-            if path.is_dir() and not path.is_symlink():
-                if not any(path.iterdir()):
-                    path.rmdir()
-            else:
-                path.unlink(missing_ok=True)
-        if not self.existed and self.root.is_dir() and not any(self.root.iterdir()):
-            self.root.rmdir()
-
-
-def _entries(root: Path) -> Iterator[Path]:
-    """Every file and folder under ``root``, relative to it; nothing if it does not exist."""
-    return (path.relative_to(root) for path in root.rglob("*"))
-
-
-@attrs.frozen
-class _LocalWrite:
-    """Write local files aside, then move them into place: a failed write changes nothing.
-
-    A target named with the format's extension (``out.parquet``) is one file; any other
-    target is a directory of files. ``append`` adds files to a directory.
-    """
-
-    target: Path
-    format: str
-    mode: str
-
-    @property
-    def single_file(self) -> bool:
-        """Whether the target names one file (by its extension) rather than a directory."""
-        return self.target.suffix.lower() == f".{self.format}"
-
-    def run(self, copy: Callable[[str], int]) -> int:
-        """Check the mode against the target, write aside with ``copy``, move into place."""
-        target = self.target
-        exists = target.exists() or target.is_symlink()
-        if self.mode == "error" and exists:
-            raise QueryError(
-                f"write target {str(target)!r} already exists; use mode='overwrite' to replace "
-                "it or mode='append' to add files"
-            )
-        if self.mode == "append" and (self.single_file or (exists and not target.is_dir())):
-            raise QueryError(
-                f"mode 'append' adds files to a directory, and {str(target)!r} names a file; "
-                f"give a directory target (without the .{self.format} extension)"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex[:12]
-        suffix = target.suffix if self.single_file else ""
-        aside = target.parent / f".{target.stem}.dfsession-{token}{suffix}"
-        try:
-            rows = copy(str(aside) if self.single_file else f"{aside}/")
-            if not self.single_file:
-                aside.mkdir(exist_ok=True)  # the engine makes no directory for zero rows
-            if self.mode == "append":
-                self._move_files(aside, target)
-            else:
-                self._replace(aside, target, token)
-        finally:
-            _remove(aside)
-        return rows
-
-    @staticmethod
-    def _move_files(source: Path, target: Path) -> None:
-        """Move every file under ``source`` to the same place under ``target`` (partitions too)."""
-        target.mkdir(parents=True, exist_ok=True)
-        for file in sorted(path for path in source.rglob("*") if not path.is_dir()):
-            destination = target / file.relative_to(source)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if destination.exists():
-                destination = destination.with_name(f"{uuid.uuid4().hex[:8]}-{file.name}")
-            file.replace(destination)
-
-    @staticmethod
-    def _replace(source: Path, target: Path, token: str) -> None:
-        if not (target.exists() or target.is_symlink()):
-            source.rename(target)
-            return
-        if source.is_file() and target.is_file():
-            source.replace(target)  # atomic for one file
-            return
-        old = target.parent / f".{target.name}.dfsession-old-{token}"
-        target.rename(old)
-        try:
-            source.rename(target)
-        except BaseException:
-            old.rename(target)
-            raise
-        _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink(missing_ok=True)

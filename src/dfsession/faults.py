@@ -21,10 +21,10 @@ from typing import Any
 import attrs
 import pyarrow as pa
 
-from dfsession.engine import one_line
+from dfsession.engine.schemas import type_name
+from dfsession.engine.text import one_line
 from dfsession.errors import QueryError
 from dfsession.profile.sections import UdfConfig
-from dfsession.schemas import type_name
 
 __all__ = [
     "CheckedFunction",

@@ -7,7 +7,7 @@ import sys
 from difflib import get_close_matches
 from types import ModuleType
 
-from dfsession.engine import one_line
+from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError
 from dfsession.profile.values import ImportRef
 

@@ -17,10 +17,10 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext
 
-from dfsession.engine import DeltaGuard, engine_versions
+from dfsession.engine.stores import ObjectStores
+from dfsession.engine.versions import DeltaGuard, engine_versions
 from dfsession.facade import ProgressCallback, Queries, WriteResult
 from dfsession.faults import UdfFaults
-from dfsession.locations import ObjectStores
 from dfsession.pipeline.cache import SessionCache
 from dfsession.pipeline.hashing import runtime_hash
 from dfsession.pipeline.monitor import BuildMonitor, LoggingMonitor
@@ -62,8 +62,8 @@ _DEFAULT_STEPS: tuple[InstallStep, ...] = (
     PlannerStep(),
     ObjectStoresStep(),
     UdfsStep(),
-    DatasetsStep(),
     DeltaStep(),
+    DatasetsStep(),
     ViewsStep(),
     PreparedStep(),
     TracingStep(),

@@ -10,7 +10,8 @@ import attrs
 import datafusion
 from datafusion import SessionContext
 
-from dfsession.engine import one_line, set_option
+from dfsession.engine.context import set_option
+from dfsession.engine.text import one_line
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.imports import resolve_reference
 from dfsession.pipeline.step import SessionBuild

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import attrs
-from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
-from dfsession.engine import set_option
+from dfsession.engine.context import new_context, set_option
 from dfsession.errors import ProfileError
 from dfsession.pipeline.step import SessionBuild
 from dfsession.record import StepRecord
@@ -18,37 +14,6 @@ __all__ = [
     "SettingsStep",
     "UrlTableStep",
 ]
-
-
-def _runtime(execution: Any) -> tuple[RuntimeEnvBuilder, dict[str, Any]]:
-    runtime = RuntimeEnvBuilder()
-    pool = execution.effective_memory_pool
-    applied: dict[str, Any] = {"memory_pool": pool}
-    if pool == "greedy":
-        runtime = runtime.with_greedy_memory_pool(int(execution.memory_limit))
-    elif pool == "fair":
-        runtime = runtime.with_fair_spill_pool(int(execution.memory_limit))
-    else:
-        runtime = runtime.with_unbounded_memory_pool()
-    if execution.memory_limit is not None:
-        applied["memory_limit"] = int(execution.memory_limit)
-    spill = execution.spill if execution.spill is not None else "os"
-    if spill == "disabled":
-        runtime = runtime.with_disk_manager_disabled()
-    elif spill == "os":
-        runtime = runtime.with_disk_manager_os()
-    else:
-        missing = [d for d in spill if not Path(d).is_dir()]
-        if missing:
-            raise ProfileError(
-                [
-                    ("execution.spill", f"spill directory {d!r} does not exist; create it")
-                    for d in missing
-                ]
-            )
-        runtime = runtime.with_disk_manager_specified(*spill)
-    applied["spill"] = spill if isinstance(spill, str) else list(spill)
-    return runtime, applied
 
 
 @attrs.frozen(cache_hash=True)
@@ -61,26 +26,7 @@ class ContextStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Build the context; the record lists every execution and catalog value applied."""
-        execution, catalog = build.profile.execution, build.profile.catalog
-        config = SessionConfig()
-        applied: dict[str, Any] = {}
-        if execution.target_partitions is not None:
-            config = config.with_target_partitions(execution.target_partitions)
-            applied["target_partitions"] = execution.target_partitions
-        if execution.batch_size is not None:
-            config = config.with_batch_size(execution.batch_size)
-            applied["batch_size"] = execution.batch_size
-        config = config.with_default_catalog_and_schema(
-            catalog.default_catalog, catalog.default_schema
-        ).with_information_schema(catalog.information_schema)
-        runtime, runtime_applied = _runtime(execution)
-        build.ctx = SessionContext(config, runtime)
-        applied.update(runtime_applied)
-        applied.update(
-            default_catalog=catalog.default_catalog,
-            default_schema=catalog.default_schema,
-            information_schema=catalog.information_schema,
-        )
+        build.ctx, applied = new_context(build.profile.execution, build.profile.catalog)
         return StepRecord(step=self.name, applied=applied)
 
 

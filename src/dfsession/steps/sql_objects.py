@@ -10,7 +10,7 @@ import attrs
 import pyarrow as pa
 from datafusion import DataFrame, SessionContext, SQLOptions
 
-from dfsession.engine import one_line
+from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, assert_never
+from typing import Any
 
 import attrs
-from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem, MicrosoftAzure
 
-from dfsession.engine import one_line
+from dfsession.engine.stores import ObjectStores, StoreAccess, register_store
 from dfsession.errors import ProfileError
-from dfsession.locations import ObjectStores, StoreAccess
 from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.locations import Location
-from dfsession.profile.stores import (
-    AzureStore,
-    GcsStore,
-    HttpStore,
-    LocalStore,
-    ObjectStoreSpec,
-    S3Store,
-)
+from dfsession.profile.stores import ObjectStoreSpec
 from dfsession.profile.values import SecretRef, given_fields
 from dfsession.record import StepRecord
 
@@ -49,78 +39,6 @@ def _resolve_secrets(
     if problems:
         raise ProfileError(problems)
     return values
-
-
-def _local(name: str, spec: LocalStore) -> LocalFileSystem:
-    prefix = spec.options.prefix
-    if prefix is not None and not Path(prefix).is_dir():
-        # LocalFileSystem panics (a BaseException) on a missing prefix: check first.
-        raise ProfileError.at(
-            f"object_stores.{name}.options.prefix",
-            f"directory {prefix!r} does not exist; create it or fix the prefix",
-        )
-    return LocalFileSystem(prefix=prefix)
-
-
-def _s3(spec: S3Store, secrets: Mapping[str, str]) -> AmazonS3:
-    options = spec.options
-    return AmazonS3(
-        bucket_name=spec.url.host if options.bucket is None else options.bucket,
-        region=options.region,
-        access_key_id=secrets.get("access_key_id"),
-        secret_access_key=secrets.get("secret_access_key"),
-        session_token=secrets.get("session_token"),
-        endpoint=None if options.endpoint is None else options.endpoint.text,
-        allow_http=bool(options.allow_http),
-        imdsv1_fallback=bool(options.imdsv1_fallback),
-    )
-
-
-def _gcs(name: str, spec: GcsStore) -> GoogleCloud:
-    account_file = spec.options.service_account_path
-    if account_file is not None and not Path(account_file).is_file():
-        raise ProfileError.at(
-            f"object_stores.{name}.options.service_account_path",
-            f"file {account_file!r} does not exist; fix the path",
-        )
-    bucket = spec.options.bucket
-    return GoogleCloud(
-        bucket_name=spec.url.host if bucket is None else bucket,
-        service_account_path=account_file,
-    )
-
-
-def _azure(spec: AzureStore, secrets: Mapping[str, str]) -> MicrosoftAzure:
-    options = spec.options
-    return MicrosoftAzure(
-        container_name=spec.url.host if options.container is None else options.container,
-        account=options.account,
-        access_key=secrets.get("access_key"),
-        bearer_token=secrets.get("bearer_token"),
-        client_id=options.client_id,
-        client_secret=secrets.get("client_secret"),
-        tenant_id=options.tenant_id,
-        use_emulator=options.use_emulator,
-        allow_http=options.allow_http,
-        use_fabric_endpoint=options.use_fabric_endpoint,
-    )
-
-
-def _make_store(name: str, spec: ObjectStoreSpec, secrets: Mapping[str, str]) -> Any:
-    """The ``datafusion.object_store`` object for one profile entry."""
-    match spec:
-        case LocalStore():
-            return _local(name, spec)
-        case S3Store():
-            return _s3(spec, secrets)
-        case GcsStore():
-            return _gcs(name, spec)
-        case AzureStore():
-            return _azure(spec, secrets)
-        case HttpStore():
-            return Http(spec.url.text)
-        case _:
-            assert_never(spec)
 
 
 def _record(name: str, spec: ObjectStoreSpec) -> dict[str, Any]:
@@ -157,30 +75,11 @@ class ObjectStoresStep:
         if not stores:
             build.provide(ObjectStores())
             return StepRecord.skipped(self.name, "no [object_stores] in the profile")
-        environ = os.environ
         access: dict[str, StoreAccess] = {}
-        records: list[dict[str, Any]] = []
         for name, spec in stores.items():
-            secrets = _resolve_secrets(name, spec, environ)
-            store_access = StoreAccess(name=name, spec=spec, secrets=secrets)
-            _register(build, store_access, secrets)
-            access[name] = store_access
-            records.append(_record(name, spec))
+            secrets = _resolve_secrets(name, spec, os.environ)
+            access[name] = register_store(build.ctx, name, spec, secrets)
             log.debug("dfsession.object_store", store=name, kind=spec.kind, url=spec.url.redacted())
         build.provide(ObjectStores(access))
+        records = [_record(name, spec) for name, spec in stores.items()]
         return StepRecord(step=self.name, applied={"object_stores": records})
-
-
-def _register(build: SessionBuild, access: StoreAccess, secrets: Mapping[str, str]) -> None:
-    """Make one store and register it with the context under its URL's scheme and host."""
-    url = access.url
-    try:
-        store = _make_store(access.name, access.spec, secrets)
-        build.ctx.register_object_store(url.prefix, store, url.host or None)
-    except (KeyboardInterrupt, SystemExit, ProfileError):
-        raise
-    except BaseException as exc:  # the engine panics (a BaseException) on bad settings
-        raise ProfileError.at(
-            f"object_stores.{access.name}",
-            "the engine rejected the store: " + access.scrub(one_line(exc)),
-        ) from None

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
-import datafusion
 import pyarrow
 
 from dfsession.errors import SchemaMismatchError
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.datasets import DatasetSpec, DeltaDataset
+
+__all__ = [
+    "check_declared_schema",
+    "comparable_type",
+    "declared_schema",
+    "schema_differences",
+    "schema_fingerprint",
+    "type_name",
+]
 
 
 def schema_fingerprint(schema: pyarrow.Schema) -> str:
@@ -158,12 +165,3 @@ def check_declared_schema(name: str, spec: DatasetSpec, actual: pyarrow.Schema) 
             dataset=name,
             differences=differences,
         )
-
-
-def table_schema(ctx: datafusion.SessionContext, tables: Any, name: str) -> pyarrow.Schema:
-    """A registered table's schema as the engine sees it (through the schema provider: cheap)."""
-    try:
-        schema: pyarrow.Schema = tables.table(name).schema
-    except Exception:  # a name the engine normalizes (upper case): ask the context
-        schema = ctx.table(name).schema()
-    return schema

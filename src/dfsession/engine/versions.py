@@ -1,12 +1,10 @@
-"""Facts about the installed engine libraries: versions, settings, the deltalake guard."""
+"""The installed engine libraries: their versions, and the guard that deltalake fits DataFusion."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import attrs
 import datafusion
@@ -19,9 +17,6 @@ from packaging.version import InvalidVersion, Version
 from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
 
-if TYPE_CHECKING:
-    from datafusion import SessionContext
-
 __all__ = [
     "DELTALAKE_DATAFUSION_MAJORS",
     "DeltaGuard",
@@ -29,19 +24,18 @@ __all__ = [
     "deltalake_datafusion_major",
     "engine_versions",
     "major",
-    "one_line",
-    "set_option",
 ]
 
 
 def engine_versions() -> dict[str, str]:
-    """The versions that decide how a session behaves: dfsession and its engine libraries."""
-    import deltalake  # noqa: PLC0415 - paid by a build, not by `import dfsession`
+    """The versions that decide how a session behaves: dfsession and its engine libraries.
 
+    deltalake's is read from its package metadata: a build without Delta tables never loads it.
+    """
     return {
         "dfsession": VERSION,
         "datafusion": datafusion.__version__,
-        "deltalake": deltalake.__version__,
+        "deltalake": importlib.metadata.version("deltalake"),
         "pyarrow": pyarrow.__version__,
     }
 
@@ -49,29 +43,6 @@ def engine_versions() -> dict[str, str]:
 def major(version: str) -> int:
     """The major number of a version such as ``55.0.0``; ``InvalidVersion`` (a ``ValueError``)."""
     return Version(version).major
-
-
-_SETTING_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's text on one line, as error messages quote the engine."""
-    return str(exc).replace("\n", " ")
-
-
-def set_option(ctx: SessionContext, key: str, value: str) -> None:
-    """Set an engine option on a live context with SQL ``SET``; the engine validates both.
-
-    Raises ``ValueError`` with the engine's reason (unknown key, bad value) on one line.
-    """
-    if not _SETTING_NAME.match(key):
-        raise ValueError(f"{key!r} is not a valid setting name")
-    literal = "'" + value.replace("'", "''") + "'"
-    try:
-        ctx.sql(f"SET {key} = {literal}")
-    except Exception as exc:
-        reason = one_line(exc)
-        raise ValueError(f"the engine rejected {value!r}: {reason}") from exc
 
 
 #: The DataFusion major each deltalake minor release was built against. deltalake declares no
@@ -82,7 +53,7 @@ def set_option(ctx: SessionContext, key: str, value: str) -> None:
 DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
 
 
-def datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
+def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
     """The requirement on the ``datafusion`` package among ``requirements`` (markers ignored)."""
     for text in requirements:
         try:
@@ -94,7 +65,7 @@ def datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
     return None
 
 
-def admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
+def _admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
     """The majors of the releases ``specifier`` admits (two past its last when it is open).
 
     What a specifier set admits starts at a version it names, just past one, or at a major's
@@ -122,10 +93,10 @@ def deltalake_datafusion_major(
     when it admits exactly one major; then ``DELTALAKE_DATAFUSION_MAJORS``; ``(None, ...)``
     when neither knows.
     """
-    requirement = datafusion_requirement(requirements)
+    requirement = _datafusion_requirement(requirements)
     note = ""
     if requirement is not None:
-        majors = admitted_majors(requirement.specifier)
+        majors = _admitted_majors(requirement.specifier)
         if len(majors) == 1:
             return next(iter(majors)), f"deltalake's declared requirement {str(requirement)!r}"
         note = f"; its declared {str(requirement)!r} admits more than one major"
@@ -167,7 +138,7 @@ def check_delta_compatibility(
         if deltalake_requires is None:
             deltalake_requires = importlib.metadata.requires("deltalake") or ()
         requirements = tuple(deltalake_requires)
-        requirement = datafusion_requirement(requirements)
+        requirement = _datafusion_requirement(requirements)
         _check_declared_requirement(deltalake_version, requirement, datafusion_version, installed)
         built_for, source = deltalake_datafusion_major(deltalake_version, requirements)
     else:

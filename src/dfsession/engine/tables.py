@@ -1,0 +1,243 @@
+"""Datasets as tables: one adapter per format registers a spec; schemas are read back.
+
+``table_job`` picks a dataset's adapter by its spec class; ``register_tables`` runs the jobs.
+To add a format: a spec class in ``dfsession.profile.datasets``, one adapter (here for files,
+or a module of its own like ``dfsession.engine.delta``) and its case in ``table_job``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar, assert_never
+
+import attrs
+import pyarrow as pa
+from datafusion import CsvReadOptions, SessionContext
+from datafusion.catalog import Schema
+
+from dfsession.engine.delta import register_delta
+from dfsession.engine.stores import ObjectStores, registration_failed, require_path
+from dfsession.profile.datasets import (
+    ArrowDataset,
+    CsvDataset,
+    DatasetSpec,
+    DeltaDataset,
+    JsonDataset,
+    ParquetDataset,
+)
+from dfsession.profile.sections import CatalogConfig
+
+__all__ = [
+    "Facts",
+    "TableJob",
+    "default_schema",
+    "register_tables",
+    "table_job",
+    "table_schema",
+]
+
+T = TypeVar("T")
+#: A dataset of files: every format but Delta.
+FileDataset = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset
+F = TypeVar("F", ParquetDataset, CsvDataset, JsonDataset, ArrowDataset)
+#: What a registration adds to the dataset's record (a Delta table's version, say).
+Facts = dict[str, Any]
+#: The engine's default of the records it reads to infer a CSV or JSON schema.
+INFER = 1000
+#: The engine's default file extension of each format: only such files are read.
+_DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "arrow": ".arrow"}
+
+
+@attrs.frozen
+class TableJob:
+    """One dataset's registration: ``run(ctx)`` registers it and returns its ``Facts``."""
+
+    name: str
+    spec: DatasetSpec
+    run: Callable[[SessionContext], Facts] = attrs.field(eq=False, repr=False)
+
+
+def register_tables(ctx: SessionContext, jobs: Sequence[TableJob]) -> list[Facts]:
+    """Run the registration jobs one after another, in order; the facts of each."""
+    return [job.run(ctx) for job in jobs]
+
+
+def table_job(name: str, spec: DatasetSpec, stores: ObjectStores) -> TableJob:
+    """The job that registers dataset ``name`` through the adapter of its format."""
+    match spec:
+        case ParquetDataset():
+            run = partial(_files, name, spec, stores, _parquet)
+        case CsvDataset():
+            run = partial(_files, name, spec, stores, _csv)
+        case JsonDataset():
+            run = partial(_files, name, spec, stores, _json)
+        case ArrowDataset():
+            run = partial(_files, name, spec, stores, _arrow)
+        case DeltaDataset():
+            run = partial(register_delta, name, spec, stores)
+        case _:
+            assert_never(spec)
+    return TableJob(name, spec, run)
+
+
+def default_schema(ctx: SessionContext, catalog: CatalogConfig) -> Schema:
+    """The schema provider tables are registered in: the profile's default catalog and schema."""
+    return ctx.catalog(catalog.default_catalog).schema(catalog.default_schema)
+
+
+def table_schema(ctx: SessionContext, tables: Schema, name: str) -> pa.Schema:
+    """A registered table's schema as the engine sees it (through the schema provider: cheap)."""
+    try:
+        schema: pa.Schema = tables.table(name).schema
+    except Exception:  # a name the engine normalizes (upper case): ask the context
+        schema = ctx.table(name).schema()
+    return schema
+
+
+# --- files: parquet, csv, json, arrow ----------------------------------------------------------
+
+
+@attrs.frozen
+class _Where:
+    """Where the engine reads a file dataset: the location it is given, which files."""
+
+    location: str
+    extension: str
+
+
+#: A file format's adapter: registers one dataset read from ``_Where``.
+_Adapter = Callable[[SessionContext, str, F, _Where], None]
+
+
+def _files(
+    name: str, spec: F, stores: ObjectStores, adapter: _Adapter[F], ctx: SessionContext
+) -> Facts:
+    """Register a file dataset with its format's ``adapter``; a failure names the dataset."""
+    path = stores.local_path(spec.location)
+    where = _Where(_folder_location(spec, path), _file_extension(spec, path))
+    try:
+        adapter(ctx, name, spec, where)
+    except Exception as exc:
+        # The engine refuses a missing path too; look at the disk only then, to say so.
+        require_path(name, path)
+        raise registration_failed(name, spec, exc, stores) from None
+    return {}
+
+
+def _given(value: T | None, default: T) -> T:
+    """An option's value, or the engine's default when the profile does not give it."""
+    return default if value is None else value
+
+
+def _partitions(spec: FileDataset) -> list[tuple[str, pa.DataType]] | None:
+    return list(spec.partition_cols.items()) or None
+
+
+def _parquet(ctx: SessionContext, name: str, spec: ParquetDataset, where: _Where) -> None:
+    ctx.register_parquet(
+        name,
+        where.location,
+        table_partition_cols=_partitions(spec),
+        file_extension=where.extension,
+        skip_metadata=_given(spec.options.skip_metadata, True),
+    )
+
+
+def _csv(ctx: SessionContext, name: str, spec: CsvDataset, where: _Where) -> None:
+    def register(schema: pa.Schema | None) -> None:
+        options = spec.options
+        read = CsvReadOptions(
+            has_header=_given(options.has_header, True),
+            delimiter=_given(options.delimiter, ","),
+            schema_infer_max_records=_given(options.schema_infer_max_records, INFER),
+            file_extension=where.extension,
+            table_partition_cols=_partitions(spec),
+            schema=schema,
+        )
+        ctx.register_csv(name, where.location, options=read)
+
+    _with_declared_types(ctx, name, spec, register)
+
+
+def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> None:
+    def register(schema: pa.Schema | None) -> None:
+        ctx.register_json(
+            name,
+            where.location,
+            schema=schema,
+            schema_infer_max_records=_given(spec.options.schema_infer_max_records, INFER),
+            file_extension=where.extension,
+            table_partition_cols=_partitions(spec),
+        )
+
+    _with_declared_types(ctx, name, spec, register)
+
+
+def _arrow(ctx: SessionContext, name: str, spec: ArrowDataset, where: _Where) -> None:
+    ctx.register_arrow(
+        name, where.location, file_extension=where.extension, table_partition_cols=_partitions(spec)
+    )
+
+
+def _with_declared_types(
+    ctx: SessionContext,
+    name: str,
+    spec: CsvDataset | JsonDataset,
+    register: Callable[[pa.Schema | None], None],
+) -> None:
+    """Register a text dataset, then again with its declared types if the engine read others.
+
+    Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
+    the integer the engine would infer.
+    """
+    register(None)
+    if spec.schema is None:
+        return
+    wanted = _declared_text_schema(spec, ctx.table(name).schema())
+    if wanted is not None:
+        ctx.deregister_table(name)
+        register(wanted)
+
+
+def _declared_text_schema(spec: CsvDataset | JsonDataset, inferred: pa.Schema) -> pa.Schema | None:
+    """The inferred file schema with the declared types put in, if that differs.
+
+    A headerless CSV has no names either: the declared columns name the file's columns by
+    position.
+    """
+    declared: Mapping[str, pa.DataType] = spec.schema or {}
+    current = [f for f in inferred if f.name not in spec.partition_cols]
+    if isinstance(spec, CsvDataset) and spec.options.has_header is False:
+        named = [n for n in declared if n not in spec.partition_cols][: len(current)]
+        current_names = named + [f.name for f in current[len(named) :]]
+    else:
+        current_names = [f.name for f in current]
+    wanted = pa.schema(
+        pa.field(name, declared.get(name, f.type), nullable=True)
+        for name, f in zip(current_names, current, strict=True)
+    )
+    return None if wanted.equals(pa.schema(current)) else wanted
+
+
+def _folder_location(spec: FileDataset, path: str | None) -> str:
+    """A store URL naming a local folder gets its trailing ``/``, as the engine needs."""
+    location = spec.location
+    if path is None or location.is_local or location.text.endswith("/"):
+        return location.text
+    return location.text + "/" if Path(path).is_dir() else location.text
+
+
+def _file_extension(spec: FileDataset, path: str | None) -> str:
+    """The given extension, else the format's; a single file keeps its own (``x.ndjson``)."""
+    if spec.options.file_extension is not None:
+        return spec.options.file_extension
+    default = _DEFAULT_EXTENSIONS[spec.format]
+    text = spec.location.text
+    tail = text.rsplit("/", 1)[-1]
+    if text.endswith("/") or "." not in tail:
+        return default
+    if path is not None and not Path(path).is_file():
+        return default
+    return "." + tail.rsplit(".", 1)[1]
