@@ -83,6 +83,11 @@ RULES = (
         ),
     ),
     Rule(
+        "validation builds through the composition root and the engine, never a step itself",
+        layer="dfsession.bootstrap",
+        forbidden=("dfsession.steps", "dfsession.facade", "dfsession.tracing"),
+    ),
+    Rule(
         "the query facade runs queries on a built session: it knows no step and no build",
         layer="dfsession.facade",
         forbidden=(

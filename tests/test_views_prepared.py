@@ -12,15 +12,10 @@ from datafusion import SessionContext
 
 from dfsession import ProfileError, SessionBuild, SessionContextBuilder, SessionProfile
 from dfsession.bootstrap import validate_profile
+from dfsession.engine.views import missing_table, order_views, plan_view, sql_type
+from dfsession.profile.sections import CatalogConfig
 from dfsession.steps.session import ContextStep
-from dfsession.steps.sql_objects import (
-    ViewsStep,
-    local_name,
-    parameter_numbers,
-    referenced_tables,
-    sql_type,
-    view_order,
-)
+from dfsession.steps.sql_objects import ViewsStep
 
 TRIPS = pa.table(
     {"id": pa.array([1, 2, 3], pa.int64()), "fare": [10.0, 250.0, 99.5], "city": ["a", "b", "a"]}
@@ -52,47 +47,80 @@ def rows(session: Any, sql: str) -> dict[str, list[Any]]:
     return result
 
 
-# --- finding what a query reads ----------------------------------------------------------------
+# --- the order the engine finds ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("sql", "tables"),
+    "sql",
     [
-        ("SELECT * FROM trips WHERE fare > 100", {"trips"}),
-        ("SELECT * FROM a JOIN b ON a.id = b.id LEFT JOIN c USING (id)", {"a", "b", "c"}),
-        ("SELECT * FROM a, b AS bb, (SELECT * FROM c) x", {"a", "b", "c"}),
-        (
-            'SELECT * FROM analytics.public.Trips t JOIN "Mixed" m ON true',
-            {"analytics.public.trips", "Mixed"},
-        ),
-        ("WITH orders AS (SELECT * FROM orders) SELECT * FROM orders", {"orders"}),
-        ("WITH a AS (SELECT 1), b AS (SELECT * FROM a) SELECT * FROM b", set()),
-        ("WITH v AS (SELECT * FROM base) SELECT * FROM v", {"base"}),
-        ("SELECT extract(year FROM ts), 'FROM x' FROM t -- FROM y\n/* JOIN z */", {"t"}),
-        ("SELECT a IS DISTINCT FROM b FROM t", {"t"}),
-        (
-            "SELECT * FROM t WHERE id IN (SELECT id FROM u) UNION ALL SELECT * FROM w",
-            {"t", "u", "w"},
-        ),
-        ("SELECT * FROM generate_series(1, 3) g, unnest((SELECT l FROM lists)) u", {"lists"}),
+        "SELECT * FROM base WHERE fare > 100",
+        "SELECT t.id FROM trips t JOIN base b ON t.id = b.id LEFT JOIN trips u ON u.id = t.id",
+        "SELECT bb.id FROM trips, base AS bb, (SELECT * FROM trips) x",
+        "SELECT * FROM datafusion.public.Base",
+        "SELECT * FROM public.base",
+        'SELECT * FROM "base"',
+        "WITH trips AS (SELECT * FROM base) SELECT * FROM trips",
+        "SELECT extract(year FROM now()), 'FROM x' FROM base -- FROM y\n/* JOIN z */",
+        "SELECT id IS DISTINCT FROM 1 AS d FROM base",
+        "SELECT * FROM trips WHERE id IN (SELECT id FROM base) UNION ALL SELECT * FROM trips",
+        "SELECT * FROM generate_series(1, 3) g, unnest((SELECT [id] FROM base LIMIT 1)) u",
     ],
 )
-def test_referenced_tables_are_found_after_from_and_join(sql: str, tables: set[str]) -> None:
-    assert referenced_tables(sql) == tables
+def test_a_view_reading_a_later_view_anywhere_in_its_query_is_registered_after_it(
+    trips: str, sql: str
+) -> None:
+    session = build(trips, views={"reader": sql, "base": "SELECT * FROM trips"})
+    assert session.record("views").applied == {"views": ["base", "reader"]}
+    session.ctx.sql("SELECT * FROM reader").collect()
 
 
-def test_parameters_inside_literals_and_comments_do_not_count() -> None:
-    assert parameter_numbers("SELECT $1, '$2' FROM t WHERE x = $3 -- $4") == {1, 3}
-
-
-def test_view_order_puts_each_view_after_the_views_it_reads() -> None:
+def test_views_are_registered_each_after_the_views_it_reads(trips: str) -> None:
     views = {
         "top": "SELECT * FROM middle",
         "other": "SELECT 1",
-        "middle": "SELECT * FROM base JOIN trips ON true",
+        "middle": "SELECT base.* FROM base JOIN trips ON true",
         "base": "SELECT * FROM trips",
     }
-    assert view_order(views) == ["other", "base", "middle", "top"]
+    session = build(trips, views=views)
+    assert session.record("views").applied == {"views": ["other", "base", "middle", "top"]}
+
+
+def test_placeholders_inside_literals_and_comments_do_not_count(trips: str) -> None:
+    sql = "SELECT fare, '$2' AS t FROM trips WHERE id = $1 -- $3"
+    session = build(trips, prepared={"q": {"sql": sql, "params": ["int64"]}})
+    assert session.execute_prepared("q", 2).to_pydict() == {"fare": [250.0], "t": ["$2"]}
+
+
+def _chain(count: int) -> dict[str, str]:
+    """Views ``v<count-1>`` ... ``v0`` declared in that order, each reading the next one."""
+    return {
+        f"v{i}": f"SELECT x + 1 AS x FROM v{i - 1}" if i else "SELECT 1 AS x"
+        for i in reversed(range(count))
+    }
+
+
+@pytest.mark.parametrize(
+    ("views", "plans"),
+    [
+        ({f"v{i}": "SELECT 1 AS x" for i in range(300)}, 300),  # independent: once each
+        (_chain(300), 2 * 300 - 1),  # declared backwards: once more per dependency
+    ],
+    ids=["independent", "chain-declared-backwards"],
+)
+def test_each_view_is_planned_once_plus_once_per_dependency_it_waited_for(
+    views: dict[str, str], plans: int
+) -> None:
+    ctx = SessionContext()
+    planned: list[str] = []
+
+    def register(name: str) -> None:
+        planned.append(name)
+        plan_view(ctx, name, views[name])
+
+    order = order_views(list(views), register, lambda e: missing_table(e, CatalogConfig()))
+    assert len(planned) == plans
+    assert sorted(order.registered) == sorted(views)
+    assert ctx.sql(f"SELECT x FROM v{len(views) - 1}").to_pydict()["x"][0] in (1, len(views))
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -232,11 +260,19 @@ def test_a_type_without_an_sql_name_names_the_parameter(trips: str) -> None:
     assert "no SQL type name" in str(caught.value)
 
 
-def test_placeholders_beyond_the_declared_parameters_are_refused(trips: str) -> None:
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [("SELECT $1, $2", ["int64"]), ("SELECT $1", ["int64", "int64"])],
+    ids=["more-placeholders", "more-types"],
+)
+def test_placeholders_that_do_not_match_the_declared_parameters_are_refused(
+    trips: str, sql: str, params: list[str]
+) -> None:
     with pytest.raises(ProfileError) as caught:
-        build(trips, prepared={"q": {"sql": "SELECT $1, $2", "params": ["int64"]}})
+        build(trips, prepared={"q": {"sql": sql, "params": params}})
     assert caught.value.path == "prepared.q.params"
-    assert "$2" in str(caught.value)
+    assert f"declares {len(params)} parameter type(s)" in str(caught.value)
+    assert "$1" in str(caught.value)
 
 
 def test_a_statement_that_fails_to_plan_names_it_and_the_engine_message(trips: str) -> None:
@@ -272,20 +308,6 @@ def test_sql_type_names_are_read_back_by_the_engine_as_the_arrow_type(
     literal = {"Boolean": "true", "Date32": "'2020-01-01'", "Binary": "X'00'", "List(Int32)": "[1]"}
     value = literal.get(engine, "'2020-01-01'" if engine.startswith("Timestamp") else "1")
     assert ctx.sql(f"EXECUTE q({value})").to_pydict() == {"t": [engine]}
-
-
-@pytest.mark.parametrize(
-    ("reference", "name"),
-    [
-        ("v", "v"),
-        ("public.v", "v"),
-        ("datafusion.public.v", "v"),
-        ("information_schema.columns", "information_schema.columns"),
-        ("other.public.v", "other.public.v"),
-    ],
-)
-def test_references_in_the_default_schema_name_the_view(reference: str, name: str) -> None:
-    assert local_name(reference) == name
 
 
 def test_view_named_like_a_system_table_is_not_a_cycle() -> None:

@@ -26,21 +26,12 @@ from datafusion import SessionContext
 from dfsession.engine.schemas import declared_schema
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.views import cycle_text, missing_table, prepare, register_views
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.session import SessionContextBuilder, default_steps
-from dfsession.steps.sql_objects import (
-    cycle_message,
-    dependency_order,
-    find_cycles,
-    local_name,
-    plan_view,
-    prepare_statement,
-    referenced_tables,
-    view_dependencies,
-)
 
 __all__ = [
     "DATA_STEPS",
@@ -207,13 +198,19 @@ class _Validation:
             word = "was skipped" if status == "skipped" else "failed"
             self.missing[name.lower()] = f"{kind} {name!r}, which {word}"
 
-    def blocker(self, sql: str) -> str | None:
-        catalog = self.profile.catalog
-        for ref in sorted(referenced_tables(sql)):
-            why = self.missing.get(local_name(ref, catalog.default_catalog, catalog.default_schema))
-            if why is not None:
-                return f"depends on {why}"
-        return None
+    def blocker(self, error: Exception) -> str | None:
+        """Why an item that failed with ``error`` was not checked: a table it reads is missing."""
+        table = missing_table(error, self.profile.catalog)
+        why = None if table is None else self.missing.get(table.lower())
+        return None if why is None else f"depends on {why}"
+
+    def failed(self, kind: ItemKind, name: str, error: Exception) -> None:
+        """Record an item the engine refused: skipped when it reads a missing table, else failed."""
+        why = self.blocker(error)
+        if why is not None:
+            self.add(kind, name, "skipped", why)
+        else:
+            self.add(kind, name, "failed", one_line(error))
 
     def datasets(self) -> None:
         for name, config in self.profile.datasets.items():
@@ -235,44 +232,33 @@ class _Validation:
                 self.add("dataset", name, "ok")
 
     def views(self) -> None:
-        views = {name: view.sql for name, view in self.profile.views.items()}
-        catalog = self.profile.catalog
-        graph = view_dependencies(views, catalog.default_catalog, catalog.default_schema)
-        cycles = find_cycles(graph)
-        in_cycle = {member: cycle_message(cycle, graph) for cycle in cycles for member in cycle}
-        order, blocked = dependency_order(graph)
-        for name in blocked:
+        order = register_views(
+            self.ctx, self.profile.views, self.profile.catalog, run=self.seed_rows
+        )
+        for name in order.registered:
+            self.add("view", name, "ok")
+        for name, error in order.failed:  # a view after the failed views it reads
+            self.failed("view", name, error)
+        in_cycle = {}
+        for cycle in order.cycles():
+            in_cycle.update(dict.fromkeys(cycle, cycle_text(cycle)))
+        for name in order.waiting:
             if name in in_cycle:
                 self.add("view", name, "failed", in_cycle[name])
-        for name in [*order, *(n for n in blocked if n not in in_cycle)]:
-            sql = views[name]
-            why = self.blocker(sql)
-            if why is not None:
-                self.add("view", name, "skipped", why)
-                continue
-            try:
-                df = plan_view(self.ctx, name, sql)
-                if self.seed_rows:
-                    df.collect()
-            except Exception as exc:
-                self.add("view", name, "failed", one_line(exc))
-            else:
-                self.add("view", name, "ok")
+        for name, dependency in order.waiting.items():
+            if name not in in_cycle:
+                word = "failed" if dependency in in_cycle else "was skipped"
+                self.add("view", name, "skipped", f"depends on view {dependency!r}, which {word}")
 
     def prepared(self) -> None:
         for name, config in self.profile.prepared.items():
-            why = self.blocker(config.sql)
-            if why is not None:
-                self.add("prepared", name, "skipped", why)
-                continue
             try:
-                statement, _types = prepare_statement(name, config)
-                self.ctx.sql(statement)
+                prepare(self.ctx, name, config)
                 if self.seed_rows:
                     values = {str(i): zero_scalar(t) for i, t in enumerate(config.params, 1)}
                     self.ctx.sql(config.sql, param_values=values).collect()
             except Exception as exc:
-                self.add("prepared", name, "failed", one_line(exc))
+                self.failed("prepared", name, exc)
             else:
                 self.add("prepared", name, "ok")
 

@@ -88,11 +88,15 @@ class BuiltSession:
     profile: SessionProfile = attrs.field(repr=False)
     records: tuple[StepRecord, ...]
     fingerprint: str
-    versions: dict[str, str] = attrs.field(factory=dict, eq=False)
     provided: Provided = attrs.field(factory=Provided, eq=False, repr=False)
     #: Context handles steps replaced: tables registered through them are tied to them.
     retained: tuple[object, ...] = attrs.field(default=(), eq=False, repr=False)
     tracing: SessionTracing | None = attrs.field(default=None, eq=False, repr=False)
+
+    @functools.cached_property
+    def versions(self) -> dict[str, str]:
+        """The versions of dfsession and the engine libraries; read on first use."""
+        return engine_versions()
 
     @functools.cached_property
     def runtime_hash(self) -> str:
@@ -276,7 +280,6 @@ class SessionContextBuilder:
             profile=profile,
             records=result.records,
             fingerprint=fingerprint,
-            versions=engine_versions(),
             provided=result.provided,
             retained=result.retained,
             tracing=tracing,
