@@ -12,10 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+
+from dfsession.session import report_schema
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 COMMANDS = ("plan", "build", "sql", "exec", "explain", "write", "validate", "report", "diff")
@@ -114,7 +117,7 @@ def test_build_json_prints_the_report_and_nothing_else_on_stdout(workdir: Path) 
     result = run("build", "profile.toml", "--json", "--verbose", cwd=workdir)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)  # all of stdout is the one JSON document
-    assert report["schema_version"] == 1
+    jsonschema.validate(report, report_schema())
     assert report["steps"][0]["step"] == "context"
     assert "dfsession.step" in result.stderr  # --verbose logs go to stderr
 
@@ -371,7 +374,7 @@ def test_report_output_into_a_missing_folder_creates_it(workdir: Path, tmp_path:
     target = tmp_path / "reports" / "r.json"
     result = run("report", "profile.toml", "-o", str(target), cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert json.loads(target.read_text())["schema_version"] == 1
+    jsonschema.validate(json.loads(target.read_text()), report_schema())
 
 
 # --- examples as a user copies them into a shell -------------------------------------------

@@ -284,13 +284,20 @@ def test_diff_of_lists_of_values_shows_what_was_added_and_removed() -> None:
 def test_diff_refuses_a_document_that_is_not_a_report_naming_which() -> None:
     good = build(profile()).report()
     with pytest.raises(
-        DfSessionError, match=r"report B is not a dfsession report: missing datasets"
+        DfSessionError,
+        match=r"report B is not a dfsession report: 'datasets' is a required property",
     ):
         diff_reports(good, {k: v for k, v in good.items() if k != "datasets"})
-    with pytest.raises(DfSessionError, match="report A is not a dfsession report"):
+    with pytest.raises(DfSessionError, match=r"report A is not a dfsession report: .* not of type"):
         diff_reports([], good)  # type: ignore[arg-type]
-    with pytest.raises(DfSessionError, match="report A: 'steps' must be a list of step records"):
+    with pytest.raises(
+        DfSessionError, match=r"report A is not a dfsession report: steps\.0: 1 is not of type"
+    ):
         diff_reports({**good, "steps": [1]}, good)
+    with pytest.raises(DfSessionError, match=r"report B .*: steps\.0\.status: 'done' is not one"):
+        bad = copy.deepcopy(good)
+        bad["steps"][0]["status"] = "done"
+        diff_reports(good, bad)
 
 
 def test_true_and_one_are_different_values_in_a_diff() -> None:

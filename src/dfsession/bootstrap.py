@@ -117,48 +117,51 @@ class ValidationReport:
         }
 
 
+#: The zero of each family of Arrow types, as a Python value: the first test that holds wins.
+_ZEROS: tuple[tuple[Callable[[pa.DataType], bool], Callable[[pa.DataType], Any]], ...] = (
+    (pa.types.is_null, lambda t: None),
+    (pa.types.is_boolean, lambda t: False),
+    (pa.types.is_integer, lambda t: 0),
+    (pa.types.is_floating, lambda t: 0.0),
+    (pa.types.is_decimal, lambda t: Decimal(0)),
+    (
+        lambda t: (
+            pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+        ),
+        lambda t: "",
+    ),
+    (pa.types.is_fixed_size_binary, lambda t: b"\0" * t.byte_width),
+    (
+        lambda t: (
+            pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+        ),
+        lambda t: b"",
+    ),
+    (pa.types.is_date, lambda t: datetime.date(1970, 1, 1)),
+    (
+        pa.types.is_timestamp,
+        lambda t: datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC if t.tz else None),
+    ),
+    (pa.types.is_time, lambda t: datetime.time(0)),
+    (pa.types.is_duration, lambda t: datetime.timedelta(0)),
+    (pa.types.is_interval, lambda t: pa.MonthDayNano([0, 0, 0])),
+    (pa.types.is_fixed_size_list, lambda t: [_seed_value(t.value_field)] * t.list_size),
+    (
+        lambda t: pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t),
+        lambda t: [],
+    ),
+    (pa.types.is_struct, lambda t: {field.name: _seed_value(field) for field in t}),
+)
+
+
 def zero_scalar(data_type: pa.DataType) -> pa.Scalar:
     """The type's zero: 0, false, empty text or list, the epoch, a struct of zeros."""
-    types = pa.types
-    t = data_type
-    value: Any
-    if types.is_dictionary(t):
-        return pa.scalar(zero_scalar(t.value_type).as_py(), t)
-    if types.is_null(t):
-        value = None
-    elif types.is_boolean(t):
-        value = False
-    elif types.is_integer(t):
-        value = 0
-    elif types.is_floating(t):
-        value = 0.0
-    elif types.is_decimal(t):
-        value = Decimal(0)
-    elif types.is_string(t) or types.is_large_string(t) or types.is_string_view(t):
-        value = ""
-    elif types.is_fixed_size_binary(t):
-        value = b"\0" * t.byte_width
-    elif types.is_binary(t) or types.is_large_binary(t) or types.is_binary_view(t):
-        value = b""
-    elif types.is_date(t):
-        value = datetime.date(1970, 1, 1)
-    elif types.is_timestamp(t):
-        value = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC if t.tz else None)
-    elif types.is_time(t):
-        value = datetime.time(0)
-    elif types.is_duration(t):
-        value = datetime.timedelta(0)
-    elif types.is_interval(t):
-        value = pa.MonthDayNano([0, 0, 0])
-    elif types.is_fixed_size_list(t):
-        value = [_seed_value(t.value_field)] * t.list_size
-    elif types.is_list(t) or types.is_large_list(t) or types.is_map(t):
-        value = []
-    elif types.is_struct(t):
-        value = {field.name: _seed_value(field) for field in t}
-    else:
-        raise ValueError(f"no zero value for Arrow type {t}")
-    return pa.scalar(value, t)
+    if pa.types.is_dictionary(data_type):
+        return pa.scalar(zero_scalar(data_type.value_type).as_py(), data_type)
+    for holds, zero in _ZEROS:
+        if holds(data_type):
+            return pa.scalar(zero(data_type), data_type)
+    raise ValueError(f"no zero value for Arrow type {data_type}")
 
 
 def _seed_value(field: pa.Field) -> Any:

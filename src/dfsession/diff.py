@@ -11,6 +11,7 @@ from typing import Any, Literal
 import attrs
 
 from dfsession.errors import DfSessionError
+from dfsession.session import report_schema
 
 Kind = Literal["changed", "only_in_a", "only_in_b"]
 #: Sections in the order ``ReportDiff.lines()`` shows them.
@@ -24,7 +25,6 @@ SECTIONS = (
     "fingerprint",
     "runtime_hash",
 )
-REPORT_KEYS = frozenset(SECTIONS)
 #: Longest rendering of one value in ``lines()``; longer values are cut.
 MAX_VALUE_CHARS = 160
 
@@ -121,28 +121,21 @@ def diff_reports(a: Mapping[str, Any], b: Mapping[str, Any]) -> ReportDiff:
 
 
 def _check(report: Any, label: str) -> None:
-    fix = "make reports with BuiltSession.report() or `dfsession report PROFILE`"
-    if not isinstance(report, Mapping):
-        raise DfSessionError(
-            f"report {label} is not a dfsession report (got {type(report).__name__}); {fix}"
-        )
-    missing = sorted(REPORT_KEYS - set(report))
-    if missing:
-        raise DfSessionError(
-            f"report {label} is not a dfsession report: missing {', '.join(missing)}; {fix}"
-        )
-    steps = report["steps"]
-    if not isinstance(steps, list | tuple) or not all(
-        isinstance(s, Mapping) and isinstance(s.get("step"), str) for s in steps
-    ):
-        raise DfSessionError(f"report {label}: 'steps' must be a list of step records; {fix}")
-    for key in ("functions", "datasets"):
-        if not isinstance(report[key], list | tuple):
-            raise DfSessionError(f"report {label}: {key!r} must be a list; {fix}")
-    for key in ("settings", "versions"):
-        value = report[key]
-        if not (isinstance(value, Mapping) or (value is None and key == "settings")):
-            raise DfSessionError(f"report {label}: {key!r} must be a table; {fix}")
+    """Refuse a document that is not a report, checked against the shipped report schema."""
+    import jsonschema  # noqa: PLC0415 - CLI start-up time (jsonschema takes ~40 ms to import)
+
+    validator = jsonschema.Draft202012Validator(report_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(report))
+    if error is None:
+        return
+    where = ".".join(map(str, error.absolute_path))
+    message = error.message
+    if len(message) > MAX_VALUE_CHARS:
+        message = message[: MAX_VALUE_CHARS - 3] + "..."
+    raise DfSessionError(
+        f"report {label} is not a dfsession report: {f'{where}: ' if where else ''}{message}; "
+        "make reports with BuiltSession.report() or `dfsession report PROFILE`"
+    )
 
 
 def _compare_settings(a: Any, b: Any, out: list[Difference]) -> None:
@@ -231,19 +224,7 @@ def _compare_lists(
         return
     scalars = (str, int, float, bool, type(None))
     if all(isinstance(v, scalars) for v in (*a, *b)):
-        count_a, count_b = Counter(map(_token, a)), Counter(map(_token, b))
-        if count_a == count_b:
-            if [_token(v) for v in a] != [_token(v) for v in b]:
-                out.append(Difference(section, _join(path, "(order)"), "changed", a=a, b=b))
-            return
-        for value in a:
-            if count_a[_token(value)] > count_b[_token(value)]:
-                out.append(Difference(section, path, "only_in_a", a=value))
-                count_a[_token(value)] -= 1
-        for value in b:
-            if count_b[_token(value)] > count_a[_token(value)]:
-                out.append(Difference(section, path, "only_in_b", b=value))
-                count_b[_token(value)] -= 1
+        _compare_values(section, path, a, b, out)
         return
     if len(a) == len(b):
         for index, (item_a, item_b) in enumerate(zip(a, b, strict=True)):
@@ -251,6 +232,25 @@ def _compare_lists(
         return
     if not _same(a, b):
         out.append(Difference(section, path, "changed", a=a, b=b))
+
+
+def _compare_values(
+    section: str, path: str, a: list[Any], b: list[Any], out: list[Difference]
+) -> None:
+    """Lists of plain values: what each has more of, or a change of order alone."""
+    count_a, count_b = Counter(map(_token, a)), Counter(map(_token, b))
+    if count_a == count_b:
+        if [_token(v) for v in a] != [_token(v) for v in b]:
+            out.append(Difference(section, _join(path, "(order)"), "changed", a=a, b=b))
+        return
+    for value in a:
+        if count_a[_token(value)] > count_b[_token(value)]:
+            out.append(Difference(section, path, "only_in_a", a=value))
+            count_a[_token(value)] -= 1
+    for value in b:
+        if count_b[_token(value)] > count_a[_token(value)]:
+            out.append(Difference(section, path, "only_in_b", b=value))
+            count_b[_token(value)] -= 1
 
 
 def _by_name(items: list[Any]) -> dict[str, Any] | None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import sys
-from difflib import get_close_matches
+import inspect
 from types import ModuleType
 
 from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError
-from dfsession.profile.values import ImportRef
+from dfsession.profile.values import ImportRef, did_you_mean
+
+__all__ = ["ReferenceResolver", "describe_object", "resolve_reference"]
 
 
 def _is_missing_module(exc: ModuleNotFoundError, module: str) -> bool:
@@ -28,8 +29,18 @@ def resolve_reference(reference: str, path: str) -> object:
     return ReferenceResolver().resolve(reference, path)
 
 
+def describe_object(obj: object) -> str:
+    """What a reference resolved to, in a few words: ``the class m.C``, ``int 42``..."""
+    if inspect.isclass(obj):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, list | tuple) and not obj:
+        return "an empty list"
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 class ReferenceResolver:
-    """Resolves references as ``resolve_reference`` does, finding each module once.
+    """Resolves references as ``resolve_reference`` does, importing each module once.
 
     For a caller resolving many references in one go (a profile names one module once per
     function, and may name thousands); the caller owns it and drops it when done.
@@ -38,7 +49,7 @@ class ReferenceResolver:
     __slots__ = ("_modules",)
 
     def __init__(self) -> None:
-        self._modules: dict[str, object] = {}
+        self._modules: dict[str, ModuleType] = {}
 
     def resolve(self, reference: str, path: str) -> object:
         """Import ``package.module:attribute`` and return the attribute (see above).
@@ -50,47 +61,25 @@ class ReferenceResolver:
             ref = ImportRef.parse(reference)
         except ValueError as exc:
             raise ProfileError.at(path, str(exc)) from None
-        module_name, attribute = ref.module, ref.attribute
-        target = self._modules.get(module_name)
-        if target is None:
-            target = _imported(module_name)
-            if target is None:
-                target = _import(ref, module_name, path)
-            self._modules[module_name] = target
-        if "." not in attribute:  # the common case: a module-level name
-            found = getattr(target, attribute, _MISSING)
-            if found is not _MISSING:
-                return found
-        parts = attribute.split(".")
+        module = self._modules.get(ref.module)
+        if module is None:
+            module = self._modules[ref.module] = _import(ref, ref.module, path)
+        target: object = module
+        parts = ref.attribute.split(".")
         for position, part in enumerate(parts):
             try:
                 target = getattr(target, part)
             except AttributeError as exc:
-                walked = f"{module_name}:{'.'.join(parts[:position])}" if position else module_name
+                walked = f"{ref.module}:{'.'.join(parts[:position])}" if position else ref.module
                 raise ProfileError.at(
                     path,
-                    f"cannot resolve {ref!r}: {walked!r} has no attribute {part!r} "
-                    f"({_suggest(target, part)})",
+                    f"cannot resolve {ref!r}: {walked!r} has no attribute {part!r}"
+                    f"{_suggest(target, part)}",
                 ) from exc
         return target
 
 
-_MISSING = object()
-
-
-def _imported(module_name: str) -> object | None:
-    """The module when it is already imported (and not still initializing), else ``None``.
-
-    What ``importlib.import_module`` returns for such a module, without its per-call cost
-    (profiles name one module once per function; a build may resolve thousands).
-    """
-    module = sys.modules.get(module_name)
-    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
-        return None
-    return module
-
-
-def _import(reference: str, module_name: str, path: str) -> object:
+def _import(reference: str, module_name: str, path: str) -> ModuleType:
     """Import ``module_name``; a ``ProfileError`` at ``path`` naming ``reference`` if it fails."""
     try:
         return importlib.import_module(module_name)
@@ -107,18 +96,16 @@ def _import(reference: str, module_name: str, path: str) -> object:
 
 
 def _suggest(target: object, missing: str) -> str:
-    """Close matches among ``target``'s public names, else the first of them."""
+    """A close match among ``target``'s public names, else the first of them."""
     public = sorted(
         name
         for name in dir(target)
         if not name.startswith("_") and not isinstance(getattr(target, name, None), ModuleType)
     )
-    close = get_close_matches(missing, public, n=3)
-    if close:
-        return "did you mean " + " or ".join(repr(name) for name in close) + "?"
-    if not public:
-        return "it has no public names"
-    return "it has: " + ", ".join(public[:20]) + (", ..." if len(public) > 20 else "")
+    close = did_you_mean(missing, public)
+    if close or not public:
+        return close or " (it has no public names)"
+    return f" (it has: {', '.join(public[:20])}{', ...' if len(public) > 20 else ''})"
 
 
 def _import_raised(reference: str, module: str, path: str, exc: BaseException) -> ProfileError:

@@ -54,17 +54,7 @@ class LocalWrite:
     def run(self, copy: Callable[[str], int]) -> int:
         """Check the mode against the target, write aside with ``copy``, move into place."""
         target = self.target
-        exists = target.exists() or target.is_symlink()
-        if self.mode == "error" and exists:
-            raise QueryError(
-                f"write target {str(target)!r} already exists; use mode='overwrite' to replace "
-                "it or mode='append' to add files"
-            )
-        if self.mode == "append" and (self.single_file or (exists and not target.is_dir())):
-            raise QueryError(
-                f"mode 'append' adds files to a directory, and {str(target)!r} names a file; "
-                f"give a directory target (without the .{self.format} extension)"
-            )
+        self._check_mode()
         target.parent.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex[:12]
         suffix = target.suffix if self.single_file else ""
@@ -80,6 +70,21 @@ class LocalWrite:
         finally:
             _remove(aside)
         return rows
+
+    def _check_mode(self) -> None:
+        """Refuse what the mode cannot write: an existing target for ``error``, a file to append."""
+        target = self.target
+        exists = target.exists() or target.is_symlink()
+        if self.mode == "error" and exists:
+            raise QueryError(
+                f"write target {str(target)!r} already exists; use mode='overwrite' to replace "
+                "it or mode='append' to add files"
+            )
+        if self.mode == "append" and (self.single_file or (exists and not target.is_dir())):
+            raise QueryError(
+                f"mode 'append' adds files to a directory, and {str(target)!r} names a file; "
+                f"give a directory target (without the .{self.format} extension)"
+            )
 
     @staticmethod
     def _move_files(source: Path, target: Path) -> None:

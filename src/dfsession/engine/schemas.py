@@ -37,39 +37,15 @@ def type_name(data_type: pyarrow.DataType) -> str:
         return str(data_type)
 
 
-_TYPE = pyarrow.lib
-
-
-#: Type ids whose values are compared as-is (no nesting, nothing a reader changes).
-_NESTED_OR_READ_IDS = frozenset(
-    {
-        _TYPE.Type_DICTIONARY,
-        _TYPE.Type_STRING,
-        _TYPE.Type_LARGE_STRING,
-        _TYPE.Type_STRING_VIEW,
-        _TYPE.Type_BINARY,
-        _TYPE.Type_LARGE_BINARY,
-        _TYPE.Type_BINARY_VIEW,
-        _TYPE.Type_LIST,
-        _TYPE.Type_LARGE_LIST,
-        _TYPE.Type_LIST_VIEW,
-        _TYPE.Type_LARGE_LIST_VIEW,
-        _TYPE.Type_FIXED_SIZE_LIST,
-        _TYPE.Type_STRUCT,
-        _TYPE.Type_MAP,
-    }
-)
-
-
-_STRING_IDS = frozenset({_TYPE.Type_STRING, _TYPE.Type_LARGE_STRING, _TYPE.Type_STRING_VIEW})
-
-
-_BINARY_IDS = frozenset({_TYPE.Type_BINARY, _TYPE.Type_LARGE_BINARY, _TYPE.Type_BINARY_VIEW})
-
-
-_LIST_IDS = frozenset(
-    {_TYPE.Type_LIST, _TYPE.Type_LARGE_LIST, _TYPE.Type_LIST_VIEW, _TYPE.Type_LARGE_LIST_VIEW}
-)
+#: Types a reader gives for text and bytes, and the plain type each stands for.
+_PLAIN_TYPES = {
+    **dict.fromkeys(
+        (pyarrow.string(), pyarrow.large_string(), pyarrow.string_view()), pyarrow.string()
+    ),
+    **dict.fromkeys(
+        (pyarrow.binary(), pyarrow.large_binary(), pyarrow.binary_view()), pyarrow.binary()
+    ),
+}
 
 
 def comparable_type(data_type: pyarrow.DataType) -> pyarrow.DataType:
@@ -78,23 +54,36 @@ def comparable_type(data_type: pyarrow.DataType) -> pyarrow.DataType:
     DataFusion reads strings as ``string_view``, dictionary-encodes some partition columns and
     names list items ``element`` or ``item`` by file format; none of that is the data's schema.
     """
-    pa, t = pyarrow, data_type
-    type_id = t.id
-    if type_id not in _NESTED_OR_READ_IDS:
-        return t
-    if type_id == _TYPE.Type_DICTIONARY:
-        return comparable_type(t.value_type)
-    if type_id in _STRING_IDS:
-        return pa.string()
-    if type_id in _BINARY_IDS:
-        return pa.binary()
-    if type_id in _LIST_IDS:
-        return pa.list_(comparable_type(t.value_type))
-    if type_id == _TYPE.Type_FIXED_SIZE_LIST:
-        return pa.list_(comparable_type(t.value_type), t.list_size)
-    if type_id == _TYPE.Type_STRUCT:
-        return pa.struct([pa.field(f.name, comparable_type(f.type)) for f in t])
-    return pa.map_(comparable_type(t.key_type), comparable_type(t.item_type))
+    plain = _PLAIN_TYPES.get(data_type)
+    if plain is not None:
+        return plain
+    if pyarrow.types.is_dictionary(data_type):
+        return comparable_type(data_type.value_type)
+    if pyarrow.types.is_nested(data_type):
+        return _comparable_nested(data_type)
+    return data_type
+
+
+_LIST_CHECKS = (
+    pyarrow.types.is_list,
+    pyarrow.types.is_large_list,
+    pyarrow.types.is_list_view,
+    pyarrow.types.is_large_list_view,
+)
+
+
+def _comparable_nested(t: pyarrow.DataType) -> pyarrow.DataType:
+    """``comparable_type`` of a list, struct or map: the same erasure inside."""
+    types = pyarrow.types
+    if types.is_fixed_size_list(t):
+        return pyarrow.list_(comparable_type(t.value_type), t.list_size)
+    if any(check(t) for check in _LIST_CHECKS):
+        return pyarrow.list_(comparable_type(t.value_type))
+    if types.is_struct(t):
+        return pyarrow.struct([pyarrow.field(f.name, comparable_type(f.type)) for f in t])
+    if types.is_map(t):
+        return pyarrow.map_(comparable_type(t.key_type), comparable_type(t.item_type))
+    return t
 
 
 def schema_differences(expected: pyarrow.Schema, actual: pyarrow.Schema, mode: str) -> list[str]:
@@ -105,6 +94,19 @@ def schema_differences(expected: pyarrow.Schema, actual: pyarrow.Schema, mode: s
     """
     if mode == "none":
         return []
+    differences = _declared_differences(expected, actual)
+    if mode == "exact":
+        differences += _undeclared_differences(expected, actual)
+        if not differences and expected.names != actual.names:
+            differences.append(
+                f"column order: expected ({', '.join(expected.names)}), "
+                f"actual ({', '.join(actual.names)})"
+            )
+    return differences
+
+
+def _declared_differences(expected: pyarrow.Schema, actual: pyarrow.Schema) -> list[str]:
+    """Each declared column that ``actual`` lacks or reads as another type."""
     found = {field.name: field for field in actual}
     differences: list[str] = []
     for field in expected:
@@ -120,20 +122,17 @@ def schema_differences(expected: pyarrow.Schema, actual: pyarrow.Schema, mode: s
                 f"column {field.name!r}: expected {type_name(field.type)}, "
                 f"actual {type_name(other.type)}"
             )
-    if mode == "exact":
-        declared = set(expected.names)
-        for field in actual:
-            if field.name not in declared:
-                differences.append(
-                    f"column {field.name!r}: expected nothing (not declared), "
-                    f"actual {type_name(field.type)}"
-                )
-        if not differences and expected.names != actual.names:
-            differences.append(
-                f"column order: expected ({', '.join(expected.names)}), "
-                f"actual ({', '.join(actual.names)})"
-            )
     return differences
+
+
+def _undeclared_differences(expected: pyarrow.Schema, actual: pyarrow.Schema) -> list[str]:
+    """Each column of ``actual`` that ``expected`` does not declare."""
+    declared = set(expected.names)
+    return [
+        f"column {field.name!r}: expected nothing (not declared), actual {type_name(field.type)}"
+        for field in actual
+        if field.name not in declared
+    ]
 
 
 def declared_schema(spec: DatasetSpec) -> pyarrow.Schema | None:

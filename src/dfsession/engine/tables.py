@@ -209,16 +209,20 @@ def _declared_text_schema(spec: CsvDataset | JsonDataset, inferred: pa.Schema) -
     """
     declared: Mapping[str, pa.DataType] = spec.schema or {}
     current = [f for f in inferred if f.name not in spec.partition_cols]
-    if isinstance(spec, CsvDataset) and spec.options.has_header is False:
-        named = [n for n in declared if n not in spec.partition_cols][: len(current)]
-        current_names = named + [f.name for f in current[len(named) :]]
-    else:
-        current_names = [f.name for f in current]
     wanted = pa.schema(
         pa.field(name, declared.get(name, f.type), nullable=True)
-        for name, f in zip(current_names, current, strict=True)
+        for name, f in zip(_column_names(spec, current), current, strict=True)
     )
     return None if wanted.equals(pa.schema(current)) else wanted
+
+
+def _column_names(spec: CsvDataset | JsonDataset, current: list[pa.Field]) -> list[str]:
+    """The names of a text file's columns: as read, or the declared ones for headerless CSV."""
+    if not isinstance(spec, CsvDataset) or spec.options.has_header is not False:
+        return [f.name for f in current]
+    declared: Mapping[str, pa.DataType] = spec.schema or {}
+    named = [n for n in declared if n not in spec.partition_cols][: len(current)]
+    return named + [f.name for f in current[len(named) :]]
 
 
 def _folder_location(spec: FileDataset, path: str | None) -> str:

@@ -274,7 +274,7 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def parse_named(self, key: str, word: str, start: int) -> pa.DataType:
+    def parse_named(self, key: str, word: str, start: int) -> pa.DataType:  # noqa: C901, PLR0911 - one branch per family of type names
         """Parse the rest of a type whose canonical name is ``key``."""
         # One branch per family of type names (complexity 11): a flat table, read top down.
         if key in _SIMPLE_TYPES:
@@ -517,7 +517,7 @@ def _format_child(field: pa.Field, parent: pa.DataType, root: pa.DataType) -> st
     return _format(field.type, root)
 
 
-def _format(t: pa.DataType, root: pa.DataType) -> str:
+def _format(t: pa.DataType, root: pa.DataType) -> str:  # noqa: C901, PLR0911, PLR0912 - one branch per Arrow type family
     """Format ``t``, naming ``root`` in errors."""
     # One branch per Arrow type family (complexity 16): the inverse of the parser's table,
     # kept as one flat list so that a type's text form is found in one place.

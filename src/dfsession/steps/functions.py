@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from operator import itemgetter
-from types import FunctionType, MappingProxyType
+from types import FunctionType
 from typing import Any, NamedTuple
 
 import attrs
@@ -23,7 +23,7 @@ from datafusion import (
 
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.faults import CheckedFunction, UdfFaults
-from dfsession.imports import ReferenceResolver, resolve_reference
+from dfsession.imports import ReferenceResolver, describe_object, resolve_reference
 from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
@@ -45,8 +45,6 @@ _OBJECT_KINDS: tuple[tuple[type, str], ...] = (
     (WindowUDF, "window"),
     (TableFunction, "table"),
 )
-_OBJECT_TYPES = tuple(cls for cls, _ in _OBJECT_KINDS)
-_KIND_OF_TYPE: Mapping[type, str] = MappingProxyType(dict(_OBJECT_KINDS))
 _TABLE_REPR = re.compile(r"^TableUDF\((?P<name>.+)\)$")
 _ACCEPTED = (
     "a datafusion ScalarUDF, AggregateUDF, WindowUDF or TableFunction, a plain callable "
@@ -94,10 +92,11 @@ class _Function:
 
 
 def _object_kind(obj: object) -> str | None:
-    kind = _KIND_OF_TYPE.get(type(obj))
-    if kind is not None or not isinstance(obj, _OBJECT_TYPES):
-        return kind
-    return next(kind for cls, kind in _OBJECT_KINDS if isinstance(obj, cls))  # a subclass
+    """``scalar``, ``aggregate``, ``window`` or ``table`` for an engine function object."""
+    for cls, kind in _OBJECT_KINDS:
+        if isinstance(obj, cls):
+            return kind
+    return None
 
 
 def _table_name(obj: object, source: str, path: str) -> str:
@@ -110,16 +109,6 @@ def _table_name(obj: object, source: str, path: str) -> str:
     return match.group("name")
 
 
-def _describe(obj: object) -> str:
-    if inspect.isclass(obj):
-        return f"the class {obj.__module__}.{obj.__qualname__}"
-    if isinstance(obj, list | tuple) and not obj:
-        return "an empty list"
-    text = repr(obj)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{type(obj).__name__} {text}"
-
-
 def _wrong_kind(source: str, obj: object, path: str, extra: str = "") -> ProfileError:
     hint = ""
     if inspect.isclass(obj):
@@ -128,7 +117,7 @@ def _wrong_kind(source: str, obj: object, path: str, extra: str = "") -> Profile
             "datafusion.udaf/udwf in its module"
         )
     return ProfileError.at(
-        path, f"{source!r} is {_describe(obj)}{extra}; expected {_ACCEPTED}{hint}"
+        path, f"{source!r} is {describe_object(obj)}{extra}; expected {_ACCEPTED}{hint}"
     )
 
 
@@ -158,11 +147,12 @@ _BUNDLE, _OBJECT, _CALLABLE, _OTHER = "bundle", "object", "callable", "other"
 
 
 def _reference_kind(obj: object) -> str:
-    if type(obj) is FunctionType:  # the common case, a module-level ``def``, in one test
+    """How a resolved reference is installed: a bundle, an engine object, a callable, neither."""
+    if isinstance(obj, FunctionType):  # a module-level ``def``: the common case
         return _CALLABLE
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, list | tuple):
         return _BUNDLE
-    if isinstance(obj, _OBJECT_TYPES):
+    if _object_kind(obj) is not None:
         return _OBJECT
     if callable(obj) and not isinstance(obj, type):
         return _CALLABLE
@@ -174,38 +164,29 @@ _Signature = tuple[list[pa.Field], pa.Field, list[str], str]
 
 
 class _ProfileFunctions:
-    """Turns ``[[udfs]]`` entries into functions; memoizes per build what entries share.
+    """Turns ``[[udfs]]`` entries into functions, working out once per build what they share.
 
-    Profiles name one module many times and repeat argument types, so resolved references
-    (and what kind of thing each is) and the Arrow fields and type names of a signature are
-    worked out once per build.
+    Profiles name one module many times and repeat signatures, so each module is imported
+    and each signature's Arrow fields and type names are made once per build.
     """
 
-    __slots__ = ("_faults", "_objects", "_resolver", "_signatures")
+    __slots__ = ("_faults", "_resolver", "_signatures")
 
     def __init__(self, faults: UdfFaults) -> None:
         #: Where the checked callables keep their faults for the session's query facade.
         self._faults = faults
         self._resolver = ReferenceResolver()
-        #: reference -> (the object, its ``_reference_kind``).
-        self._objects: dict[str, tuple[Any, str]] = {}
-        #: (ids of the argument types..., id of the return type) -> fields and names.
-        self._signatures: dict[tuple[int, ...], _Signature] = {}
+        self._signatures: dict[tuple[tuple[pa.DataType, ...], pa.DataType], _Signature] = {}
 
     def collect(self, index: int, config: UdfConfig, out: list[_Function]) -> None:
         """Append the function(s) entry ``udfs.<index>`` names to ``out``."""
         ref = config.ref
-        resolved = self._objects.get(ref)
-        if resolved is None:
-            obj: Any = self._resolver.resolve(ref, f"udfs.{index}.ref")
-            resolved = self._objects[ref] = (obj, _reference_kind(obj))
-        obj, kind = resolved
+        obj: Any = self._resolver.resolve(ref, f"udfs.{index}.ref")
+        kind = _reference_kind(obj)
         args, returns = config.args, config.returns
         if kind is _CALLABLE and args is not None and returns is not None:
-            # The common case, inline: a plain callable with the signature the entry declares.
-            # Keyed on identity: the profile holds these type objects for the whole build.
-            key = (*map(id, args), id(returns))
-            signature = self._signatures.get(key) or self._signature(key, args, returns)
+            # The common case: a plain callable with the signature the entry declares.
+            signature = self._signatures.get((args, returns)) or self._signature(args, returns)
             in_fields, out_field, arg_names, return_name = signature
             name = config.name or _attribute_name(ref)
             volatility = config.volatility
@@ -231,10 +212,8 @@ class _ProfileFunctions:
         else:
             raise self._not_a_function(index, config, obj, kind)
 
-    def _signature(
-        self, key: tuple[int, ...], args: tuple[pa.DataType, ...], returns: pa.DataType
-    ) -> _Signature:
-        signature = self._signatures[key] = (
+    def _signature(self, args: tuple[pa.DataType, ...], returns: pa.DataType) -> _Signature:
+        signature = self._signatures[args, returns] = (
             # The fields datafusion.udf(func, types, type, ...) would make.
             [pa.field(f"value_{i}", t) for i, t in enumerate(args)],
             pa.field("value", returns),
@@ -330,6 +309,20 @@ def _from_entry_points() -> Iterator[_Function]:
                     "declared signature there)",
                 )
             yield _engine_object(member, member_source, _ENTRY_POINTS_PATH, False)
+
+
+def _collect(
+    udfs: tuple[UdfConfig, ...], faults: UdfFaults, *, entry_points: bool
+) -> list[_Function]:
+    """Every function the profile's entries (and, with ``entry_points``, packages) name."""
+    functions: list[_Function] = []
+    collector = _ProfileFunctions(faults)
+    for index, config in enumerate(udfs):
+        collector.collect(index, config, functions)
+    if entry_points:
+        functions.extend(_from_entry_points())
+    _check_unique(functions, [f.name for f in functions])
+    return functions
 
 
 def _check_unique(functions: list[_Function], names: list[str]) -> None:
@@ -459,28 +452,10 @@ def _scan(ctx: SessionContext, table: str, columns: list[str]) -> Iterator[tuple
     return zip(*(data[column] for column in columns), strict=True)
 
 
-#: Up to this many functions, asking the engine for each name (three lookups, ~4 us each)
-#: is cheaper than listing all its functions (~42 us, most of it the ~260 scalar names).
-_LOOKUP_LIMIT = 3
-
-
-def _engine_has(ctx: SessionContext, name: str) -> bool:
-    """Whether ``ctx`` has a scalar, aggregate or window function named ``name``."""
-    for lookup in (ctx.udf, ctx.udaf, ctx.udwf):
-        try:
-            lookup(name)
-        except KeyError:
-            continue
-        return True
-    return False
-
-
 def _taken(ctx: SessionContext, names: list[str]) -> set[str]:
     """Which of ``names`` the engine has as a scalar, aggregate or window function already."""
     if not names:
         return set()
-    if len(names) <= _LOOKUP_LIMIT:
-        return {name for name in names if _engine_has(ctx, name)}
     return {*ctx.udfs(), *ctx.udafs(), *ctx.udwfs()}.intersection(names)
 
 
@@ -569,14 +544,8 @@ class UdfsStep:
             return StepRecord.skipped(
                 self.name, "no [[udfs]] in the profile and features.udf_entry_points is false"
             )
-        functions: list[_Function] = []
         faults = UdfFaults()
-        collector = _ProfileFunctions(faults)
-        for index, config in enumerate(profile.udfs):
-            collector.collect(index, config, functions)
-        if use_entry_points:
-            functions.extend(_from_entry_points())
-        _check_unique(functions, [f.name for f in functions])
+        functions = _collect(profile.udfs, faults, entry_points=use_entry_points)
         # Function objects carry their signatures only inside the engine: read them (and the
         # built-in table functions) from a scratch context. Declared callables need neither.
         objects = [f for f in functions if f.entry is None]

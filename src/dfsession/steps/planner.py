@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from difflib import get_close_matches
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -13,8 +13,10 @@ from datafusion import SessionContext
 from dfsession.engine.context import set_option
 from dfsession.engine.text import one_line
 from dfsession.errors import IncompatibleVersionsError, ProfileError
-from dfsession.imports import resolve_reference
+from dfsession.imports import describe_object, resolve_reference
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.sections import PlannerConfig
+from dfsession.profile.values import did_you_mean
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -39,11 +41,6 @@ QUERY_PLANNER = "__datafusion_query_planner__"
 _RULES_QUERY = "EXPLAIN VERBOSE SELECT 1"
 
 
-def _describe(obj: object) -> str:
-    text = repr(obj)
-    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
-
-
 def _require_protocol(
     ref: str, obj: object, path: str, protocols: tuple[str, ...], what: str
 ) -> None:
@@ -58,7 +55,7 @@ def _require_protocol(
     if not any(hasattr(obj, protocol) for protocol in protocols):
         raise ProfileError.at(
             path,
-            f"{ref!r} is {_describe(obj)}, which does not expose {wanted}; {what} must "
+            f"{ref!r} is {describe_object(obj)}, which does not expose {wanted}; {what} must "
             "come from a compiled DataFusion extension exposing that PyCapsule protocol",
         )
 
@@ -162,44 +159,18 @@ class PlannerStep:
     def install(self, build: SessionBuild) -> StepRecord:
         """Apply each change in place; the record lists them (and, if asked, the rule names)."""
         planner = build.profile.planner
-        if not (
-            planner.optimizer
-            or planner.disable_rules
-            or planner.physical_rules
-            or planner.query_planner
-            or planner.record_rules
-        ):
+        if not _asks_for_work(planner):
             return StepRecord.skipped(self.name, "no [planner] settings, rules or planner")
         ctx = build.ctx
         applied: dict[str, Any] = {}
-        for key, value in planner.optimizer.items():
-            try:
-                set_option(ctx, key, value)
-            except ValueError as exc:
-                raise ProfileError.at(f"planner.optimizer.{key}", str(exc)) from exc
         if planner.optimizer:
-            applied["optimizer"] = dict(planner.optimizer)
+            applied["optimizer"] = _set_optimizer(ctx, planner.optimizer)
         if planner.disable_rules:
             applied["removed_rules"] = self._remove_rules(ctx, planner.disable_rules)
-        for index, ref in enumerate(planner.physical_rules):
-            path = f"planner.physical_rules.{index}"
-            rule: Any = resolve_reference(ref, path)
-            _require_protocol(ref, rule, path, (PHYSICAL_RULE,), "a physical rule")
-            try:
-                ctx.add_physical_optimizer_rule(rule)
-            except Exception as exc:
-                raise _engine_rejected(ref, path, "physical optimizer rule", exc) from exc
         if planner.physical_rules:
-            applied["physical_rules"] = list(planner.physical_rules)
+            applied["physical_rules"] = _add_physical_rules(ctx, planner.physical_rules)
         if planner.query_planner is not None:
-            ref, path = planner.query_planner, "planner.query_planner"
-            query_planner: Any = resolve_reference(ref, path)
-            _require_protocol(ref, query_planner, path, (QUERY_PLANNER,), "a query planner")
-            try:
-                ctx.set_query_planner(query_planner)
-            except Exception as exc:
-                raise _engine_rejected(ref, path, "query planner", exc) from exc
-            applied["query_planner"] = ref
+            applied["query_planner"] = _set_query_planner(ctx, planner.query_planner)
         if planner.record_rules:
             applied["effective_rules"] = effective_rules(ctx)
         return StepRecord(step=self.name, applied=applied)
@@ -216,14 +187,63 @@ class PlannerStep:
                 continue
             rules = effective_rules(ctx)
             known = rules["logical"]
-            close = get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(name, known)
             if name in rules["analyzer"]:
-                hint = f"{name!r} is an analyzer rule, which cannot be removed; "
+                hint = f"; {name!r} is an analyzer rule, which cannot be removed"
             elif name in rules["physical"]:
-                hint = f"{name!r} is a physical optimizer rule, which cannot be removed; "
+                hint = f"; {name!r} is a physical optimizer rule, which cannot be removed"
             raise ProfileError.at(
                 path,
-                f"unknown logical optimizer rule {name!r}; {hint}known rules: {', '.join(known)}",
+                f"unknown logical optimizer rule {name!r} (known rules: {', '.join(known)}){hint}",
             )
         return removed
+
+
+def _asks_for_work(planner: PlannerConfig) -> bool:
+    """Whether ``[planner]`` asks this step for anything (codecs and bundles are extensions)."""
+    return bool(
+        planner.optimizer
+        or planner.disable_rules
+        or planner.physical_rules
+        or planner.query_planner is not None
+        or planner.record_rules
+    )
+
+
+def _set_optimizer(ctx: SessionContext, optimizer: Mapping[str, str]) -> dict[str, str]:
+    """Set each ``planner.optimizer`` option; an unknown key or bad value names the key."""
+    for key, value in optimizer.items():
+        try:
+            set_option(ctx, key, value)
+        except ValueError as exc:
+            raise ProfileError.at(f"planner.optimizer.{key}", str(exc)) from exc
+    return dict(optimizer)
+
+
+def _add_physical_rules(ctx: SessionContext, refs: Sequence[str]) -> list[str]:
+    """Add each physical optimizer rule the references name, in order."""
+    for index, ref in enumerate(refs):
+        _install(
+            ref,
+            f"planner.physical_rules.{index}",
+            PHYSICAL_RULE,
+            "physical optimizer rule",
+            ctx.add_physical_optimizer_rule,
+        )
+    return list(refs)
+
+
+def _set_query_planner(ctx: SessionContext, ref: str) -> str:
+    """Install the query planner the reference names."""
+    _install(ref, "planner.query_planner", QUERY_PLANNER, "query planner", ctx.set_query_planner)
+    return ref
+
+
+def _install(ref: str, path: str, protocol: str, what: str, install: Callable[[Any], Any]) -> None:
+    """Resolve ``ref``, check it exposes ``protocol`` and hand it to the engine's ``install``."""
+    obj: Any = resolve_reference(ref, path)
+    _require_protocol(ref, obj, path, (protocol,), f"a {what}")
+    try:
+        install(obj)
+    except Exception as exc:
+        raise _engine_rejected(ref, path, what, exc) from exc
