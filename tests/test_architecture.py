@@ -206,3 +206,23 @@ def test_a_violation_names_the_module_the_import_and_the_rule(tmp_path: Path) ->
         "dfsession.steps.views imports dfsession.steps (rule: steps stay apart)",
         "dfsession.steps.views imports dfsession.steps.delta (rule: steps stay apart)",
     ]
+
+
+def _declares_all(path: Path) -> bool:
+    """Whether the module assigns ``__all__`` at its top level."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return True
+    return False
+
+
+def test_every_public_module_declares_its_public_names() -> None:
+    lacking = [
+        _module_name(path, SRC)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if not (path.name.startswith("_") and path.name != "__init__.py")
+        and not _declares_all(path)
+    ]
+    assert lacking == []

@@ -13,6 +13,8 @@ import attrs
 from dfsession.errors import DfSessionError
 from dfsession.session import report_schema
 
+__all__ = ["MAX_VALUE_CHARS", "SECTIONS", "Difference", "Kind", "ReportDiff", "diff_reports"]
+
 Kind = Literal["changed", "only_in_a", "only_in_b"]
 #: Sections in the order ``ReportDiff.lines()`` shows them.
 SECTIONS = (

@@ -12,6 +12,8 @@ from typing import Any
 
 import structlog
 
+__all__ = ["Logger", "get_logger"]
+
 
 class _Silent:
     """A bound logger that drops everything and says so to ``is_enabled_for``."""

@@ -14,6 +14,8 @@ import sqlglot
 from sqlglot import Token, TokenType
 from sqlglot.errors import TokenError
 
+__all__ = ["TOKENIZER_DIALECT", "placeholders", "split_statements"]
+
 #: The sqlglot dialect whose tokenizer reads DataFusion's SQL.
 TOKENIZER_DIALECT = "postgres"
 

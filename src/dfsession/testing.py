@@ -37,6 +37,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.model import SessionProfile
 
+__all__ = ["profiles", "step_orders"]
+
 # Engine settings known to accept these values on every supported DataFusion version.
 _SETTINGS: dict[str, list[str]] = {
     "datafusion.optimizer.max_passes": ["1", "2", "3", "5"],

@@ -1,1 +1,3 @@
 """Profiles: pure data, parsed and validated once."""
+
+__all__: list[str] = []
