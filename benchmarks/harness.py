@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import statistics
 import time
@@ -154,6 +155,8 @@ def write_results(stem: str, results: list[dict[str, Any]]) -> Path:
     document = {
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": [round(load, 2) for load in os.getloadavg()],
         "results": results,
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
