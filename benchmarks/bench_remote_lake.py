@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import statistics
 import sys
@@ -42,11 +43,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import structlog
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 from datafusion.object_store import AmazonS3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import alternate, print_result, quiet_logging, summarize, write_results
+from harness import alternate, print_result, summarize, write_results
 from latency_proxy import LakeServer, RemoteProxy
 
 from dfsession import SessionContextBuilder, SessionProfile
@@ -330,12 +332,8 @@ def main(
     replay: bool = True,
 ) -> list[dict[str, Any]]:
     """Fill the lake, then time every case; print and return the results."""
-    quiet_logging()
-    import logging
-
-    import structlog
-
-    # dfsession warns once per remote Delta table per build (datafusion 55 cannot scan them).
+    # Errors only: dfsession warns once per remote Delta table per build (datafusion 55 cannot
+    # scan them), which would bury the figures.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     sizes = sizes or ((50,) if quick else SIZES)
     delays_ms = delays_ms or ((20,) if quick else DELAYS_MS)
