@@ -32,8 +32,8 @@ from bench_build import plain as plain_context
 from harness import compare, print_result, quiet_logging, write_results
 
 from dfsession import SessionCache, SessionContextBuilder, SessionProfile
-from dfsession.pipeline.spans import query_span
-from dfsession.steps import default_steps
+from dfsession.session import default_steps
+from dfsession.tracing import SessionTracing, query_span
 
 
 def bench_cache_hit() -> dict[str, Any]:
@@ -167,7 +167,7 @@ def bench_tracing() -> list[dict[str, Any]]:
     sql = "SELECT 1 AS one"
 
     def run(session: Any) -> object:
-        with query_span(session.resources, sql):
+        with query_span(session.provided.get(SessionTracing), sql):
             return session.ctx.sql(sql).to_arrow_table()
 
     query = compare(
@@ -196,7 +196,7 @@ def bench_tracing() -> list[dict[str, Any]]:
 
 
 def _empty(session: Any) -> None:
-    with query_span(session.resources, "SELECT 1"):
+    with query_span(session.provided.get(SessionTracing), "SELECT 1"):
         pass
 
 

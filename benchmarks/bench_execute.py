@@ -28,8 +28,21 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import attrs
+from datafusion import SessionContext
+from deltalake import write_deltalake
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare, print_result, quiet_logging, write_results
+
+from dfsession import (
+    SessionBuild,
+    SessionContextBuilder,
+    SessionProfile,
+    StepRecord,
+    default_steps,
+    insert_after,
+)
 
 ROWS = 10_000_000
 QUICK_ROWS = 2_000_000
@@ -51,8 +64,6 @@ DELTA_QUERY = "SELECT id, key, value FROM facts WHERE key % 4 = 0"
 
 def generate(directory: Path, rows: int) -> None:
     """``facts`` (``rows`` rows) and ``dims`` (1,000 rows) as Parquet, written by DataFusion."""
-    from datafusion import SessionContext
-
     ctx = SessionContext()
     ctx.sql(
         f"COPY (SELECT v AS id, CAST(v % 1000 AS INT) AS key, "
@@ -70,16 +81,6 @@ def generate(directory: Path, rows: int) -> None:
 
 def session_for(directory: Path) -> Any:
     """A built session with ``facts`` and ``dims`` registered by a user step."""
-    import attrs
-
-    from dfsession import (
-        SessionBuild,
-        SessionContextBuilder,
-        SessionProfile,
-        StepRecord,
-        default_steps,
-        insert_after,
-    )
 
     @attrs.frozen
     class BenchTables:
@@ -222,8 +223,6 @@ def bench_stream_memory(directory: Path, repeat: int) -> dict[str, Any]:
 
 def bench_delta_write(directory: Path, repeat: int) -> dict[str, Any]:
     """``write(..., format="delta")`` against ``write_deltalake(path, ctx.sql(q))``."""
-    from deltalake import write_deltalake
-
     session = session_for(directory)
     ctx = session.ctx
     out = Path(tempfile.mkdtemp(prefix="bench-delta-"))

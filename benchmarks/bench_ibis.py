@@ -26,7 +26,7 @@ DATASETS = 100
 
 
 def _ibis_case(path: Path, n: int) -> Any:
-    import ibis
+    import ibis  # noqa: PLC0415 - optional (bench extra)
 
     def ibis_build() -> Any:
         con = ibis.datafusion.connect()
@@ -47,7 +47,7 @@ def main(quick: bool = False) -> list[dict[str, Any]]:
         plain, ours = dataset_case(path, DATASETS)
         candidates: dict[str, Any] = {"plain datafusion": plain, "dfsession": ours}
         try:
-            import ibis
+            import ibis  # noqa: PLC0415 - optional (bench extra)
 
             ibis_build = _ibis_case(path, DATASETS)
             ibis_build()

@@ -41,11 +41,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 from datafusion.object_store import AmazonS3
+from deltalake import DeltaTable, write_deltalake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import alternate, print_result, summarize, write_results
@@ -100,9 +102,6 @@ def direct_storage_options(endpoint: str) -> dict[str, str]:
 
 def fill_bucket(endpoint: str, parquet: int, delta: int) -> None:
     """Create the bucket and write the datasets straight to the server (no proxy, untimed)."""
-    import boto3
-    from deltalake import write_deltalake
-
     client = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -214,8 +213,6 @@ def parquet_candidates(endpoint: str, count: int) -> tuple[dict[str, Callable[[]
 
 def delta_candidates(endpoint: str, count: int) -> dict[str, Callable[[], Any]]:
     """Plain and dfsession opening of ``count`` Delta tables in the bucket."""
-    from deltalake import DeltaTable
-
     names = [f"d{i}" for i in range(count)]
     options = {k: v for k, v in direct_storage_options(endpoint).items() if "RENAME" not in k}
 

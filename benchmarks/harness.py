@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import platform
 import statistics
@@ -23,8 +24,6 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 def quiet_logging() -> None:
     """Drop debug events, as a production configuration would; benchmarks time the work."""
-    import logging
-
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
+import logging
 import random
 import socket
 import subprocess
@@ -43,6 +45,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datafusion import SessionContext
+from datafusion.object_store import AmazonS3
+from moto.server import ThreadedMotoServer
 
 #: Headers that belong to one connection, not to the message: never forwarded.
 HOP_BY_HOP = frozenset(
@@ -412,10 +421,6 @@ class MotoServer:
     """moto's ``ThreadedMotoServer`` on 127.0.0.1 and a free port, as a context manager."""
 
     def __init__(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -517,14 +522,6 @@ def serve(delays_ms: tuple[int, ...], replay: bool) -> None:
 
 def check(delay: float = 0.05) -> dict[str, Any]:
     """Prove the proxy against moto: signed boto3 and DataFusion requests, the delay, the counts."""
-    import io
-
-    import boto3
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from datafusion import SessionContext
-    from datafusion.object_store import AmazonS3
-
     credentials = {"aws_access_key_id": "AKIACHECK", "aws_secret_access_key": "check-secret"}
     with LakeServer((int(delay * 1000),)) as lake:
         proxy = lake.proxies[int(delay * 1000)]

@@ -52,10 +52,10 @@ def run(quick: bool) -> list[dict[str, Any]]:
 
 def plot(results: list[dict[str, Any]]) -> list[Path]:
     """Scaling curves and a ratio chart as PNG files."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - optional (bench extra)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - optional (bench extra), after use()
 
     written: list[Path] = []
     for curve, label in (("datasets", "number of datasets"), ("udfs", "number of UDFs")):

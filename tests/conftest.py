@@ -41,7 +41,7 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """moto's ThreadedMotoServer on 127.0.0.1 and a free port, for the whole test session."""
-    from moto.server import ThreadedMotoServer
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only S3 tests load moto
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = _free_port()
@@ -97,7 +97,7 @@ class S3Bucket:
 @pytest.fixture
 def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     """A new bucket, with this test's credentials exported as environment variables."""
-    import boto3
+    import boto3  # noqa: PLC0415 - only S3 tests load boto3
 
     key_id = f"AKIA{uuid.uuid4().hex[:16].upper()}"
     secret = f"s3cr3t-{uuid.uuid4().hex}"

@@ -20,7 +20,9 @@ from dfsession import (
     SessionContextBuilder,
     SessionProfile,
     default_steps,
+    insert_after,
     replace_step,
+    without_step,
 )
 from dfsession.bootstrap import validate_profile
 from dfsession.engine import (
@@ -141,10 +143,23 @@ def test_a_version_the_table_does_not_have_names_the_version_field(orders: Path)
     assert caught.value.path == "datasets.orders.version"
 
 
-def test_a_timestamp_that_is_not_rfc3339_names_the_field(orders: Path) -> None:
+def test_a_timestamp_that_is_not_rfc3339_names_the_field_when_the_profile_loads(
+    orders: Path,
+) -> None:
     with pytest.raises(ProfileError) as caught:
-        build({"orders": {"format": "delta", "location": str(orders), "timestamp": "yesterday"}})
+        SessionProfile.from_dict(
+            {"datasets": {"orders": {"format": "delta", "location": str(orders), "timestamp": "x"}}}
+        )
     assert caught.value.path == "datasets.orders.timestamp"
+
+
+def test_a_statement_timestamp_that_is_not_rfc3339_names_the_option(orders: Path) -> None:
+    session = build({})
+    with pytest.raises(Exception, match=r"OPTIONS 'timestamp' expected an RFC 3339 timestamp"):
+        session.ctx.sql(
+            f"CREATE EXTERNAL TABLE o STORED AS DELTATABLE LOCATION '{orders}' "
+            "OPTIONS ('timestamp' 'yesterday')"
+        )
 
 
 def test_create_external_table_stored_as_deltatable_works(orders: Path) -> None:
@@ -351,8 +366,6 @@ def test_delta_table_in_a_local_store_resolves_to_the_stores_prefix(orders: Path
 
 
 def test_delta_table_survives_a_later_step_replacing_the_context(tmp_path: Path) -> None:
-    from dfsession import default_steps, insert_after, without_step
-
     location = tmp_path / "ids"
     write_deltalake(str(location), pa.table({"id": [1, 2, 3]}))
     profile = SessionProfile.from_dict(

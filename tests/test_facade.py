@@ -38,6 +38,7 @@ from dfsession import (
 )
 from dfsession.errors import QueryError, SchemaMismatchError
 from dfsession.facade import Queries
+from dfsession.tracing import SessionTracing
 
 ROWS = 10_000
 BATCH = 1_000
@@ -388,8 +389,8 @@ def traced(session: BuiltSession) -> Iterator[tuple[Queries, InMemorySpanExporte
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    resources = {**session.resources, "tracer": provider.get_tracer("test")}
-    yield Queries(session.ctx, session.profile, resources), exporter
+    tracing = SessionTracing(tracer=provider.get_tracer("test"), exporter="global")
+    yield Queries(session.ctx, session.profile, tracing=tracing), exporter
     provider.shutdown()
 
 

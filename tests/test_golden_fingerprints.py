@@ -13,11 +13,15 @@ from typing import Any
 
 import pytest
 
-from dfsession import SessionProfile, load_profile
+from dfsession import ProfileError, SessionProfile, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = json.loads((ROOT / "tests" / "data" / "golden_fingerprints.json").read_text("utf-8"))
 PROFILES: list[dict[str, Any]] = GOLDEN["profiles"]
+#: Pinned profiles that loaded before the redesign only because a value stayed text until the
+#: build: issue 11 parses them at load, so they are now refused there, on purpose. Each is the
+#: dotted path and words of the error; nothing else may stop loading.
+REFUSED_AT_LOAD = {("datasets.orders.timestamp", "expected an RFC 3339 timestamp")}
 
 
 @pytest.mark.parametrize("example", sorted(GOLDEN["examples"]))
@@ -35,7 +39,12 @@ def test_every_example_profile_is_pinned() -> None:
 @pytest.mark.parametrize("index", range(len(PROFILES)))
 def test_pinned_profile_keeps_its_fingerprint_and_round_trips(index: int) -> None:
     entry = PROFILES[index]
-    profile = SessionProfile.from_dict(entry["profile"])
+    try:
+        profile = SessionProfile.from_dict(entry["profile"])
+    except ProfileError as exc:
+        ((path, message),) = exc.problems
+        assert any(path == where and words in message for where, words in REFUSED_AT_LOAD), exc
+        return
     assert profile.fingerprint() == entry["fingerprint"]
     again = SessionProfile.from_dict(profile.to_dict())
     assert again == profile

@@ -18,7 +18,8 @@ from structlog.testing import capture_logs
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile, StepFailedError
 from dfsession.bootstrap import validate_profile
-from dfsession.locations import STORES_RESOURCE, redact_location
+from dfsession.locations import ObjectStores
+from dfsession.profile.locations import Location, redact_url
 from dfsession.steps.datasets import DatasetsStep
 from dfsession.steps.session import ContextStep
 from dfsession.steps.storage import ObjectStoresStep
@@ -217,9 +218,13 @@ def test_missing_gcs_service_account_file_names_the_option(tmp_path: Path) -> No
     assert caught.value.path == "object_stores.gcs.options.service_account_path"
 
 
-def test_session_resources_hold_store_access_for_later_steps(s3_bucket: S3Bucket) -> None:
+def test_the_session_holds_the_provided_store_access_for_later_steps(
+    s3_bucket: S3Bucket,
+) -> None:
     session = build({"object_stores": {"lake": s3_bucket.store()}})
-    access = session.resources[STORES_RESOURCE]["lake"]
+    stores = session.provided.get(ObjectStores)
+    assert stores is not None and list(stores) == ["lake"]
+    access = stores["lake"]
     options = access.delta_storage_options()
     assert options["AWS_ENDPOINT_URL"] == s3_bucket.endpoint
     assert options["AWS_ALLOW_HTTP"] == "true"
@@ -228,11 +233,9 @@ def test_session_resources_hold_store_access_for_later_steps(s3_bucket: S3Bucket
 
 
 def test_credentials_in_a_location_are_redacted() -> None:
-    assert (
-        redact_location("s3://user:pa55@bucket/x?sig=abc&sv=1")
-        == "s3://***@bucket/x?sig=***&sv=***"
-    )
-    assert redact_location("data/trips.parquet") == "data/trips.parquet"
+    assert redact_url("s3://user:pa55@bucket/x?sig=abc&sv=1") == "s3://***@bucket/x?sig=***&sv=***"
+    assert redact_url("data/trips.parquet") == "data/trips.parquet"
+    assert Location.parse("s3://bucket/x?sig=abc").redacted() == "s3://bucket/x?sig=***"
 
 
 def test_the_secret_value_appears_in_no_record_log_repr_or_report(
@@ -272,7 +275,8 @@ def test_the_secret_value_appears_in_no_record_log_repr_or_report(
         "profile TOML": profile.to_toml(),
         "fingerprint": profile.fingerprint(),
         "repr(session)": repr(session),
-        "repr(resources)": repr(session.resources),
+        "repr(provided)": repr(session.provided),
+        "repr(stores)": repr(session.provided.get(ObjectStores)),
         "report": json.dumps(report),
         "validation": json.dumps(validation.to_dict()),
         "logs": repr(logs),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from datafusion.object_store import LocalFileSystem
+from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from dfsession import (
     DfSessionError,
@@ -213,8 +217,6 @@ class Panics:
     provides: frozenset[str] = frozenset()
 
     def install(self, build: SessionBuild) -> StepRecord:
-        from datafusion.object_store import LocalFileSystem
-
         build.ctx.register_object_store("file://", LocalFileSystem(prefix=self.missing), None)
         return StepRecord(step=self.name)
 
@@ -379,9 +381,6 @@ def test_every_drawn_profile_builds_with_the_default_steps(profile: SessionProfi
 
 
 def test_library_prints_nothing_until_the_application_configures_logging() -> None:
-    import subprocess
-    import sys
-
     code = (
         "from dfsession import SessionContextBuilder, SessionProfile\n"
         "s = SessionContextBuilder(SessionProfile()).build()\n"
@@ -404,8 +403,6 @@ def test_valid_orders_of_the_default_steps_build_the_same_session(steps: tuple) 
 
 
 def test_step_orders_draw_valid_orders_of_the_default_steps() -> None:
-    from hypothesis import find
-
     order = find(
         step_orders(default_steps()),
         lambda steps: steps != default_steps() and _plans(steps),
@@ -422,8 +419,6 @@ def _plans(steps: tuple) -> bool:
 
 
 def test_cached_sessions_have_records_read_only_all_the_way_down() -> None:
-    from dfsession import SessionCache
-
     session = SessionContextBuilder(PROFILE, cache=SessionCache()).build()
     applied = session.record("context").applied
     with pytest.raises(TypeError, match="read-only"):
@@ -454,8 +449,6 @@ def test_a_step_cannot_swap_the_profile_being_built() -> None:
 
 
 def test_each_step_logs_one_event_with_its_name_status_and_duration() -> None:
-    from structlog.testing import capture_logs
-
     with capture_logs() as events:
         session = SessionContextBuilder(PROFILE).build()
     logged = [e for e in events if e["event"] == "dfsession.step"]

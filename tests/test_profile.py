@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import attrs
@@ -15,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dfsession import ProfileError, SessionProfile, load_profile
-from dfsession.profile.sections import DatasetConfig, ExecutionConfig
+from dfsession.profile.datasets import DeltaDataset, ParquetDataset
+from dfsession.profile.sections import ExecutionConfig
+from dfsession.profile.stores import S3Store
 from dfsession.profile.values import ByteSize, SecretRef
 from dfsession.testing import profiles
 
@@ -104,8 +107,23 @@ def test_full_design_profile_loads_into_typed_values(tmp_path: Path) -> None:
     assert profile.execution.spill == ("/data/spill1", "/data/spill2")
     assert profile.datasets["trips"].schema is not None
     assert profile.datasets["trips"].schema["pickup"] == pa.timestamp("us", tz="UTC")
-    assert profile.datasets["trips"].partition_cols["year"] == pa.int32()
-    assert profile.object_stores["lake"].secrets["access_key_id"] == SecretRef(env="LAKE_KEY")
+    trips = profile.datasets["trips"]
+    assert isinstance(trips, ParquetDataset)
+    assert trips.partition_cols["year"] == pa.int32()
+    assert (trips.location.scheme, trips.location.host, trips.location.path) == (
+        "s3",
+        "lake",
+        "/trips/",
+    )
+    customers = profile.datasets["customers"]
+    assert isinstance(customers, DeltaDataset) and customers.version == 3
+    assert customers.location.is_local and customers.location.scheme is None
+    lake = profile.object_stores["lake"]
+    assert isinstance(lake, S3Store)
+    assert lake.secrets.access_key_id == SecretRef(env="LAKE_KEY")
+    assert lake.options.allow_http is True and lake.options.imdsv1_fallback is None
+    assert lake.options.endpoint is not None and lake.options.endpoint.host == "127.0.0.1:9000"
+    assert profile.udfs[0].ref.module == "mypkg.functions"
     assert profile.prepared["trip_by_id"].params == (pa.int64(),)
     assert profile.udfs[1].args == (pa.string(),)
     assert profile.tracing.endpoint == "http://127.0.0.1:4318"
@@ -281,7 +299,8 @@ def test_bad_sizes_say_what_is_accepted(text: object) -> None:
 def test_python_construction_parses_like_the_file() -> None:
     execution = ExecutionConfig(memory_pool="greedy", memory_limit="1GiB")  # type: ignore[arg-type]
     assert execution.memory_limit == 1024**3
-    dataset = DatasetConfig(format="parquet", location="x", schema={"a": "int64"})  # type: ignore[arg-type]
+    dataset = ParquetDataset(location="x", schema={"a": "int64"})  # type: ignore[arg-type]
+    assert dataset.location.text == "x" and dataset.format == "parquet"
     assert dataset.schema == {"a": pa.int64()}
     assert dataset.effective_schema_mode == "compatible"
 
@@ -337,8 +356,6 @@ def test_fingerprint_is_identical_across_processes_and_hash_seeds() -> None:
 @settings(max_examples=60, deadline=None)
 @given(profiles(buildable=False))
 def test_dict_toml_round_trip_is_the_identity(profile: SessionProfile) -> None:
-    import tomllib
-
     assert SessionProfile.from_dict(tomllib.loads(profile.to_toml())) == profile
     assert SessionProfile.from_dict(profile.to_dict()).fingerprint() == profile.fingerprint()
 
@@ -381,7 +398,9 @@ def test_dataset_option_types_are_checked_at_load_time() -> None:
     found = problems_of(
         {"datasets": {"t": {"format": "csv", "location": "x", "options": {"has_header": "false"}}}}
     )
-    assert found == {"datasets.t.options.has_header": "expected a bool (got 'false')"}
+    assert found == {
+        "datasets.t.options.has_header": "expected true or false (got 'false' that is a string)"
+    }
 
 
 def test_spill_directories_given_as_a_python_list_are_accepted() -> None:

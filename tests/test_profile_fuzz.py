@@ -13,6 +13,7 @@ import copy
 import os
 import tempfile
 import traceback
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from dfsession import (
     SessionProfile,
     load_profile,
 )
-from dfsession.profile import sections
+from dfsession.profile import datasets, sections, stores, values
 from dfsession.testing import profiles
 
 FUZZ_EXAMPLES = int(os.environ.get("DFSESSION_FUZZ_EXAMPLES", "150"))
@@ -39,30 +40,33 @@ _SECTION_CLASSES = [
     sections.CatalogConfig,
     sections.SqlPolicy,
     sections.FeaturesConfig,
-    sections.ObjectStoreConfig,
-    sections.DatasetConfig,
     sections.ViewConfig,
     sections.PreparedConfig,
     sections.UdfConfig,
     sections.PlannerConfig,
     sections.TracingConfig,
 ]
-#: Every key a profile knows, so that mutations hit real fields, options and secrets.
+_SPEC_CLASSES = [
+    cls
+    for union in (stores.ObjectStoreSpec, datasets.DatasetSpec)
+    for spec in map(attrs.resolve_types, typing.get_args(union))
+    for cls in (spec, attrs.fields(spec).options.type, getattr(attrs.fields(spec), "secrets", None))
+    if isinstance(cls, type)
+]
+#: Every key a profile knows (options and secrets included), so that mutations hit real fields.
 KEYS = sorted(
     {field.name for cls in _SECTION_CLASSES for field in attrs.fields(cls) if field.init}
-    | {name for options in sections.STORE_OPTIONS.values() for name in options}
-    | {name for options in sections.DATASET_OPTIONS.values() for name in options}
-    | {name for names in sections.STORE_SECRETS.values() for name in names}
+    | {field.name for cls in _SPEC_CLASSES for field in attrs.fields(cls)}
     | {"env", "literal", "datafusion.optimizer.max_passes", "datafusion.runtime.memory_limit"}
 )
 #: Values a profile knows, and values near the edges the fuzzer found.
 WORDS = sorted(
     {
         *sections.MEMORY_POOLS,
-        *sections.SPILL_MODES,
-        *sections.STORE_KINDS,
-        *sections.FORMATS,
-        *sections.SCHEMA_MODES,
+        *values.SPILL_MODES,
+        *stores.STORE_KINDS,
+        *datasets.FORMATS,
+        *datasets.SCHEMA_MODES,
         *sections.VOLATILITIES,
         *sections.EXPORTERS,
         "2GiB",
@@ -186,19 +190,19 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     store's prefix such as ``/`` or ``..`` would list a whole disk: they move under ``root``.
     Everything else is built as it is.
     """
-    stores = {
-        name: attrs.evolve(store, options={"prefix": str(root / f"store{index}")})
+    local = {
+        name: attrs.evolve(store, options=stores.LocalOptions(prefix=str(root / f"store{index}")))
         for index, (name, store) in enumerate(profile.object_stores.items())
-        if store.kind == "local"
+        if isinstance(store, stores.LocalStore)
     }
-    datasets = {}
+    tables = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
-        location = dataset.location
+        location = dataset.location.text
         if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
             location = str(root / f"dataset{index}")
-        datasets[name] = attrs.evolve(dataset, location=location)
+        tables[name] = attrs.evolve(dataset, location=location)
     tracing = profile.tracing if profile.tracing.exporter != "otlp" else sections.TracingConfig()
-    return attrs.evolve(profile, object_stores=stores, datasets=datasets, tracing=tracing)
+    return attrs.evolve(profile, object_stores=local, datasets=tables, tracing=tracing)
 
 
 def check_boundary(data: Any) -> None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datafusion import udf
+from deltalake import write_deltalake
 
 from dfsession import (
     DfSessionError,
@@ -24,7 +25,7 @@ from dfsession import (
     default_steps,
 )
 from dfsession.diff import diff_reports
-from dfsession.pipeline.session import REPORT_SCHEMA_VERSION, report_schema
+from dfsession.session import REPORT_SCHEMA_VERSION, report_schema
 
 SETTINGS = {"datafusion.optimizer.max_passes": "3"}
 
@@ -303,8 +304,6 @@ def test_true_and_one_are_different_values_in_a_diff() -> None:
 def test_report_of_real_datasets_delta_tables_and_functions_validates_and_diffs(
     tmp_path: Path, trips: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deltalake import write_deltalake
-
     lake = tmp_path / "customers"
     write_deltalake(str(lake), pa.table({"id": [1, 2]}))
     write_deltalake(
@@ -346,8 +345,6 @@ def test_report_of_real_datasets_delta_tables_and_functions_validates_and_diffs(
 
 
 def test_reports_of_two_builds_with_spill_directories_are_equal(tmp_path: Path) -> None:
-    from dfsession.diff import diff_reports
-
     profile = SessionProfile.from_dict(
         {"catalog": {"information_schema": True}, "execution": {"spill": [str(tmp_path)]}}
     )

@@ -35,9 +35,17 @@ from dfsession import (
     StepRecord,
     default_steps,
 )
-from dfsession.pipeline.spans import query_span, redact_sql, redact_url, set_query_metrics
+from dfsession.bootstrap import validate_profile
+from dfsession.profile.locations import redact_url
 from dfsession.steps.session import ContextStep, SettingsStep
 from dfsession.steps.tracing import TracingStep
+from dfsession.tracing import (
+    SessionTracing,
+    otlp_traces_url,
+    query_span,
+    redact_sql,
+    set_query_metrics,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SETTINGS = {
@@ -121,7 +129,7 @@ def test_global_exporter_uses_the_applications_provider_and_records_it(
         "provider": "global",
         "query_spans": True,
     }
-    assert "tracer" in session.resources
+    assert session.provided.get(SessionTracing) is not None
 
 
 def test_failed_step_span_has_error_status_and_the_exception_and_no_span_stays_open(
@@ -162,8 +170,8 @@ def test_tracing_disabled_opens_no_span_and_the_step_is_skipped(
     assert spans.get_finished_spans() == ()
     record = session.record("tracing")
     assert (record.status, record.applied) == ("skipped", {"reason": "tracing.enabled is false"})
-    assert "tracer" not in session.resources
-    with query_span(session.resources, "SELECT 1") as span:
+    assert session.provided.get(SessionTracing) is None
+    with query_span(session.provided.get(SessionTracing), "SELECT 1") as span:
         assert span is None
 
 
@@ -173,7 +181,7 @@ def test_query_span_carries_sql_and_metrics_under_the_session_tracer(
     session = SessionContextBuilder(tracing_profile()).build()
     spans.clear()
     with query_span(
-        session.resources, "SELECT 1 AS one", {"dfsession.query.kind": "select"}
+        session.provided.get(SessionTracing), "SELECT 1 AS one", {"dfsession.query.kind": "select"}
     ) as span:
         rows = session.ctx.sql("SELECT 1 AS one").to_arrow_table().num_rows
         set_query_metrics(span, rows=rows, elapsed_compute=1200, spill_count=0, spilled_bytes=0)
@@ -195,7 +203,7 @@ def test_query_span_records_a_failing_query_and_reraises(spans: InMemorySpanExpo
     spans.clear()
     with (
         pytest.raises(Exception, match="nope"),
-        query_span(session.resources, "SELECT * FROM nope"),
+        query_span(session.provided.get(SessionTracing), "SELECT * FROM nope"),
     ):
         session.ctx.sql("SELECT * FROM nope").collect()
     (query,) = spans.get_finished_spans()
@@ -209,7 +217,8 @@ def test_without_the_tracing_step_queries_get_no_span_but_the_build_is_traced(
     steps = [s for s in default_steps() if s.name != "tracing"]
     session = SessionContextBuilder(tracing_profile(), steps).build()
     assert "dfsession.build" in by_name(spans.get_finished_spans())
-    with query_span(session.resources, "SELECT 1") as span:
+    assert session.provided.get(SessionTracing) is None
+    with query_span(session.provided.get(SessionTracing), "SELECT 1") as span:
         assert span is None
     set_query_metrics(None, rows=3)  # a no-op, so the facade need not check
 
@@ -223,9 +232,9 @@ def test_query_span_hides_secret_option_values_and_cuts_long_sql(
         "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://b/t/' "
         "OPTIONS ('aws.secret_access_key' 'hunter2', 'aws.region' 'us-east-1')"
     )
-    with query_span(session.resources, ddl):
+    with query_span(session.provided.get(SessionTracing), ddl):
         pass
-    with query_span(session.resources, "SELECT " + "1 + " * 3000 + "1"):
+    with query_span(session.provided.get(SessionTracing), "SELECT " + "1 + " * 3000 + "1"):
         pass
     first, second = spans.get_finished_spans()
     assert first.attributes is not None and second.attributes is not None
@@ -240,7 +249,7 @@ def test_console_exporter_writes_spans_to_stderr_with_a_session_provider(
 ) -> None:
     global_provider = trace.get_tracer_provider()
     session = SessionContextBuilder(tracing_profile(exporter="console")).build()
-    with query_span(session.resources, "SELECT 42"):
+    with query_span(session.provided.get(SessionTracing), "SELECT 42"):
         pass
     captured = capsys.readouterr()
 
@@ -250,7 +259,7 @@ def test_console_exporter_writes_spans_to_stderr_with_a_session_provider(
     for name in ("dfsession.build", "dfsession.step.settings", "dfsession.query"):
         assert f'"name": "{name}"' in captured.err
     assert session.record("tracing").applied["provider"] == "session"
-    session.resources["tracing"].shutdown()
+    session.close()
 
 
 def test_console_exporter_shows_the_failed_build_spans(
@@ -298,9 +307,9 @@ def test_otlp_exporter_sends_build_and_query_spans_to_the_endpoint(
     port = collector.server_address[1]
     profile = tracing_profile(exporter="otlp", endpoint=f"http://user:s3cret@127.0.0.1:{port}")
     session = SessionContextBuilder(profile).build()
-    with query_span(session.resources, "SELECT 1"):
+    with query_span(session.provided.get(SessionTracing), "SELECT 1"):
         pass
-    session.resources["tracing"].shutdown()  # flushes the batch processor
+    session.close()  # flushes the batch processor
 
     names = set()
     for path, body in collector.received:  # type: ignore[attr-defined]
@@ -318,8 +327,6 @@ def test_otlp_exporter_sends_build_and_query_spans_to_the_endpoint(
 
 
 def test_otlp_endpoint_with_a_path_is_used_as_given() -> None:
-    from dfsession.pipeline.spans import otlp_traces_url
-
     assert otlp_traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert otlp_traces_url("https://collector/") == "https://collector/v1/traces"
     assert otlp_traces_url("http://collector:4318/custom/traces") == (
@@ -333,9 +340,11 @@ def test_otlp_endpoint_that_is_not_an_http_url_is_a_profile_error() -> None:
         SessionContextBuilder(profile).build()
 
 
-def test_redact_url_drops_credentials_query_and_fragment() -> None:
+def test_redact_url_masks_credentials_and_query_values_and_drops_the_fragment() -> None:
+    # One redactor for locations and endpoints: query keys stay, their values are masked.
     assert (
-        redact_url("https://u:p@host:4318/v1/traces?token=x#f") == "https://***@host:4318/v1/traces"
+        redact_url("https://u:p@host:4318/v1/traces?token=x#f")
+        == "https://***@host:4318/v1/traces?token=***"
     )
     assert redact_url("http://host/v1/traces") == "http://host/v1/traces"
     assert redact_sql("SELECT 'key' AS k") == "SELECT 'key' AS k"
@@ -409,8 +418,6 @@ def test_closing_a_session_flushes_and_stops_its_own_provider(
 
 
 def test_validation_opens_no_tracer_provider() -> None:
-    from dfsession.bootstrap import validate_profile
-
     profile = tracing_profile(exporter="otlp", endpoint="http://127.0.0.1:9")
     before = threading.active_count()
     assert validate_profile(profile).ok

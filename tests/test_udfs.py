@@ -27,7 +27,8 @@ from dfsession import (
 from dfsession.errors import QueryError
 from dfsession.faults import UdfFault, UdfFaults
 from dfsession.pipeline.ordering import validate_order
-from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
+from dfsession.pipeline.step import InstallStep, SessionBuild
+from dfsession.record import StepRecord
 from dfsession.steps.functions import UdfsStep
 from dfsession.steps.session import ContextStep
 from dfsession.testing import step_orders

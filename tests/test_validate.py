@@ -10,7 +10,10 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
+from deltalake import write_deltalake
 
 from conftest import SECRET_ENV, S3Bucket
 from dfsession import SessionProfile
@@ -251,9 +254,6 @@ def test_seed_row_is_null_where_nullable_and_zero_otherwise() -> None:
 
 
 def test_validation_reports_progress_item_by_item() -> None:
-    from dfsession import SessionProfile
-    from dfsession.bootstrap import validate_profile
-
     profile = SessionProfile.from_dict(
         {
             "datasets": {
@@ -332,8 +332,6 @@ def test_check_data_parses_json_lines_with_the_declared_types(tmp_path: Path) ->
 
 
 def test_check_data_reads_parquet_schemas_back_and_compares_them(tmp_path: Path) -> None:
-    import pyarrow.parquet as pq
-
     pq.write_table(pa.table({"id": pa.array([1], pa.int32())}), tmp_path / "t.parquet")
     datasets = {
         "t": {
@@ -349,10 +347,6 @@ def test_check_data_reads_parquet_schemas_back_and_compares_them(tmp_path: Path)
 
 
 def test_check_data_passes_sound_data_of_every_format(tmp_path: Path) -> None:
-    import pyarrow.feather as feather
-    import pyarrow.parquet as pq
-    from deltalake import write_deltalake
-
     table = pa.table({"id": pa.array([1, 2], pa.int64()), "city": ["Oslo", "Lima"]})
     pq.write_table(table, tmp_path / "p.parquet")
     feather.write_feather(table, tmp_path / "a.arrow")

@@ -8,11 +8,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from datafusion import SessionContext
 
 from dfsession import ProfileError, SessionBuild, SessionContextBuilder, SessionProfile
+from dfsession.bootstrap import validate_profile
 from dfsession.steps.session import ContextStep
 from dfsession.steps.sql_objects import (
     ViewsStep,
+    local_name,
     parameter_numbers,
     referenced_tables,
     sql_type,
@@ -264,8 +267,6 @@ def test_a_statement_that_fails_to_plan_names_it_and_the_engine_message(trips: s
 def test_sql_type_names_are_read_back_by_the_engine_as_the_arrow_type(
     arrow: pa.DataType, engine: str
 ) -> None:
-    from datafusion import SessionContext
-
     ctx = SessionContext()
     ctx.sql(f"PREPARE q({sql_type(arrow)}) AS SELECT arrow_typeof($1) AS t")
     literal = {"Boolean": "true", "Date32": "'2020-01-01'", "Binary": "X'00'", "List(Int32)": "[1]"}
@@ -284,8 +285,6 @@ def test_sql_type_names_are_read_back_by_the_engine_as_the_arrow_type(
     ],
 )
 def test_references_in_the_default_schema_name_the_view(reference: str, name: str) -> None:
-    from dfsession.steps.sql_objects import local_name
-
     assert local_name(reference) == name
 
 
@@ -303,8 +302,6 @@ def test_view_named_like_a_system_table_is_not_a_cycle() -> None:
 
 
 def test_cte_reading_a_view_of_its_own_name_orders_and_validates() -> None:
-    from dfsession.bootstrap import validate_profile
-
     profile = SessionProfile.from_dict(
         {
             "views": {

@@ -12,7 +12,7 @@ from deltalake import DeltaTable
 from conftest import S3Bucket
 from dfsession import SessionContextBuilder, SessionProfile
 from dfsession.errors import QueryError
-from dfsession.pipeline.session import BuiltSession
+from dfsession.session import BuiltSession
 
 QUERY = "SELECT id, id % 3 AS part FROM unnest(range(9)) AS t(id)"
 

@@ -13,13 +13,12 @@ from dfsession.errors import (
     StepFailedError,
     StepOrderError,
 )
-from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.cache import SessionCache
 from dfsession.pipeline.ordering import insert_after, insert_before, replace_step, without_step
-from dfsession.pipeline.session import BuiltSession
-from dfsession.pipeline.step import InstallStep, SessionBuild, StepRecord
+from dfsession.pipeline.step import InstallStep, SessionBuild
 from dfsession.profile.model import SessionProfile, load_profile
-from dfsession.steps import default_steps
+from dfsession.record import StepRecord
+from dfsession.session import BuiltSession, SessionContextBuilder, default_steps
 
 __all__ = [
     "BuiltSession",

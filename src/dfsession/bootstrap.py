@@ -24,11 +24,12 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from dfsession.engine import check_delta_compatibility, one_line
-from dfsession.pipeline.builder import SessionContextBuilder
 from dfsession.pipeline.step import InstallStep
+from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import TracingConfig
 from dfsession.schemas import declared_schema
+from dfsession.session import SessionContextBuilder, default_steps
 from dfsession.steps.delta import DeltaStep
 from dfsession.steps.sql_objects import (
     cycle_message,
@@ -40,6 +41,21 @@ from dfsession.steps.sql_objects import (
     referenced_tables,
     view_dependencies,
 )
+
+__all__ = [
+    "DATA_STEPS",
+    "DEFAULT_SAMPLE_ROWS",
+    "SCRATCH_STEPS",
+    "ItemKind",
+    "ItemStatus",
+    "ValidationItem",
+    "ValidationReport",
+    "check_dataset",
+    "scratch_steps",
+    "seed_batch",
+    "validate_profile",
+    "zero_scalar",
+]
 
 ItemKind = Literal["dataset", "view", "prepared", "data"]
 ItemStatus = Literal["ok", "failed", "skipped"]
@@ -283,7 +299,7 @@ def check_dataset(
     kept = tuple(step for step in steps if step.name in DATA_STEPS)
     with SessionContextBuilder(alone, steps=kept).build() as session:
         compared = "compared with the declared schema" if config.schema else "no schema declared"
-        if config.format not in ("csv", "json"):  # self-describing: the schema is the check
+        if not isinstance(config, CsvDataset | JsonDataset):  # self-describing: schema is the check
             return f"schema read back, {compared}"
         quoted = '"' + name.replace('"', '""') + '"'
         rows = session.execute(f"SELECT * FROM {quoted} LIMIT {sample_rows}").num_rows
@@ -319,11 +335,9 @@ def validate_profile(
     resolves their secrets. ``strict`` makes a skipped item fail the report.
     """
     if steps is None:
-        from dfsession.steps import default_steps
-
         steps = default_steps()
     steps = tuple(steps)  # read twice: by the scratch session and by the data checks
-    if any(dataset.format == "delta" for dataset in profile.datasets.values()):
+    if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):
         # The guard build runs: validation passes no profile that build refuses.
         major = next((s.datafusion_major for s in steps if isinstance(s, DeltaStep)), None)
         check_delta_compatibility(built_for=major)

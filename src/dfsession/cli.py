@@ -21,14 +21,42 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+import pyarrow as pa
 import structlog
 
+from dfsession._version import VERSION
+from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS, validate_profile
+from dfsession.diff import diff_reports
+from dfsession.errors import DfSessionError
+from dfsession.profile.model import load_profile
+from dfsession.session import BuiltSession, SessionContextBuilder
+
 if TYPE_CHECKING:
-    import pyarrow as pa
     from rich.console import Console
     from rich.progress import Progress
 
-    from dfsession.pipeline.session import BuiltSession
+__all__ = [
+    "DEFAULT_MAX_ROWS",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_NEGATIVE",
+    "EXIT_OK",
+    "Handler",
+    "MAX_APPLIED_CHARS",
+    "SQL_FORMATS",
+    "build_parser",
+    "cmd_build",
+    "cmd_diff",
+    "cmd_explain",
+    "cmd_plan",
+    "cmd_report",
+    "cmd_sql",
+    "cmd_validate",
+    "cmd_write",
+    "configure_logging",
+    "main",
+    "parse_param",
+]
 
 EXIT_OK = 0
 EXIT_NEGATIVE = 1
@@ -56,7 +84,7 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 def _stdout_console() -> Console:
-    from rich.console import Console
+    from rich.console import Console  # noqa: PLC0415 - CLI start-up time
 
     if _is_terminal(sys.stdout):
         return Console(file=sys.stdout)
@@ -75,8 +103,13 @@ def _progress(description: str, unit: str) -> Iterator[Callable[[int], None]]:
     if not _progress_enabled():
         yield lambda _count: None
         return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.console import Console  # noqa: PLC0415 - CLI start-up time
+    from rich.progress import (  # noqa: PLC0415 - CLI start-up time
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     progress: Progress = Progress(
         SpinnerColumn(),
@@ -109,7 +142,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _text(value: Any) -> Any:
-    from rich.text import Text
+    from rich.text import Text  # noqa: PLC0415 - CLI start-up time
 
     if value is None:
         return Text("NULL", style="dim")
@@ -157,9 +190,6 @@ def configure_logging(verbose: bool) -> None:
 
 
 def _build(profile_path: str) -> BuiltSession:
-    from dfsession.pipeline.builder import SessionContextBuilder
-    from dfsession.profile.model import load_profile
-
     profile = load_profile(profile_path)
     with _progress("building session", "steps") as update:
         session = SessionContextBuilder(profile).build()
@@ -186,7 +216,7 @@ def _statements(args: argparse.Namespace) -> list[Statement]:
     script of several. A ``--param`` that no statement uses is an error naming it. Checked
     before the session is built.
     """
-    from dfsession.sql_text import split_statements
+    from dfsession.sql_text import split_statements  # noqa: PLC0415 - CLI start-up time (sqlglot)
 
     where = "the query" if args.file is None else f"--file {args.file}"
     statements = split_statements(_sql_text(args))
@@ -212,7 +242,7 @@ def _bindings(
     params: dict[str, Any] | None, statements: list[str], where: str
 ) -> list[dict[str, Any] | None]:
     """For each statement, the parameters it uses; every parameter must be used by one."""
-    from dfsession.sql_text import placeholders
+    from dfsession.sql_text import placeholders  # noqa: PLC0415 - CLI start-up time (sqlglot)
 
     if params is None:
         return [None] * len(statements)
@@ -245,9 +275,6 @@ def _run_leading(session: BuiltSession, statements: list[Statement]) -> Statemen
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the steps in run order with what each requires and provides."""
-    from dfsession.pipeline.builder import SessionContextBuilder
-    from dfsession.profile.model import load_profile
-
     steps = SessionContextBuilder(load_profile(args.profile)).plan()
     rows = [
         {
@@ -260,7 +287,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return EXIT_OK
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
 
     table = Table(title=f"plan for {args.profile}", title_justify="left")
     for column in ("#", "step", "requires", "provides"):
@@ -282,7 +309,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(session.report())
         return EXIT_OK
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
 
     table = Table(
         title=f"session {session.fingerprint[:12]} (runtime {session.runtime_hash[:12]})",
@@ -399,7 +426,7 @@ def _first_rows(reader: pa.RecordBatchReader, max_rows: int) -> tuple[list[tuple
 
 
 def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
 
     table = Table()
     for name in names:
@@ -436,7 +463,7 @@ def _write_stream(
     """Write every batch of ``reader`` to ``sink``; the number of rows."""
     rows = 0
     if format == "csv":
-        from pyarrow import csv
+        from pyarrow import csv  # noqa: PLC0415 - CLI start-up time
 
         schema = _without_views(reader.schema)
         with csv.CSVWriter(sink, schema) as writer:
@@ -445,7 +472,7 @@ def _write_stream(
                 rows += batch.num_rows
                 update(rows)
     elif format == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # noqa: PLC0415 - CLI start-up time
 
         with pq.ParquetWriter(sink, reader.schema) as writer:
             for batch in reader:
@@ -479,7 +506,6 @@ def _finite(value: Any) -> Any:
 
 def _without_views(schema: pa.Schema) -> pa.Schema:
     """The schema with view types (DataFusion's ``Utf8View``) as plain ones, which CSV writes."""
-    import pyarrow as pa
 
     def plain(type_: pa.DataType) -> pa.DataType:
         if pa.types.is_string_view(type_):
@@ -528,9 +554,6 @@ def cmd_write(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Plan views and prepared statements on empty declared tables; ``--check-data`` reads data."""
-    from dfsession.bootstrap import validate_profile
-    from dfsession.profile.model import load_profile
-
     profile = load_profile(args.profile)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
         report = validate_profile(
@@ -549,7 +572,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _print_validation(report: Any) -> None:
-    from rich.table import Table
+    from rich.table import Table  # noqa: PLC0415 - CLI start-up time
 
     table = Table(title=f"validation: {'ok' if report.ok else 'FAILED'}", title_justify="left")
     items = [_as_dict(item) for item in report.items]
@@ -616,8 +639,6 @@ def _read_report(path: str) -> Any:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Compare two reports; exit 0 when equal and 1 when they differ."""
-    from dfsession.diff import diff_reports
-
     difference = diff_reports(_read_report(args.a), _read_report(args.b))
     if args.json:
         _print_json(difference.to_dict())
@@ -801,9 +822,6 @@ def _query_commands(command: CommandFactory) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from dfsession._version import VERSION
-    from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS
-
     parser = argparse.ArgumentParser(
         prog="dfsession",
         description="Build DataFusion sessions from a profile, and run queries on them.",
@@ -909,8 +927,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _message(exc: BaseException) -> str:
-    from dfsession.errors import DfSessionError
-
     text = str(exc).strip()
     if isinstance(exc, DfSessionError | ValueError) and text:
         return text

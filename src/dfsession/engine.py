@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import attrs
 import datafusion
 import pyarrow
 from packaging.requirements import InvalidRequirement, Requirement
@@ -21,10 +22,21 @@ from dfsession.errors import IncompatibleVersionsError
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
+__all__ = [
+    "DELTALAKE_DATAFUSION_MAJORS",
+    "DeltaGuard",
+    "check_delta_compatibility",
+    "deltalake_datafusion_major",
+    "engine_versions",
+    "major",
+    "one_line",
+    "set_option",
+]
+
 
 def engine_versions() -> dict[str, str]:
     """The versions that decide how a session behaves: dfsession and its engine libraries."""
-    import deltalake
+    import deltalake  # noqa: PLC0415 - paid by a build, not by `import dfsession`
 
     return {
         "dfsession": VERSION,
@@ -68,11 +80,6 @@ def set_option(ctx: SessionContext, key: str, value: str) -> None:
 #: silent. Read from the crate versions compiled into the wheels: deltalake 1.6.6 embeds
 #: datafusion 55.1.0 (``strings _internal.abi3.so | grep datafusion-ffi-``).
 DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
-
-
-#: The ``build.resources`` key under which the delta step leaves its ``datafusion_major``, so
-#: that Delta writes run the guard with the same knowledge as the build.
-DELTA_MAJOR_RESOURCE = "delta_datafusion_major"
 
 
 def datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
@@ -210,3 +217,18 @@ def _check_declared_requirement(
         "installed; registering a Delta table across DataFusion majors can crash the process. "
         f"Fix: pip install '{requirement.name}{requirement.specifier}'"
     )
+
+
+@attrs.frozen
+class DeltaGuard:
+    """The version guard as the build's delta step ran it, for Delta writes to run the same.
+
+    ``datafusion_major`` is the step's override of what deltalake was built for (``None``:
+    read it from deltalake's metadata or dfsession's table of releases).
+    """
+
+    datafusion_major: int | None = None
+
+    def check(self) -> int:
+        """``check_delta_compatibility`` with this guard's override; the DataFusion major."""
+        return check_delta_compatibility(built_for=self.datafusion_major)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
 
-if TYPE_CHECKING:
-    from dfsession.pipeline.step import StepRecord
+from dfsession.record import StepRecord
+
+__all__ = [
+    "DfSessionError",
+    "IncompatibleVersionsError",
+    "ProfileError",
+    "QueryError",
+    "SchemaMismatchError",
+    "SqlPolicyError",
+    "StepFailedError",
+    "StepOrderError",
+    "chained",
+]
 
 
 class DfSessionError(Exception):
@@ -37,9 +47,34 @@ class ProfileError(DfSessionError, ValueError):
             )
         super().__init__(text)
 
+    @classmethod
+    def at(cls, path: str, message: str) -> ProfileError:
+        """The error of one problem: ``message`` about the field at the dotted ``path``."""
+        return cls([(path, message)])
+
 
 class StepOrderError(DfSessionError):
-    """The step list cannot run in the given order (missing capability, duplicate name)."""
+    """The step list cannot run in the given order (missing capability, duplicate name).
+
+    ``step`` names the culprit; for a missing capability, ``capability`` is what it requires
+    and ``providers`` the steps that provide it (later in the list, or none); for a duplicate
+    name, ``duplicate`` holds the classes of the two steps that share it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        capability: str | None = None,
+        providers: Sequence[str] = (),
+        duplicate: tuple[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.capability = capability
+        self.providers: tuple[str, ...] = tuple(providers)
+        self.duplicate = duplicate
 
 
 class StepFailedError(DfSessionError):
@@ -90,3 +125,15 @@ class QueryError(DfSessionError):
         super().__init__(message)
         self.query = query
         self.engine_message = engine_message
+
+
+def chained(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every exception chained to it (``__cause__``, ``__context__``), once each."""
+    pending, seen = [error], list[BaseException]()
+    while pending:
+        current = pending.pop()
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        yield current
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)

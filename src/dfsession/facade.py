@@ -31,23 +31,38 @@ import pyarrow as pa
 from datafusion import DataFrame, LogicalPlan, SessionContext, SQLOptions
 from datafusion.expr import DmlStatement, Execute, TableScan
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, one_line
-from dfsession.errors import DfSessionError, QueryError, SchemaMismatchError, SqlPolicyError
-from dfsession.faults import UDF_FAULTS_RESOURCE, UdfFaults, fault_error, is_engine_failure
-from dfsession.locations import (
-    STORES_RESOURCE,
-    StoreAccess,
-    delta_target,
-    local_path,
-    redact_location,
-    scrub_secrets,
+from dfsession.engine import DeltaGuard, one_line
+from dfsession.errors import (
+    DfSessionError,
+    QueryError,
+    SchemaMismatchError,
+    SqlPolicyError,
+    chained,
 )
+from dfsession.faults import UdfFaults, fault_error, is_engine_failure
+from dfsession.locations import ObjectStores, delta_target, local_path
 from dfsession.logs import get_logger
-from dfsession.pipeline.spans import query_span, redact_sql, set_query_metrics
+from dfsession.profile.datasets import CsvDataset, DeltaDataset
+from dfsession.profile.locations import Location, redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
 from dfsession.profile.values import did_you_mean
 from dfsession.schemas import schema_differences
+from dfsession.tracing import SessionTracing, query_span, redact_sql, set_query_metrics
+
+__all__ = [
+    "EXPLAIN_FORMATS",
+    "MAX_SQL_IN_LOG",
+    "MAX_SQL_IN_MESSAGE",
+    "PlanMetrics",
+    "ProgressCallback",
+    "Queries",
+    "WRITE_FORMATS",
+    "WRITE_MODES",
+    "WriteResult",
+    "plan_metrics",
+    "query_error",
+]
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -144,7 +159,7 @@ def query_error(
     sql: str,
     profile: SessionProfile,
     *,
-    stores: Mapping[str, StoreAccess] | None = None,
+    stores: ObjectStores | None = None,
     ctx: SessionContext | None = None,
     params: Mapping[str, Any] | None = None,
     df: DataFrame | None = None,
@@ -162,11 +177,12 @@ def query_error(
     """
     if isinstance(exc, DfSessionError):
         return exc
-    _scrub_chain(exc, stores or {})
+    stores = stores if stores is not None else ObjectStores()
+    _scrub_chain(exc, stores)
     fault = fault_error(exc, sql, _cut(sql, MAX_SQL_IN_MESSAGE), faults)
     if fault is not None:  # the function's exception is the cause: masked the same way
-        _scrub_chain(fault, stores or {})
-        fault.engine_message = scrub_secrets(fault.engine_message, stores or {})
+        _scrub_chain(fault, stores)
+        fault.engine_message = stores.scrub(fault.engine_message)
         return fault
     message = str(exc).strip()
     refusal = _policy_refusal(message, sql)
@@ -179,26 +195,19 @@ def query_error(
     return QueryError(f"{message}\n  query: {shown}{hint}", query=sql, engine_message=message)
 
 
-def _scrub_chain(exc: BaseException, stores: Mapping[str, StoreAccess]) -> None:
+def _scrub_chain(exc: BaseException, stores: ObjectStores) -> None:
     """Mask the stores' secrets in ``exc`` and the exceptions chained to it, in place.
 
     In place, because the engine's exception stays the error's ``__cause__``: its type and
     traceback help, its text must not carry a key id or a session token (S3 echoes them).
     """
-    pending: list[BaseException] = [exc]
-    done: list[BaseException] = []
-    while pending:
-        current = pending.pop()
-        if any(current is seen for seen in done):
-            continue
-        done.append(current)
+    for current in chained(exc):
         current.args = tuple(
-            scrub_secrets(arg, stores) if isinstance(arg, str) else arg for arg in current.args
+            stores.scrub(arg) if isinstance(arg, str) else arg for arg in current.args
         )
         notes = getattr(current, "__notes__", None)
         if isinstance(notes, list):
-            current.__notes__ = [scrub_secrets(str(note), stores) for note in notes]
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+            current.__notes__ = [stores.scrub(str(note)) for note in notes]
 
 
 def _policy_refusal(message: str, sql: str) -> SqlPolicyError | None:
@@ -274,7 +283,7 @@ def _csv_hint(
     scanned = _scanned_tables(df)
     lines = []
     for name, config in profile.datasets.items():
-        if config.format != "csv" or (scanned is not None and name not in scanned):
+        if not isinstance(config, CsvDataset) or (scanned is not None and name not in scanned):
             continue
         try:
             fields = ctx.table(name).schema()
@@ -455,19 +464,37 @@ class WriteResult:
 class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
-    __slots__ = ("_ctx", "_delta_writes", "_faults", "_options", "_profile", "_resources")
+    __slots__ = (
+        "_ctx",
+        "_delta",
+        "_delta_writes",
+        "_faults",
+        "_options",
+        "_profile",
+        "_stores",
+        "_tracing",
+    )
 
     def __init__(
         self,
         ctx: SessionContext,
         profile: SessionProfile,
-        resources: Mapping[str, Any] | None = None,
+        *,
+        stores: ObjectStores | None = None,
+        tracing: SessionTracing | None = None,
+        faults: UdfFaults | None = None,
+        delta: DeltaGuard | None = None,
     ) -> None:
         policy = profile.sql_policy
         self._ctx = ctx
         self._profile = profile
-        self._resources: Mapping[str, Any] = resources if resources is not None else {}
-        self._faults: UdfFaults | None = self._resources.get(UDF_FAULTS_RESOURCE)
+        self._stores = stores if stores is not None else ObjectStores()
+        #: Where query spans go; ``None``: queries get no span.
+        self._tracing = tracing
+        #: Where the session's checked Python functions keep their faults.
+        self._faults = faults
+        #: The version guard Delta writes run, as the build's delta step ran it.
+        self._delta = delta if delta is not None else DeltaGuard()
         self._delta_writes = _RunningWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
@@ -554,7 +581,7 @@ class Queries:
             )
         head = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
         prefix = f"{head} FORMAT {format} "
-        with query_span(self._resources, sql, {"dfsession.query.operation": "explain"}):
+        with query_span(self._tracing, sql, {"dfsession.query.operation": "explain"}):
             try:
                 table = self._run(prefix + sql, sql, _param_values(params), self._options)
             except QueryError as exc:
@@ -599,7 +626,7 @@ class Queries:
             raise TypeError("params bind placeholders in SQL text; this query is not SQL text")
         partitions = tuple(partition_by)
         sql = query if isinstance(query, str) else f"<{type(query).__name__}>"
-        location = os.fspath(target)
+        location = _write_target(os.fspath(target))
         self._refuse_dataset_location(location)
         if format == "delta" and mode == "error":
             _refuse_existing_folder(location)
@@ -609,13 +636,13 @@ class Queries:
             "dfsession.write.mode": mode,
         }
         started = time.perf_counter()
-        with query_span(self._resources, sql, attributes) as span:
+        with query_span(self._tracing, sql, attributes) as span:
             if isinstance(query, str):
                 query = self._plan(query, _param_values(params), self._options)
             if not self._profile.sql_policy.allow_dml:
                 raise SqlPolicyError(
                     f"the profile's sql_policy does not allow writing data (DML: {format} write to "
-                    f"{redact_location(location)!r}); set sql_policy.allow_dml = true to allow it",
+                    f"{location.redacted()!r}); set sql_policy.allow_dml = true to allow it",
                     kind="DML",
                     statement=f"write {format}",
                     field="sql_policy.allow_dml",
@@ -645,12 +672,11 @@ class Queries:
         df: DataFrame | None = None,
     ) -> DfSessionError:
         """``query_error`` with what this session knows: its stores, context and profile."""
-        stores = self._resources.get(STORES_RESOURCE, {})
         return query_error(
             exc,
             sql,
             self._profile,
-            stores=stores,
+            stores=self._stores,
             ctx=self._ctx,
             params=values,
             df=df,
@@ -737,7 +763,7 @@ class Queries:
         self, operation: str, sql: str, values: dict[str, Any] | None, options: SQLOptions | None
     ) -> pa.Table:
         started = time.perf_counter()
-        with query_span(self._resources, sql, {"dfsession.query.operation": operation}) as span:
+        with query_span(self._tracing, sql, {"dfsession.query.operation": operation}) as span:
             df = self._plan(sql, values, options)
             with self._engine_errors(sql, values, df):
                 table = df.to_arrow_table()
@@ -749,7 +775,7 @@ class Queries:
     ) -> Generator[pa.Schema | pa.RecordBatch, None, None]:
         """Yield the schema once planned and started, then each batch; account at the end."""
         started = time.perf_counter()
-        with query_span(self._resources, sql, {"dfsession.query.operation": "stream"}) as span:
+        with query_span(self._tracing, sql, {"dfsession.query.operation": "stream"}) as span:
             df = self._plan(sql, values, self._options)
             with self._engine_errors(sql, values, df):
                 schema = df.schema()
@@ -817,14 +843,14 @@ class Queries:
     def _write_delta(
         self,
         query: Any,
-        target: str,
+        target: Location,
         mode: str,
         sql: str,
         progress: ProgressCallback | None,
         *,
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
-        check_delta_compatibility(built_for=self._resources.get(DELTA_MAJOR_RESOURCE))
+        self._delta.check()
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
@@ -852,10 +878,10 @@ class Queries:
             if mode == "append" and table is not None:
                 _check_append_schema(target, table, schema)
         except OSError as exc:  # the store refused: deltalake's own error, unscrubbed
-            what = f"Delta write to {target!r} (mode {mode!r})"
+            what = f"Delta write to {target.text!r} (mode {mode!r})"
             raise self._write_failed(what, "nothing was written", exc, sql) from exc
         data = pa.RecordBatchReader.from_batches(schema, counter.count(batches))
-        folder = local_path(target, self._resources.get(STORES_RESOURCE, {}))
+        folder = local_path(target, self._stores)
         before = _FolderState.of(Path(folder)) if folder is not None else None
         app_id = f"dfsession-write-{uuid.uuid4().hex}"
         with self._delta_writes.running(uri):
@@ -882,7 +908,7 @@ class Queries:
             version = table.version()
         else:
             version = _creation_version(uri, storage_options, app_id)
-        return WriteResult(target, "delta", mode, counter.rows, version, partition_by), df
+        return WriteResult(target.text, "delta", mode, counter.rows, version, partition_by), df
 
     def _put_back(
         self,
@@ -915,7 +941,14 @@ class Queries:
         return ""
 
     def _delta_failed(
-        self, target: str, mode: str, sql: str, *, error: BaseException, cause: Exception, left: str
+        self,
+        target: Location,
+        mode: str,
+        sql: str,
+        *,
+        error: BaseException,
+        cause: Exception,
+        left: str,
     ) -> QueryError:
         """The error of a failed Delta write: the table's state, and what to do."""
         uri, storage_options = self._delta_target(target)
@@ -930,7 +963,7 @@ class Queries:
             if mode == "error" and "already exists" in str(error)
             else ""
         )
-        what = f"Delta write to {target!r} (mode {mode!r})"
+        what = f"Delta write to {target.text!r} (mode {mode!r})"
         return self._write_failed(what, state, cause, sql, hint=hint + left)
 
     def _write_failed(
@@ -949,17 +982,17 @@ class Queries:
         )
         return error
 
-    def _refuse_dataset_location(self, target: str) -> None:
+    def _refuse_dataset_location(self, target: Location) -> None:
         """Writing files where a registered dataset reads would leave it stale or broken.
 
         The engine caches the file listing of a registered table, so files written into (or
         removed from) its folder are not seen, and an overwrite breaks its next scan.
         """
-        written = Path(local_path(target, self._resources.get(STORES_RESOURCE, {})) or target)
+        written = Path(local_path(target, self._stores) or target.text)
         for name, dataset in self._profile.datasets.items():
-            if dataset.format == "delta":
+            if isinstance(dataset, DeltaDataset):
                 continue
-            read = local_path(dataset.location, self._resources.get(STORES_RESOURCE, {}))
+            read = local_path(dataset.location, self._stores)
             if read is None:
                 continue
             source = Path(read).absolute()
@@ -970,22 +1003,22 @@ class Queries:
                 or (source.is_relative_to(target_path))
             ):
                 raise QueryError(
-                    f"write target {redact_location(target)!r} overlaps dataset {name!r} "
-                    f"({redact_location(dataset.location)!r}), which this session has "
+                    f"write target {target.redacted()!r} overlaps dataset {name!r} "
+                    f"({dataset.location.redacted()!r}), which this session has "
                     "registered: the engine caches its file listing, so the table would not see "
                     "the new files (or break, on overwrite); write elsewhere, or write there "
                     "from another session and build this one again",
-                    query=target,
+                    query=target.text,
                 )
 
-    def _delta_target(self, target: str) -> tuple[str, dict[str, str] | None]:
+    def _delta_target(self, target: Location) -> tuple[str, dict[str, str] | None]:
         """The URI deltalake writes for ``target``, with the options of the store it lies in."""
-        return delta_target(target, self._resources.get(STORES_RESOURCE, {}))
+        return delta_target(target, self._stores)
 
     def _write_files(
         self,
         query: Any,
-        target: str,
+        target: Location,
         format: str,
         mode: str,
         sql: str,
@@ -997,19 +1030,19 @@ class Queries:
                 f"write() takes SQL text, a datafusion DataFrame or an Arrow stream "
                 f"(got {type(query).__name__})"
             )
-        if "://" in target and not target.startswith("file://"):
+        if target.file_path is None:
             if mode != "append":
                 raise QueryError(
                     f"mode {mode!r} is not available for {format} files in an object store "
-                    f"({target!r}): DataFusion only adds files there; use mode='append', or "
+                    f"({target.text!r}): DataFusion only adds files there; use mode='append', or "
                     "format='delta' for atomic overwrites"
                 )
-            rows = self._copy(query, target, format, sql, partition_by)
-            return WriteResult(target, format, mode, rows, partition_by=partition_by), None
-        local = _LocalWrite(Path(target.removeprefix("file://")), format, mode)
+            rows = self._copy(query, target.text, format, sql, partition_by)
+            return WriteResult(target.text, format, mode, rows, partition_by=partition_by), None
+        local = _LocalWrite(Path(target.file_path), format, mode)
         if partition_by and local.single_file:
             raise QueryError(
-                f"partitioned writes make a folder of partitions, and {target!r} names one "
+                f"partitioned writes make a folder of partitions, and {target.text!r} names one "
                 f"file; give a folder target (without the .{format} extension)"
             )
         try:
@@ -1019,9 +1052,9 @@ class Queries:
         except QueryError as exc:
             if not exc.query:  # a refusal of the target itself, with its own message
                 raise
-            what = f"writing {format} to {target!r} (mode {mode!r})"
+            what = f"writing {format} to {target.text!r} (mode {mode!r})"
             raise self._write_failed(what, "the target was left as it was", exc, sql) from exc
-        return WriteResult(target, format, mode, rows, partition_by=partition_by), None
+        return WriteResult(target.text, format, mode, rows, partition_by=partition_by), None
 
     def _copy(
         self,
@@ -1161,30 +1194,39 @@ def _check_partition_columns(
             )
 
 
-def _refuse_existing_folder(target: str) -> None:
+def _write_target(text: str) -> Location:
+    """A write target parsed as a location; credentials in a URL are refused, unechoed."""
+    try:
+        return Location.parse(text)
+    except ValueError as exc:
+        shown = redact_url(text)
+        raise QueryError(f"write target {shown!r}: {exc}", query=shown) from None
+
+
+def _refuse_existing_folder(target: Location) -> None:
     """Mode ``error`` creates a Delta table: not inside a local folder that holds other files."""
-    path = Path(target.removeprefix("file://"))
-    if "://" in target and not target.startswith("file://"):
+    if target.file_path is None:
         return  # remote: deltalake itself refuses an existing table
+    path = Path(target.file_path)
     if path.is_dir() and any(path.iterdir()) and not (path / "_delta_log").exists():
         raise QueryError(
-            f"write target {target!r} is a folder that already holds files (not a Delta table); "
-            "write to a new or empty folder",
-            query=target,
+            f"write target {target.text!r} is a folder that already holds files (not a Delta "
+            "table); write to a new or empty folder",
+            query=target.text,
         )
 
 
-def _check_append_schema(target: str, table: DeltaTable, incoming: pa.Schema) -> None:
+def _check_append_schema(target: Location, table: DeltaTable, incoming: pa.Schema) -> None:
     """An append must match the table's columns: deltalake would cast silently (1.9 -> 1)."""
     expected = pa.schema(table.schema().to_arrow())
     differences = schema_differences(expected, incoming, "exact")
     if differences:
         lines = "\n".join(f"  {line}" for line in differences)
         raise SchemaMismatchError(
-            f"Delta append to {redact_location(target)!r}: the data does not match the table's "
+            f"Delta append to {target.redacted()!r}: the data does not match the table's "
             f"columns, nothing was written:\n{lines}\ncast the query's columns to the table's "
             "types, or write with mode='overwrite' to replace the table",
-            dataset=target,
+            dataset=target.text,
             differences=differences,
         )
 
@@ -1205,8 +1247,8 @@ def _delta_write(
     write committed, whatever other writers commit. A write creating the table records the
     transaction ``app_id`` instead, to find its version by (``_creation_version``).
     """
-    from deltalake import CommitProperties, write_deltalake
-    from deltalake.transaction import Transaction
+    from deltalake import CommitProperties, write_deltalake  # noqa: PLC0415 - loaded only for Delta (import cost)
+    from deltalake.transaction import Transaction  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     delta_mode: Literal["error", "append", "overwrite"] = (
         "overwrite" if mode == "overwrite" else "append" if mode == "append" else "error"
@@ -1227,8 +1269,8 @@ def _delta_write(
 
 def _open_delta(uri: str, storage_options: dict[str, str] | None) -> DeltaTable | None:
     """The Delta table at ``uri`` at its latest version, or ``None`` when there is none yet."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
+    from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     try:
         return DeltaTable(uri, storage_options=storage_options)
@@ -1241,7 +1283,7 @@ def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: 
 
     Concurrent writers may create the table first, so a creating write can land past 0.
     """
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     newest = DeltaTable(uri, storage_options=storage_options).version()
     for version in range(newest):
@@ -1252,7 +1294,7 @@ def _creation_version(uri: str, storage_options: dict[str, str] | None, app_id: 
 
 
 def _delta_version(target: str, storage_options: dict[str, str] | None) -> int | None:
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     try:
         version: int = DeltaTable(target, storage_options=storage_options).version()
@@ -1314,7 +1356,7 @@ class _FolderState:
         ``referenced``: the data files of the table's latest version (local paths or URIs).
         """
         keep = {
-            Path(name.removeprefix("file://")).absolute().relative_to(self.root)
+            Path(Location.parse(name).file_path or name).absolute().relative_to(self.root)
             for name in referenced
         }
         log = (self.table / "_delta_log").relative_to(self.root)

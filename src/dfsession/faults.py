@@ -26,8 +26,15 @@ from dfsession.errors import QueryError
 from dfsession.profile.sections import UdfConfig
 from dfsession.schemas import type_name
 
-#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the session's ``UdfFaults``.
-UDF_FAULTS_RESOURCE = "udf_faults"
+__all__ = [
+    "CheckedFunction",
+    "UdfFault",
+    "UdfFaultError",
+    "UdfFaults",
+    "fault_error",
+    "is_engine_failure",
+    "is_panic",
+]
 
 _TOKEN = re.compile(r"\[dfsession fault [0-9a-f]{32}\]")
 # The engine's own check of a Python function's row count (zero-argument functions, whose

@@ -9,7 +9,7 @@ from types import ModuleType
 
 from dfsession.engine import one_line
 from dfsession.errors import ProfileError
-from dfsession.profile.values import check_import_ref
+from dfsession.profile.values import ImportRef
 
 
 def _is_missing_module(exc: ModuleNotFoundError, module: str) -> bool:
@@ -22,7 +22,8 @@ def resolve_reference(reference: str, path: str) -> object:
     """Import ``package.module:attribute`` and return the attribute.
 
     Raises ``ProfileError`` at ``path`` naming the reference and why it does not resolve:
-    the module is not found, importing it raised, or the attribute is missing.
+    the reference is malformed, the module is not found, importing it raised, or the
+    attribute is missing.
     """
     return ReferenceResolver().resolve(reference, path)
 
@@ -40,25 +41,21 @@ class ReferenceResolver:
         self._modules: dict[str, object] = {}
 
     def resolve(self, reference: str, path: str) -> object:
-        """Import ``package.module:attribute`` and return the attribute (see above)."""
-        try:
-            check_import_ref(reference)
-        except ValueError as exc:
-            raise ProfileError([(path, str(exc))]) from None
-        return self.resolve_valid(reference, path)
+        """Import ``package.module:attribute`` and return the attribute (see above).
 
-    def resolve_valid(self, reference: str, path: str) -> object:
-        """``resolve`` for a reference already known to be well formed.
-
-        A profile's references are (``check_import_ref`` validates them when the profile is
-        made); checking each again would cost a third of resolving it.
+        A profile's references are ``ImportRef`` values already checked when it loaded;
+        other text (an entry point's) is checked here.
         """
-        module_name, _, attribute = reference.partition(":")
+        try:
+            ref = ImportRef.parse(reference)
+        except ValueError as exc:
+            raise ProfileError.at(path, str(exc)) from None
+        module_name, attribute = ref.module, ref.attribute
         target = self._modules.get(module_name)
         if target is None:
             target = _imported(module_name)
             if target is None:
-                target = _import(reference, module_name, path)
+                target = _import(ref, module_name, path)
             self._modules[module_name] = target
         if "." not in attribute:  # the common case: a module-level name
             found = getattr(target, attribute, _MISSING)
@@ -70,14 +67,10 @@ class ReferenceResolver:
                 target = getattr(target, part)
             except AttributeError as exc:
                 walked = f"{module_name}:{'.'.join(parts[:position])}" if position else module_name
-                raise ProfileError(
-                    [
-                        (
-                            path,
-                            f"cannot resolve {reference!r}: {walked!r} has no attribute "
-                            f"{part!r} ({_suggest(target, part)})",
-                        )
-                    ]
+                raise ProfileError.at(
+                    path,
+                    f"cannot resolve {ref!r}: {walked!r} has no attribute {part!r} "
+                    f"({_suggest(target, part)})",
                 ) from exc
         return target
 
@@ -103,14 +96,10 @@ def _import(reference: str, module_name: str, path: str) -> object:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if _is_missing_module(exc, module_name):
-            raise ProfileError(
-                [
-                    (
-                        path,
-                        f"cannot resolve {reference!r}: module {exc.name!r} not found; install "
-                        "the package that provides it or fix the module path",
-                    )
-                ]
+            raise ProfileError.at(
+                path,
+                f"cannot resolve {reference!r}: module {exc.name!r} not found; install "
+                "the package that provides it or fix the module path",
             ) from exc
         raise _import_raised(reference, module_name, path, exc) from exc
     except Exception as exc:
@@ -134,12 +123,8 @@ def _suggest(target: object, missing: str) -> str:
 
 def _import_raised(reference: str, module: str, path: str, exc: BaseException) -> ProfileError:
     reason = one_line(exc)
-    return ProfileError(
-        [
-            (
-                path,
-                f"cannot resolve {reference!r}: importing module {module!r} raised "
-                f"{type(exc).__name__}: {reason}",
-            )
-        ]
+    return ProfileError.at(
+        path,
+        f"cannot resolve {reference!r}: importing module {module!r} raised "
+        f"{type(exc).__name__}: {reason}",
     )

@@ -1,98 +1,74 @@
-"""Dataset locations and registered object stores: paths, URLs, redaction, Delta targets."""
+"""Registered object stores and dataset locations: the store a location lies in, local paths,
+Delta targets, secret scrubbing."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from typing import assert_never
 
 import attrs
 
 from dfsession.errors import ProfileError
+from dfsession.profile.locations import Location
+from dfsession.profile.stores import (
+    AzureStore,
+    GcsStore,
+    HttpStore,
+    LocalStore,
+    ObjectStoreSpec,
+    S3Store,
+)
+from dfsession.profile.values import given_fields
 
-if TYPE_CHECKING:
-    pass
-
-
-#: ``SessionBuild.resources`` / ``BuiltSession.resources`` key of the registered object stores:
-#: a mapping of store name to ``StoreAccess`` (set by the ``object_stores`` step).
-STORES_RESOURCE = "object_stores"
-
-
-def redact_location(location: str) -> str:
-    """A location safe to record: URL user info and query-string values become ``***``."""
-    if "://" not in location:
-        return location
-    parts = urlsplit(location)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(f"{key}=***" for key, _value in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def store_root(location: str) -> str:
-    """The scheme and host of a remote location (``s3://bucket``), credentials redacted."""
-    return "/".join(redact_location(location).split("/", 3)[:3])
-
-
-def is_local_location(location: str) -> bool:
-    """Whether a dataset location is a plain file path (or a ``file://`` URL)."""
-    return "://" not in location or location.startswith("file://")
+__all__ = [
+    "ObjectStores",
+    "StoreAccess",
+    "dataset_local_path",
+    "delta_target",
+    "find_store",
+    "local_path",
+    "require_path",
+]
 
 
 @attrs.frozen
 class StoreAccess:
-    """A registered object store as later steps need it: its URL and, for Delta, its options.
+    """A registered object store as later steps need it: its spec and its resolved secrets.
 
     Built by the ``object_stores`` step, the only place secrets are resolved; ``repr`` and
     equality leave the resolved secrets out.
     """
 
     name: str
-    url: str
-    kind: str
-    options: Mapping[str, Any]
+    spec: ObjectStoreSpec
     _secrets: Mapping[str, str] = attrs.field(repr=False, eq=False, alias="secrets")
 
     @property
-    def scheme(self) -> str:
-        """The URL scheme, such as ``s3``."""
-        return self.url.split("://", 1)[0].lower()
+    def url(self) -> Location:
+        """The URL the store is registered under."""
+        return self.spec.url
 
-    @property
-    def host(self) -> str:
-        """The URL's host: the name locations use for the bucket or container."""
-        return self.url.split("://", 1)[1].split("/", 1)[0]
-
-    def owns(self, location: str) -> bool:
+    def owns(self, location: Location) -> bool:
         """Whether ``location`` is inside this store (same scheme and host)."""
-        if "://" not in location:
-            return False
-        scheme, rest = location.split("://", 1)
-        return scheme.lower() == self.scheme and rest.split("/", 1)[0] == self.host
+        return location.scheme is not None and location.store_key == self.spec.url.store_key
 
-    def local_path(self, location: str) -> Path | None:
+    def local_path(self, location: Location) -> Path | None:
         """For a local store, the file path ``location`` names; ``None`` for other kinds."""
-        if self.kind != "local":
+        if not isinstance(self.spec, LocalStore):
             return None
-        rest = location.split("://", 1)[1]
-        inner = rest.split("/", 1)[1] if "/" in rest else ""
-        return Path(str(self.options.get("prefix", "/"))) / inner
+        return Path(self.spec.options.prefix or "/") / location.inner_path
 
-    def delta_uri(self, location: str) -> str:
+    def delta_uri(self, location: Location) -> str:
         """``location`` as deltalake reads it: a file path for local stores, the real bucket."""
         path = self.local_path(location)
         if path is not None:
             return str(path)
-        real = self.options.get("bucket") or self.options.get("container")
-        if real and real != self.host:
-            scheme, rest = location.split("://", 1)
-            tail = rest.split("/", 1)[1] if "/" in rest else ""
-            return f"{scheme}://{real}/{tail}"
-        return location
+        real = _real_host(self.spec)
+        if real and real != location.host:
+            return location.on_host(real)
+        return location.text
 
     def scrub(self, text: str) -> str:
         """``text`` with every resolved secret value of this store masked as ``***``."""
@@ -103,15 +79,61 @@ class StoreAccess:
 
     def delta_storage_options(self) -> dict[str, str]:
         """deltalake ``storage_options`` equivalent to this store (secret values included)."""
-        names = _DELTA_OPTION_NAMES.get(self.kind, {})
+        names = _DELTA_OPTION_NAMES.get(self.spec.kind, {})
         out: dict[str, str] = {}
-        for key, value in (*self.options.items(), *self._secrets.items()):
+        for key, value in (*given_fields(self.spec.options).items(), *self._secrets.items()):
             target = names.get(key)
             if target is not None:
                 out[target] = _option_text(value)
-        if self.kind == "s3" and "AWS_REGION" not in out:
+        if isinstance(self.spec, S3Store) and "AWS_REGION" not in out:
             out["AWS_REGION"] = "us-east-1"
         return out
+
+
+class ObjectStores(Mapping[str, StoreAccess]):
+    """The registered object stores by name: what the ``object_stores`` step provides.
+
+    Read-only; empty when the profile declares none. Later steps and the query facade find
+    the store a location lies in through it (``build.need(ObjectStores)``).
+    """
+
+    __slots__ = ("_stores",)
+
+    def __init__(self, stores: Mapping[str, StoreAccess] | None = None) -> None:
+        self._stores: dict[str, StoreAccess] = dict(stores or {})
+
+    def __getitem__(self, name: str) -> StoreAccess:
+        return self._stores[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stores)
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def __repr__(self) -> str:
+        return f"ObjectStores({', '.join(map(repr, self._stores))})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every resolved secret value of every store masked as ``***``."""
+        for store in self._stores.values():
+            text = store.scrub(text)
+        return text
+
+
+def _real_host(spec: ObjectStoreSpec) -> str | None:
+    """The bucket or container a store's options name, when its URL's host is another name."""
+    match spec:
+        case S3Store():
+            return spec.options.bucket
+        case GcsStore():
+            return spec.options.bucket
+        case AzureStore():
+            return spec.options.container
+        case LocalStore() | HttpStore():
+            return None
+        case _:
+            assert_never(spec)
 
 
 # deltalake (object_store crate) option names for each profile option and secret, per store kind.
@@ -146,7 +168,7 @@ def _option_text(value: object) -> str:
     return str(value)
 
 
-def find_store(location: str, stores: Mapping[str, StoreAccess]) -> StoreAccess | None:
+def find_store(location: Location, stores: Mapping[str, StoreAccess]) -> StoreAccess | None:
     """The registered store ``location`` lies in, if any."""
     for store in stores.values():
         if store.owns(location):
@@ -154,17 +176,10 @@ def find_store(location: str, stores: Mapping[str, StoreAccess]) -> StoreAccess 
     return None
 
 
-def scrub_secrets(text: str, stores: Mapping[str, StoreAccess]) -> str:
-    """``text`` with every resolved secret value of every store masked as ``***``."""
-    for store in stores.values():
-        text = store.scrub(text)
-    return text
-
-
-def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+def local_path(location: Location, stores: Mapping[str, StoreAccess]) -> str | None:
     """The local path of a dataset location, or ``None`` when it is remote."""
-    if is_local_location(location):
-        return location.removeprefix("file://")
+    if location.is_local:
+        return location.file_path
     store = find_store(location, stores)
     found = store.local_path(location) if store is not None else None
     return None if found is None else str(found)
@@ -173,18 +188,16 @@ def local_path(location: str, stores: Mapping[str, StoreAccess]) -> str | None:
 def require_path(name: str, path: str | None) -> None:
     """Fail, naming the dataset and the path, when a local path does not exist."""
     if path is not None and not os.path.exists(path):  # noqa: PTH110 - a third of Path's cost
-        raise ProfileError(
-            [
-                (
-                    f"datasets.{name}.location",
-                    f"dataset {name!r}: path {path!r} does not exist; "
-                    "write the data there or fix the location",
-                )
-            ]
+        raise ProfileError.at(
+            f"datasets.{name}.location",
+            f"dataset {name!r}: path {path!r} does not exist; "
+            "write the data there or fix the location",
         )
 
 
-def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAccess]) -> str | None:
+def dataset_local_path(
+    name: str, location: Location, stores: Mapping[str, StoreAccess]
+) -> str | None:
     """The local path of a dataset location (``None`` when remote); fail if it does not exist."""
     path = local_path(location, stores)
     require_path(name, path)
@@ -192,13 +205,13 @@ def dataset_local_path(name: str, location: str, stores: Mapping[str, StoreAcces
 
 
 def delta_target(
-    location: str, stores: Mapping[str, StoreAccess]
+    location: Location, stores: Mapping[str, StoreAccess]
 ) -> tuple[str, dict[str, str] | None]:
     """The URI deltalake opens for ``location``, and the storage options from its store."""
-    if is_local_location(location):
-        return location.removeprefix("file://"), None
+    if location.is_local:
+        return location.file_path or "", None
     store = find_store(location, stores)
     if store is None:
-        return location, None
+        return location.text, None
     options = store.delta_storage_options()
     return store.delta_uri(location), options or None

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datafusion
 import pyarrow
 
 from dfsession.errors import SchemaMismatchError
 from dfsession.profile.arrow_types import format_arrow_type
-from dfsession.profile.sections import DatasetConfig
-
-if TYPE_CHECKING:
-    pass
+from dfsession.profile.datasets import DatasetSpec, DeltaDataset
 
 
 def schema_fingerprint(schema: pyarrow.Schema) -> str:
@@ -132,23 +129,24 @@ def schema_differences(expected: pyarrow.Schema, actual: pyarrow.Schema, mode: s
     return differences
 
 
-def declared_schema(config: DatasetConfig) -> pyarrow.Schema | None:
+def declared_schema(spec: DatasetSpec) -> pyarrow.Schema | None:
     """The schema a dataset declares: its columns, then partition columns not listed there."""
-    if config.schema is None:
+    if spec.schema is None:
         return None
-    fields = [pyarrow.field(name, type_) for name, type_ in config.schema.items()]
-    fields += [
-        pyarrow.field(name, type_)
-        for name, type_ in config.partition_cols.items()
-        if name not in config.schema
-    ]
+    fields = [pyarrow.field(name, type_) for name, type_ in spec.schema.items()]
+    if not isinstance(spec, DeltaDataset):  # a Delta table carries its own partitioning
+        fields += [
+            pyarrow.field(name, type_)
+            for name, type_ in spec.partition_cols.items()
+            if name not in spec.schema
+        ]
     return pyarrow.schema(fields)
 
 
-def check_declared_schema(name: str, config: DatasetConfig, actual: pyarrow.Schema) -> None:
+def check_declared_schema(name: str, spec: DatasetSpec, actual: pyarrow.Schema) -> None:
     """Raise ``SchemaMismatchError`` listing each column that differs from the declared schema."""
-    expected = declared_schema(config)
-    mode = config.effective_schema_mode
+    expected = declared_schema(spec)
+    mode = spec.effective_schema_mode
     if expected is None or mode == "none":
         return
     differences = schema_differences(expected, actual, mode)

@@ -103,34 +103,110 @@ def _settings() -> st.SearchStrategy[dict[str, str]]:
     )
 
 
-def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
+#: Time-travel timestamps as profiles write them (RFC 3339, with and without a zone).
+_TIMESTAMPS = st.sampled_from(["2024-05-01T12:00:00Z", "2000-01-01T00:00:00+02:00", "2024-05-01"])
+#: The options each file format takes, with values the engine accepts.
+_FORMAT_OPTIONS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+    "parquet": {"file_extension": st.just(".parquet"), "skip_metadata": st.booleans()},
+    "csv": {
+        "has_header": st.booleans(),
+        "delimiter": st.sampled_from([",", ";", "|"]),
+        "schema_infer_max_records": st.integers(0, 5000),
+    },
+    "json": {"schema_infer_max_records": st.integers(0, 5000)},
+    "arrow": {"file_extension": st.just(".arrow")},
+}
+
+
+def _env_secret() -> st.SearchStrategy[dict[str, str]]:
+    return _NAME.map(lambda n: {"env": n.upper()})
+
+
+#: Per store kind: its URL scheme, the options drawn and the secrets drawn.
+_STORE_KINDS: dict[str, tuple[str, dict[str, st.SearchStrategy[Any]], list[str]]] = {
+    "s3": (
+        "s3",
+        {"region": _NAME, "allow_http": st.booleans(), "endpoint": st.just("http://127.0.0.1:9")},
+        ["access_key_id", "secret_access_key"],
+    ),
+    "gcs": ("gs", {"bucket": _NAME}, []),
+    "azure": ("az", {"account": _NAME, "use_emulator": st.booleans()}, ["access_key"]),
+    "http": ("https", {}, []),
+    "local": ("local", {"prefix": _NAME}, []),
+}
+
+
+def _dataset() -> st.SearchStrategy[dict[str, Any]]:
     schema = st.dictionaries(_NAME, _TYPES, min_size=1, max_size=4)
-    dataset = st.fixed_dictionaries(
-        {"format": st.sampled_from(["parquet", "csv", "json", "arrow"]), "location": _NAME},
-        optional={"schema": schema},
+    files = st.sampled_from(sorted(_FORMAT_OPTIONS)).flatmap(
+        lambda format_name: st.fixed_dictionaries(
+            {"format": st.just(format_name), "location": _NAME},
+            optional={
+                "schema": schema,
+                "partition_cols": st.dictionaries(
+                    _NAME.map(lambda n: f"part_{n}"),
+                    st.sampled_from(["int32", "string"]),
+                    max_size=2,
+                ),
+                "options": st.fixed_dictionaries({}, optional=_FORMAT_OPTIONS[format_name]),
+            },
+        )
     )
-    store = st.fixed_dictionaries(
-        {"url": _NAME.map(lambda n: f"s3://{n}"), "kind": st.just("s3")},
+    travel: st.SearchStrategy[dict[str, Any]] = st.one_of(
+        st.just({}),
+        st.integers(0, 50).map(lambda v: {"version": v}),
+        _TIMESTAMPS.map(lambda t: {"timestamp": t}),
+    )
+    delta = st.tuples(
+        st.fixed_dictionaries(
+            {"format": st.just("delta"), "location": _NAME},
+            optional={
+                "schema": schema,
+                "options": st.fixed_dictionaries({}, optional={"without_files": st.booleans()}),
+            },
+        ),
+        travel,
+    ).map(lambda parts: {**parts[0], **parts[1]})
+    return st.one_of(files, delta)
+
+
+def _store(name: str, kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    scheme, options, secrets = _STORE_KINDS[kind]
+    return st.fixed_dictionaries(
+        {"url": st.just(f"{scheme}://{name}"), "kind": st.just(kind)},
         optional={
-            "options": st.fixed_dictionaries(
-                {}, optional={"region": _NAME, "allow_http": st.booleans()}
-            ),
-            "secrets": st.fixed_dictionaries(
-                {}, optional={"access_key_id": _NAME.map(lambda n: {"env": n.upper()})}
-            ),
+            "options": st.fixed_dictionaries({}, optional=options),
+            "secrets": st.fixed_dictionaries({}, optional={key: _env_secret() for key in secrets}),
         },
     )
+
+
+def _stores() -> st.SearchStrategy[dict[str, Any]]:
+    """Stores of every kind, one host each (the engine keeps one store per scheme and host)."""
+    kinds = st.dictionaries(_NAME, st.sampled_from(sorted(_STORE_KINDS)), max_size=3)
+    return kinds.flatmap(
+        lambda drawn: st.fixed_dictionaries(
+            {name: _store(name, kind) for name, kind in drawn.items()}
+        )
+    )
+
+
+def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
         optional={
-            "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), dataset, max_size=4),
-            "object_stores": st.dictionaries(_NAME, store, max_size=1),
+            "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), _dataset(), max_size=4),
+            "object_stores": _stores(),
             "views": st.dictionaries(
                 _NAME.map(lambda n: f"v_{n}"), st.just({"sql": "SELECT 1 AS x"}), max_size=3
             ),
             "prepared": st.dictionaries(
                 _NAME.map(lambda n: f"p_{n}"),
                 st.just({"sql": "SELECT $1 AS x", "params": ["int64"]}),
+                max_size=2,
+            ),
+            "udfs": st.lists(
+                st.fixed_dictionaries({"ref": _NAME.map(lambda n: f"{n}.functions:f_{n}")}),
                 max_size=2,
             ),
             "tracing": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
@@ -143,8 +219,9 @@ def profiles(*, buildable: bool = True) -> st.SearchStrategy[SessionProfile]:
 
     With ``buildable=True`` (the default) every profile builds with ``default_steps()`` on any
     machine: only execution, catalog, settings, sql_policy and features are drawn. With
-    ``buildable=False`` datasets, object stores, views, prepared statements and tracing are
-    drawn too: valid data, but pointing at files and services that need not exist.
+    ``buildable=False`` datasets (every format, Delta time travel included), object stores (every
+    kind, with options and secret references), views, prepared statements, functions and tracing
+    are drawn too: valid data, but pointing at files, modules and services that need not exist.
     """
     sections: dict[str, st.SearchStrategy[Any]] = {
         "execution": _execution(),

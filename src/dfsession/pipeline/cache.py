@@ -1,19 +1,26 @@
-"""``SessionCache``: a bounded, thread-safe, single-flight cache of built sessions."""
+"""``SessionCache``: a bounded, thread-safe, single-flight cache of built sessions.
+
+Generic over what it caches: whoever builds sessions hands it a build function returning the
+session to share (read-only), and the cache keeps and hands out exactly that.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any, Generic
 
 import attrs
+from typing_extensions import TypeVar
 
 from dfsession.errors import DfSessionError
+from dfsession.profile.model import SessionProfile
 
-if TYPE_CHECKING:
-    from dfsession.pipeline.session import BuiltSession
-    from dfsession.profile.model import SessionProfile
+__all__ = ["CacheKey", "CacheStats", "SessionCache"]
+
+#: What the cache holds (a built session); ``SessionCache()`` alone holds ``Any``.
+S = TypeVar("S", default=Any)
 
 #: ``(profile fingerprint, steps)``: the steps are hashable values, compared by name and fields.
 CacheKey = tuple[str, Hashable]
@@ -29,17 +36,17 @@ class CacheStats:
     size: int
 
 
-class _Entry:
+class _Entry(Generic[S]):
     """A cached session and when it was last used (a tick of the cache's clock)."""
 
     __slots__ = ("session", "used")
 
-    def __init__(self, session: BuiltSession, used: int) -> None:
+    def __init__(self, session: S, used: int) -> None:
         self.session = session
         self.used = used
 
 
-class _Flight:
+class _Flight(Generic[S]):
     """One build in progress; threads asking for the same key wait on it."""
 
     __slots__ = ("cancelled", "done", "error", "owner", "result", "traceback")
@@ -47,13 +54,13 @@ class _Flight:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.owner = threading.get_ident()
-        self.result: BuiltSession | None = None
+        self.result: S | None = None
         self.error: BaseException | None = None
         self.traceback: TracebackType | None = None
         self.cancelled = False
 
 
-class SessionCache:
+class SessionCache(Generic[S]):
     """Built sessions keyed on (profile fingerprint, steps); the least recently used goes first.
 
     Single flight: while one thread builds a key, others asking for it wait and get the same
@@ -69,13 +76,16 @@ class SessionCache:
         self._lock = threading.Lock()
         # A plain dict and a use clock: a hit is one lookup (hashing a key of many steps and
         # comparing it is the hit's main cost); eviction scans for the oldest, once per build.
-        self._entries: dict[CacheKey, _Entry] = {}
+        self._entries: dict[CacheKey, _Entry[S]] = {}
         self._clock = 0
-        self._flights: dict[CacheKey, _Flight] = {}
+        self._flights: dict[CacheKey, _Flight[S]] = {}
         self._hits = self._misses = self._evictions = 0
 
-    def get_or_build(self, key: CacheKey, build: Callable[[], BuiltSession]) -> BuiltSession:
-        """The cached session for ``key``, else ``build()``, run once per key at a time."""
+    def get_or_build(self, key: CacheKey, build: Callable[[], S]) -> S:
+        """The cached session for ``key``, else ``build()``, run once per key at a time.
+
+        Every caller shares what ``build`` returns: it should be read-only (sealed).
+        """
         while True:
             with self._lock:
                 try:
@@ -110,12 +120,9 @@ class SessionCache:
                 self._hits -= 1
         return self._lead(key, flight, build)
 
-    def _lead(
-        self, key: CacheKey, flight: _Flight, build: Callable[[], BuiltSession]
-    ) -> BuiltSession:
+    def _lead(self, key: CacheKey, flight: _Flight[S], build: Callable[[], S]) -> S:
         try:
-            # Every caller shares the cached session: its records are made read-only.
-            session = build().sealed()
+            session = build()
         except BaseException as exc:
             with self._lock:
                 if self._flights.get(key) is flight:

@@ -1,112 +1,22 @@
-"""The step protocol: what a step is, what it is handed, and what it returns."""
+"""The step protocol: what a step is, and the build it is handed, with typed handoffs."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
-
-import attrs
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from dfsession.errors import DfSessionError
 from dfsession.profile.model import SessionProfile
+from dfsession.record import StepRecord
 
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
-Status = Literal["applied", "skipped"]
-#: ``resources`` key of the context handles steps replaced, kept alive with the session.
-REPLACED_CONTEXTS = "replaced_contexts"
+__all__ = ["InstallStep", "Provided", "SessionBuild"]
 
-
-def _refuse(self: object, *_args: Any, **_kwargs: Any) -> Any:
-    raise TypeError(f"a step record is read-only; this {type(self).__name__} cannot change")
-
-
-class _ReadOnlyDict(dict[str, Any]):
-    """A dict that refuses changes: JSON, equality and ``isinstance(x, dict)`` as a dict."""
-
-    __slots__ = ()
-    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
-
-
-class _ReadOnlyList(list[Any]):
-    """A list that refuses changes: JSON, equality and ``isinstance(x, list)`` as a list."""
-
-    __slots__ = ()
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
-    append = extend = insert = remove = pop = clear = sort = reverse = _refuse
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def read_only(value: Any) -> Any:
-    """``value`` with every nested dict and list (tuples too) made read-only."""
-    kind = type(value)
-    if kind in _SCALARS or kind is _ReadOnlyDict or kind is _ReadOnlyList:
-        return value
-    if isinstance(value, Mapping):
-        return _ReadOnlyDict(
-            {
-                k if type(k) is str else str(k): v if type(v) in _SCALARS else read_only(v)
-                for k, v in value.items()
-            }
-        )
-    if isinstance(value, list | tuple):
-        return _ReadOnlyList([v if type(v) in _SCALARS else read_only(v) for v in value])
-    return value
-
-
-@attrs.frozen
-class StepRecord:
-    """What one step applied, as it applied it; ``duration_ms`` is filled in by the builder."""
-
-    step: str
-    status: Status = attrs.field(
-        default="applied", validator=attrs.validators.in_(("applied", "skipped"))
-    )
-    applied: Mapping[str, Any] = attrs.field(factory=dict)
-    duration_ms: float = 0.0
-
-    @classmethod
-    def skipped(cls, step: str, reason: str) -> StepRecord:
-        """A record for a step that had nothing to do, and why."""
-        return cls(step=step, status="skipped", applied={"reason": reason})
-
-    def with_duration(self, duration_ms: float) -> StepRecord:
-        """A copy with ``duration_ms`` set (the builder's timing; fields already validated)."""
-        copy = object.__new__(StepRecord)
-        for field, value in (
-            ("step", self.step),
-            ("status", self.status),
-            ("applied", self.applied),
-            ("duration_ms", duration_ms),
-        ):
-            object.__setattr__(copy, field, value)
-        return copy
-
-    def sealed(self) -> StepRecord:
-        """A copy whose ``applied`` is read-only all the way down (for records others share)."""
-        return StepRecord(self.step, self.status, read_only(self.applied), self.duration_ms)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-able form used in reports."""
-        return {
-            "step": self.step,
-            "status": self.status,
-            "applied": plain_copy(self.applied),
-            "duration_ms": self.duration_ms,
-        }
-
-
-def plain_copy(value: Any) -> Any:
-    """A deep copy in plain JSON types: mappings become dicts, lists and tuples lists."""
-    if isinstance(value, Mapping):
-        return {str(key): plain_copy(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain_copy(item) for item in value]
-    return value
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -129,17 +39,65 @@ class InstallStep(Protocol):
     def install(self, build: SessionBuild) -> StepRecord: ...
 
 
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class Provided:
+    """Objects handed on by type (one per type), read-only: ``provided.get(ObjectStores)``."""
+
+    __slots__ = ("_objects",)
+
+    def __init__(self, objects: Mapping[type, object] | None = None) -> None:
+        self._objects: Mapping[type, object] = MappingProxyType(dict(objects or {}))
+
+    def get(self, kind: type[T]) -> T | None:
+        """The object of type ``kind``, or ``None`` when none was handed on."""
+        found = self._objects.get(kind)
+        return found if isinstance(found, kind) else None
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._objects
+
+    def __iter__(self) -> Iterator[type]:
+        return iter(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __repr__(self) -> str:
+        return f"Provided({', '.join(kind.__qualname__ for kind in self._objects)})"
+
+
 class SessionBuild:
-    """The one mutable object of a build, handed to each step in turn."""
+    """The one mutable object of a build, handed to each step in turn.
 
-    __slots__ = ("_ctx", "_on_failure", "_profile", "resources")
+    Steps hand objects to later steps by type: ``build.provide(stores)`` in one step,
+    ``build.need(ObjectStores)`` in a later one. ``given`` objects (handed in by whoever runs
+    the build) can be read the same way, and a step may hand one on with ``provide``.
+    """
 
-    def __init__(self, profile: SessionProfile) -> None:
+    __slots__ = (
+        "_ctx",
+        "_given",
+        "_on_failure",
+        "_profile",
+        "_provided",
+        "_providers",
+        "_replaced",
+        "current_step",
+    )
+
+    def __init__(self, profile: SessionProfile, given: Iterable[object] = ()) -> None:
         self._profile = profile
-        #: Live objects a step hands to the built session (a tracer, say), by name.
-        self.resources: dict[str, Any] = {}
         self._ctx: SessionContext | None = None
         self._on_failure: list[Callable[[], None]] = []
+        self._given: dict[type, object] = {type(obj): obj for obj in given}
+        self._provided: dict[type, object] = {}
+        self._providers: dict[type, str] = {}
+        self._replaced: list[SessionContext] = []
+        #: The name of the step running now (set by the runner); errors name it.
+        self.current_step: str | None = None
 
     @property
     def profile(self) -> SessionProfile:
@@ -161,7 +119,7 @@ class SessionBuild:
         # A handle a step replaces (enable_url_table, with_extensions) stays alive with the
         # session: tables registered through it, Delta's among them, are tied to it.
         if self._ctx is not None and self._ctx is not ctx:
-            self.resources.setdefault(REPLACED_CONTEXTS, []).append(self._ctx)
+            self._replaced.append(self._ctx)
         self._ctx = ctx
 
     @property
@@ -169,17 +127,56 @@ class SessionBuild:
         """Whether a step has created the context yet."""
         return self._ctx is not None
 
+    def provide(self, obj: object) -> None:
+        """Hand ``obj`` to later steps and to the built session, keyed by ``type(obj)``."""
+        kind = type(obj)
+        by = self.current_step or "the build's caller"
+        if kind in self._provided:
+            raise DfSessionError(
+                f"{_type_name(kind)} is provided twice: by step {self._providers[kind]!r} and "
+                f"by step {by!r}; one type is handed on by one step, so remove one of them"
+            )
+        self._provided[kind] = obj
+        self._providers[kind] = by
+
+    def get(self, kind: type[T]) -> T | None:
+        """The object of type ``kind`` an earlier step provided (or that was given), or ``None``."""
+        found = self._provided.get(kind, self._given.get(kind))
+        return found if isinstance(found, kind) else None
+
+    def need(self, kind: type[T]) -> T:
+        """The object of type ``kind`` an earlier step provided; an error naming both if none."""
+        found = self.get(kind)
+        if found is None:
+            raise DfSessionError(
+                f"step {self.current_step!r} needs a {_type_name(kind)}, which no earlier step "
+                f"provided; put the step that provides it before {self.current_step!r}"
+            )
+        return found
+
+    @property
+    def provided(self) -> Provided:
+        """What the steps provided so far, read-only."""
+        return Provided(self._provided)
+
+    @property
+    def replaced_contexts(self) -> tuple[SessionContext, ...]:
+        """The context handles steps replaced; the session keeps them alive."""
+        return tuple(self._replaced)
+
     def on_failure(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` if the build fails later (say, to remove a temp directory)."""
         self._on_failure.append(callback)
 
     def release(self) -> None:
-        """Drop the context and resources of a failed build, so that nothing keeps them alive."""
+        """Drop the context and what steps provided (a failed build's), so nothing keeps them."""
         self._ctx = None
-        self.resources.clear()
+        self._provided.clear()
+        self._given.clear()
+        self._replaced.clear()
 
     def run_failure_callbacks(self) -> None:
-        """Called by the builder when a build fails; newest first, errors suppressed."""
+        """Called by the runner when a build fails; newest first, errors suppressed."""
         while self._on_failure:
             callback = self._on_failure.pop()
             with contextlib.suppress(Exception):  # cleanup must not mask the build error

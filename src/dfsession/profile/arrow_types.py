@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-__all__ = ["format_arrow_type", "parse_arrow_type"]
+from dfsession.profile.values import describe_value
+
+__all__ = ["format_arrow_type", "parse_arrow_type", "to_arrow_type"]
 
 _SIMPLE_TYPES: dict[str, pa.DataType] = {
     "null": pa.null(),
@@ -274,6 +276,7 @@ class _Parser:
 
     def parse_named(self, key: str, word: str, start: int) -> pa.DataType:
         """Parse the rest of a type whose canonical name is ``key``."""
+        # One branch per family of type names (complexity 11): a flat table, read top down.
         if key in _SIMPLE_TYPES:
             if key in _DATE_UNITS and self.peek() == "[":
                 self.parse_date_unit(key)
@@ -486,6 +489,17 @@ def parse_arrow_type(text: str) -> pa.DataType:
     return _Parser(text).parse()
 
 
+def to_arrow_type(value: object) -> pa.DataType:
+    """How a profile reads an Arrow type: a name (parsed) or a ``pa.DataType`` (kept)."""
+    if isinstance(value, pa.DataType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected an Arrow type name such as 'int64' (got {describe_value(value)})"
+        )
+    return parse_arrow_type(value)
+
+
 def format_arrow_type(t: pa.DataType) -> str:
     """Format a pyarrow DataType as canonical text that parse_arrow_type reads back."""
     if not isinstance(t, pa.DataType):
@@ -505,6 +519,8 @@ def _format_child(field: pa.Field, parent: pa.DataType, root: pa.DataType) -> st
 
 def _format(t: pa.DataType, root: pa.DataType) -> str:
     """Format ``t``, naming ``root`` in errors."""
+    # One branch per Arrow type family (complexity 16): the inverse of the parser's table,
+    # kept as one flat list so that a type's text form is found in one place.
     if not isinstance(t, pa.BaseExtensionType):
         name = _SIMPLE_NAMES.get(t)
         if name is not None:

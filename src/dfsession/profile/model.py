@@ -15,12 +15,11 @@ import tomli_w
 
 from dfsession.errors import ProfileError
 from dfsession.profile.convert import structure, unstructure
+from dfsession.profile.datasets import DatasetSpec
 from dfsession.profile.sections import (
     CatalogConfig,
-    DatasetConfig,
     ExecutionConfig,
     FeaturesConfig,
-    ObjectStoreConfig,
     PlannerConfig,
     PreparedConfig,
     SqlPolicy,
@@ -28,14 +27,18 @@ from dfsession.profile.sections import (
     UdfConfig,
     ViewConfig,
 )
+from dfsession.profile.stores import ObjectStoreSpec
 from dfsession.profile.values import (
     FieldError,
     FrozenMap,
+    doc,
     frozen_map,
     frozen_tuple,
     raise_all,
     settings_map,
 )
+
+__all__ = ["FINGERPRINT_VERSION", "SessionProfile", "load_profile"]
 
 FINGERPRINT_VERSION = "dfsession-profile/1"
 
@@ -44,20 +47,43 @@ FINGERPRINT_VERSION = "dfsession-profile/1"
 class SessionProfile:
     """Every setting of a session, in sections. Pure data: no I/O, no engine objects."""
 
-    execution: ExecutionConfig = ExecutionConfig()
-    catalog: CatalogConfig = CatalogConfig()
-    settings: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=settings_map)
-    sql_policy: SqlPolicy = SqlPolicy()
-    features: FeaturesConfig = FeaturesConfig()
-    object_stores: FrozenMap[str, ObjectStoreConfig] = attrs.field(
-        factory=FrozenMap, converter=frozen_map
+    execution: ExecutionConfig = attrs.field(
+        factory=ExecutionConfig, metadata=doc("execution limits: partitions, batches, memory")
     )
-    datasets: FrozenMap[str, DatasetConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
-    views: FrozenMap[str, ViewConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
-    prepared: FrozenMap[str, PreparedConfig] = attrs.field(factory=FrozenMap, converter=frozen_map)
-    udfs: tuple[UdfConfig, ...] = attrs.field(default=(), converter=frozen_tuple)
-    planner: PlannerConfig = PlannerConfig()
-    tracing: TracingConfig = TracingConfig()
+    catalog: CatalogConfig = attrs.field(
+        factory=CatalogConfig, metadata=doc("default catalog and schema names")
+    )
+    settings: FrozenMap[str, str] = attrs.field(
+        factory=FrozenMap, converter=settings_map, metadata=doc("raw DataFusion settings")
+    )
+    sql_policy: SqlPolicy = attrs.field(
+        factory=SqlPolicy, metadata=doc("which kinds of statement queries may run")
+    )
+    features: FeaturesConfig = attrs.field(
+        factory=FeaturesConfig, metadata=doc("opt-in engine features")
+    )
+    # Each converter is written out: the attrs mypy plugin reads it for the __init__ types.
+    object_stores: FrozenMap[str, ObjectStoreSpec] = attrs.field(
+        factory=FrozenMap, converter=frozen_map, metadata=doc("object stores by name")
+    )
+    datasets: FrozenMap[str, DatasetSpec] = attrs.field(
+        factory=FrozenMap, converter=frozen_map, metadata=doc("tables by name")
+    )
+    views: FrozenMap[str, ViewConfig] = attrs.field(
+        factory=FrozenMap, converter=frozen_map, metadata=doc("views by name")
+    )
+    prepared: FrozenMap[str, PreparedConfig] = attrs.field(
+        factory=FrozenMap, converter=frozen_map, metadata=doc("prepared statements by name")
+    )
+    udfs: tuple[UdfConfig, ...] = attrs.field(
+        default=(), converter=frozen_tuple, metadata=doc("functions to install")
+    )
+    planner: PlannerConfig = attrs.field(
+        factory=PlannerConfig, metadata=doc("optimizer settings and planner extensions")
+    )
+    tracing: TracingConfig = attrs.field(
+        factory=TracingConfig, metadata=doc("OpenTelemetry spans of the build and queries")
+    )
     _fingerprint: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -72,14 +98,11 @@ class SessionProfile:
             for other_name, other in self.object_stores.items():
                 # The engine keys stores on scheme and host: s3://lake/raw and s3://lake/curated
                 # would be one store, the later silently replacing the earlier.
-                if other_name < store_name and (other.scheme, other.host) == (
-                    store.scheme,
-                    store.host,
-                ):
+                if other_name < store_name and other.url.store_key == store.url.store_key:
                     yield FieldError(
                         f"object_stores.{store_name}.url",
                         f"object stores {other_name!r} and {store_name!r} are both registered "
-                        f"for {store.scheme}{store.host}: the engine keeps one store per scheme "
+                        f"for {store.url.root}: the engine keeps one store per scheme "
                         "and host; use one store for both (datasets choose paths under it)",
                     )
         for setting, field, value in (
@@ -137,18 +160,18 @@ def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError([("", f"profile file {str(file)!r} does not exist")]) from None
+        raise ProfileError.at("", f"profile file {str(file)!r} does not exist") from None
     except IsADirectoryError:
-        raise ProfileError(
-            [("", f"profile file {str(file)!r} is a folder; give the path of a .toml file")]
+        raise ProfileError.at(
+            "", f"profile file {str(file)!r} is a folder; give the path of a .toml file"
         ) from None
     except UnicodeDecodeError as exc:
-        raise ProfileError(
-            [("", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})")]
+        raise ProfileError.at(
+            "", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})"
         ) from None
     except OSError as exc:
-        raise ProfileError(
-            [("", f"profile file {str(file)!r} cannot be read: {exc.strerror}")]
+        raise ProfileError.at(
+            "", f"profile file {str(file)!r} cannot be read: {exc.strerror}"
         ) from None
     return SessionProfile.from_dict(_parse_toml(file, text))
 
@@ -163,4 +186,4 @@ def _parse_toml(file: Path, text: str) -> dict[str, Any]:
         reason = "nested too deeply (no profile nests more than a few levels)"
     except ValueError:  # tomllib reads integers with int(), which refuses 4,300+ digits
         reason = "an integer too long to read; TOML integers are 64-bit (-2^63 to 2^63-1)"
-    raise ProfileError([("", f"{file}: not valid TOML: {reason}")])
+    raise ProfileError.at("", f"{file}: not valid TOML: {reason}")

@@ -1,14 +1,48 @@
-"""Typed values of a profile: sizes, secret references, import references, frozen maps."""
+"""Typed values of a profile: sizes, secret references, import references, timestamps, maps.
+
+Each value type has ONE ``parse(value)`` classmethod (it returns an instance unchanged) and an
+``unstructure()`` method giving its canonical plain form; the profile's converter learns every
+such class through those two, and sections use the same ``parse`` as attrs converters.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from datetime import UTC, datetime
 from difflib import get_close_matches
 from fractions import Fraction
 from typing import Any, TypeVar
 
 import attrs
+
+__all__ = [
+    "INT64_MAX",
+    "ByteSize",
+    "FieldError",
+    "FieldsError",
+    "FrozenMap",
+    "ImportRef",
+    "SPILL_MODES",
+    "SecretRef",
+    "Timestamp",
+    "describe_value",
+    "did_you_mean",
+    "doc",
+    "frozen_map",
+    "frozen_tuple",
+    "given_fields",
+    "identifier",
+    "import_refs",
+    "non_negative",
+    "one_of",
+    "optional_field",
+    "parsed_field",
+    "positive",
+    "raise_all",
+    "settings_map",
+    "spill",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -131,6 +165,38 @@ def settings_map(value: Mapping[str, Any] | None) -> FrozenMap[str, str]:
     return FrozenMap(out)
 
 
+def describe_value(value: object) -> str:
+    """A value as error messages show it: ``'x' that is a string``, ``[1] that is a list``."""
+    kinds = {dict: "a table", list: "a list", str: "a string", bool: "a boolean"}
+    kind = next(
+        (word for cls, word in kinds.items() if isinstance(value, cls)), type(value).__name__
+    )
+    return f"{value!r} that is {kind}" if kind[0] == "a" else f"{value!r}"
+
+
+def doc(text: str) -> dict[str, str]:
+    """attrs field metadata describing a profile field (for its JSON Schema and docs)."""
+    return {"doc": text}
+
+
+def parsed_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
+    """An attrs field whose value ``parse`` reads (a raw value or one parsed already)."""
+    return attrs.field(converter=parse, metadata=doc(text), **kwargs)
+
+
+def optional_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
+    """An optional attrs field (``None``: not given) whose given value ``parse`` reads."""
+    return attrs.field(
+        default=None, converter=attrs.converters.optional(parse), metadata=doc(text), **kwargs
+    )
+
+
+def given_fields(section: Any) -> dict[str, Any]:
+    """The fields of an attrs ``section`` that were given (not ``None``), by name, in order."""
+    values = ((field.name, getattr(section, field.name)) for field in attrs.fields(type(section)))
+    return {name: value for name, value in values if value is not None}
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""`` when none is close."""
     close = get_close_matches(name, list(choices), n=1)
@@ -188,6 +254,10 @@ class ByteSize(int):
             )
         return cls(number)
 
+    def unstructure(self) -> str:
+        """The canonical text: the largest binary unit that divides it (``2GiB``)."""
+        return str(self)
+
     def __str__(self) -> str:
         for suffix, factor in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
             if self % factor == 0:
@@ -214,12 +284,12 @@ def _parse_size_text(text: str) -> int:
     return int(exact)
 
 
-def byte_size_or_none(value: object) -> ByteSize | None:
-    """attrs converter for optional sizes."""
-    return None if value is None else ByteSize.parse(value)
-
-
 # --- secrets -----------------------------------------------------------------------------------
+
+_SECRET_FORMS = (
+    'expected a secret reference: { env = "VARIABLE" } to read an environment variable, '
+    'or { literal = "..." } to embed the value in the profile'
+)
 
 
 @attrs.frozen(repr=False)
@@ -229,17 +299,40 @@ class SecretRef:
     The value is read only by :meth:`resolve`, when a step needs it; ``repr`` never shows it.
     """
 
-    env: str | None = None
-    literal: str | None = None
+    env: str | None = attrs.field(default=None, metadata=doc("the environment variable to read"))
+    literal: str | None = attrs.field(
+        default=None, metadata=doc("the value itself, embedded in the profile")
+    )
 
     def __attrs_post_init__(self) -> None:
         if (self.env is None) == (self.literal is None):
-            raise ValueError(
-                'expected a secret reference: { env = "VARIABLE" } to read an environment '
-                'variable, or { literal = "..." } to embed the value in the profile'
-            )
+            raise ValueError(_SECRET_FORMS)
         if self.env is not None and not self.env:
             raise ValueError("the environment variable name of a secret is empty")
+
+    @classmethod
+    def parse(cls, value: object) -> SecretRef:
+        """A reference from ``{ env = "NAME" }`` or ``{ literal = "..." }``; never echoes one."""
+        if isinstance(value, SecretRef):
+            return value
+        if (
+            not isinstance(value, Mapping)
+            or len(value) != 1
+            or not set(value) <= {"env", "literal"}
+        ):
+            raise ValueError(_SECRET_FORMS)
+        ((key, text),) = value.items()
+        if not isinstance(text, str):
+            # Never echo the value: it may be the credential itself, written without quotes.
+            raise ValueError(
+                f"expected a string for the secret's {key} "
+                f"(got a value of type {type(text).__name__})"
+            )
+        return cls(**{key: text})
+
+    def unstructure(self) -> dict[str, str]:
+        """``{"env": NAME}`` or ``{"literal": VALUE}``, as the profile writes it."""
+        return {"env": self.env} if self.env is not None else {"literal": self.literal or ""}
 
     def resolve(self, environ: Mapping[str, str]) -> str:
         """Return the secret's value; a missing variable is a ``ValueError`` naming it."""
@@ -269,11 +362,96 @@ _IMPORT_REF_RE = re.compile(
 )
 
 
-def check_import_ref(value: str) -> str:
-    """Validate the ``package.module:attribute`` form; return it unchanged."""
-    if not isinstance(value, str) or not _IMPORT_REF_RE.match(value):
-        raise ValueError(f"expected an import reference 'package.module:attribute' (got {value!r})")
-    return value
+class ImportRef(str):
+    """A checked ``package.module:attribute`` reference (a ``str``, as the profile writes it)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def parse(cls, value: object) -> ImportRef:
+        """Check the ``package.module:attribute`` form; raise ``ValueError`` showing it."""
+        if isinstance(value, ImportRef):
+            return value
+        if not isinstance(value, str) or not _IMPORT_REF_RE.match(value):
+            raise ValueError(
+                f"expected an import reference 'package.module:attribute' (got {value!r})"
+            )
+        return cls(value)
+
+    def unstructure(self) -> str:
+        """The reference as written."""
+        return str(self)
+
+    @property
+    def module(self) -> str:
+        """The dotted module name, before the ``:``."""
+        return self.partition(":")[0]
+
+    @property
+    def attribute(self) -> str:
+        """The (dotted) attribute path inside the module, after the ``:``."""
+        return self.partition(":")[2]
+
+
+def import_refs(value: Iterable[Any] | None) -> tuple[ImportRef, ...]:
+    """attrs converter: a list of import references."""
+    return tuple(ImportRef.parse(item) for item in frozen_tuple(value))
+
+
+# --- timestamps --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Timestamp:
+    """An RFC 3339 moment, parsed when the profile loads; ``text`` is kept as written.
+
+    A timestamp without a zone is read as UTC. The profile (and its fingerprint) keeps the text.
+    """
+
+    text: str
+    moment: datetime = attrs.field(eq=False, repr=False)
+
+    @classmethod
+    def parse(cls, value: object) -> Timestamp:
+        """Parse RFC 3339 text such as ``2024-05-01T12:00:00Z``; ``ValueError`` saying so."""
+        if isinstance(value, Timestamp):
+            return value
+        example = "such as '2024-05-01T12:00:00Z'"
+        if not isinstance(value, str):
+            raise ValueError(
+                f"expected an RFC 3339 timestamp string {example} (got {describe_value(value)})"
+            )
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"expected an RFC 3339 timestamp {example} (got {value!r})") from None
+        return cls(value, moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
+
+    def unstructure(self) -> str:
+        """The text as written."""
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# --- spill -------------------------------------------------------------------------------------
+
+SPILL_MODES = ("disabled", "os")
+
+
+def spill(value: object) -> str | tuple[str, ...] | None:
+    """Where the engine spills: ``"disabled"``, ``"os"`` or a non-empty list of directories."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in SPILL_MODES:
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(p, str) and p for p in value):
+        return tuple(value)
+    raise ValueError(
+        f'expected "disabled", "os" or a non-empty list of directories '
+        f"(got {describe_value(value)})"
+    )
 
 
 # --- validators --------------------------------------------------------------------------------
@@ -301,19 +479,15 @@ def positive(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise FieldError(attribute.name, f"expected a positive integer (got {value!r})")
 
 
+def non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """attrs validator: ``None`` or an integer ``>= 0`` (a count, a table version)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FieldError(attribute.name, f"expected an int >= 0 (got {value!r})")
+
+
 def identifier(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """attrs validator: a non-empty name."""
     if not isinstance(value, str) or not value.strip():
         raise FieldError(attribute.name, f"expected a non-empty name (got {value!r})")
-
-
-def import_ref(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    """attrs validator: ``None``, an import reference, or a tuple of them."""
-    values = value if isinstance(value, tuple) else (value,)
-    for item in values:
-        if item is None:
-            continue
-        try:
-            check_import_ref(item)
-        except ValueError as exc:
-            raise FieldError(attribute.name, str(exc)) from None

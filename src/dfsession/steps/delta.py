@@ -10,25 +10,34 @@ import attrs
 import datafusion
 from datafusion.catalog import Table, TableProviderFactory
 
-from dfsession.engine import DELTA_MAJOR_RESOURCE, check_delta_compatibility, major, one_line
+from dfsession.engine import DeltaGuard, check_delta_compatibility, major, one_line
 from dfsession.errors import ProfileError, SqlPolicyError, StepFailedError
 from dfsession.locations import (
-    STORES_RESOURCE,
+    ObjectStores,
     StoreAccess,
     dataset_local_path,
     delta_target,
     find_store,
-    is_local_location,
-    redact_location,
-    store_root,
 )
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
-from dfsession.profile.sections import DatasetConfig
+from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.datasets import DeltaDataset
+from dfsession.profile.locations import Location
+from dfsession.profile.values import Timestamp
+from dfsession.record import StepRecord
 from dfsession.schemas import check_declared_schema, schema_fingerprint, table_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+
+__all__ = [
+    "DELTA_FORMAT",
+    "DeltaStep",
+    "DeltaTableFactory",
+    "LAST_MAJOR_WITH_GAP",
+    "REMOTE_SCAN_ISSUE",
+    "open_delta",
+]
 
 log = get_logger(__name__)
 
@@ -44,22 +53,6 @@ LAST_MAJOR_WITH_GAP = 55
 STATEMENT_OPTIONS = frozenset({"version", "timestamp", "timeout", "connect_timeout"})
 
 
-def parse_timestamp(name: str, text: str) -> datetime:
-    """An RFC 3339 time-travel timestamp; one without a zone is read as UTC."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ProfileError(
-            [
-                (
-                    f"datasets.{name}.timestamp",
-                    f"expected an RFC 3339 timestamp such as '2024-05-01T12:00:00Z' (got {text!r})",
-                )
-            ]
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def open_delta(
     uri: str,
     storage_options: dict[str, str] | None,
@@ -69,7 +62,7 @@ def open_delta(
     without_files: bool = False,
 ) -> DeltaTable:
     """Open a Delta table, at a version or a timestamp when given (a native call: guard first)."""
-    from deltalake import DeltaTable
+    from deltalake import DeltaTable  # noqa: PLC0415 - loaded only for Delta (import cost)
 
     table = DeltaTable(
         uri, version=version, storage_options=storage_options, without_files=without_files
@@ -103,8 +96,7 @@ class DeltaTableFactory(TableProviderFactory):
     def create(self, cmd: Any) -> Table:
         """Open the table the statement names and hand it to the engine."""
         check_delta_compatibility(built_for=self.datafusion_major)
-        locations = cmd.locations()
-        location = locations[0] if locations else ""
+        location = _statement_location(cmd)
         options = self._statement_options(cmd.name(), location, dict(cmd.options()))
         uri, storage_options = delta_target(location, self.stores)
         version = options.pop("version", None)
@@ -125,17 +117,17 @@ class DeltaTableFactory(TableProviderFactory):
             uri,
             storage_options,
             version=None if version is None else int(version),
-            timestamp=None if timestamp is None else parse_timestamp(cmd.name(), timestamp),
+            timestamp=None if timestamp is None else _statement_timestamp(cmd.name(), timestamp),
         )
         return Table(table)
 
     def _statement_options(
-        self, table: str, location: str, given: Mapping[str, str]
+        self, table: str, location: Location, given: Mapping[str, str]
     ) -> dict[str, str]:
         """The statement's options, refused unless the location and every option are safe."""
         store = find_store(location, self.stores)
-        if store is None and not is_local_location(location):
-            root = store_root(location)
+        if store is None and not location.is_local:
+            root = location.root
             raise SqlPolicyError(
                 f"CREATE EXTERNAL TABLE {table}: no [object_stores] entry covers {root!r}; SQL "
                 "reads remote tables only through the profile's object stores, with their "
@@ -175,98 +167,111 @@ class DeltaStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Install the DELTATABLE factory, then open, register, check and record each table."""
-        stores: Mapping[str, StoreAccess] = build.resources.get(STORES_RESOURCE, {})
-        build.resources[DELTA_MAJOR_RESOURCE] = self.datafusion_major  # for Delta writes' guard
+        stores = build.need(ObjectStores)
+        guard = DeltaGuard(self.datafusion_major)
+        build.provide(guard)  # Delta writes run the guard as this build did
         ctx = build.ctx
         ctx.register_table_factory(
             DELTA_FORMAT, DeltaTableFactory(stores=stores, datafusion_major=self.datafusion_major)
         )
         profile = build.profile
-        datasets = [(n, c) for n, c in profile.datasets.items() if c.format == "delta"]
+        datasets = [
+            (n, spec) for n, spec in profile.datasets.items() if isinstance(spec, DeltaDataset)
+        ]
         if datasets:
-            check_delta_compatibility(built_for=self.datafusion_major)
-        opened: list[tuple[str, DatasetConfig, int]] = []
-        for name, config in datasets:
-            table = self._open(name, config, stores)
+            guard.check()
+        opened: list[tuple[str, DeltaDataset, int]] = []
+        for name, spec in datasets:
+            table = self._open(name, spec, stores)
             try:
                 ctx.register_table(name, table)
             except Exception as exc:
-                raise _failed(name, config, exc) from None
-            opened.append((name, config, table.version()))
+                raise _failed(name, spec, exc) from None
+            opened.append((name, spec, table.version()))
         tables = ctx.catalog(profile.catalog.default_catalog).schema(profile.catalog.default_schema)
         records: list[dict[str, Any]] = []
-        for name, config, version in opened:
+        for name, spec, version in opened:
             try:
                 actual = table_schema(ctx, tables, name)
             except Exception as exc:
-                raise _failed(name, config, exc) from None
-            check_declared_schema(name, config, actual)
+                raise _failed(name, spec, exc) from None
+            check_declared_schema(name, spec, actual)
             entry: dict[str, Any] = {
                 "name": name,
                 "format": "delta",
-                "location": redact_location(config.location),
+                "location": spec.location.redacted(),
                 "version": version,
-                "schema_mode": config.effective_schema_mode,
+                "schema_mode": spec.effective_schema_mode,
                 "schema_fingerprint": schema_fingerprint(actual),
             }
-            if config.timestamp is not None:
-                entry["timestamp"] = config.timestamp
+            if spec.timestamp is not None:
+                entry["timestamp"] = spec.timestamp.text
             records.append(entry)
         return StepRecord(
             step=self.name, applied={"table_factory": DELTA_FORMAT, "datasets": records}
         )
 
     @staticmethod
-    def _open(name: str, config: DatasetConfig, stores: Mapping[str, StoreAccess]) -> DeltaTable:
-        dataset_local_path(name, config.location, stores)
-        uri, storage_options = delta_target(config.location, stores)
+    def _open(name: str, spec: DeltaDataset, stores: Mapping[str, StoreAccess]) -> DeltaTable:
+        dataset_local_path(name, spec.location, stores)
+        uri, storage_options = delta_target(spec.location, stores)
         if storage_options is not None and major(datafusion.__version__) <= LAST_MAJOR_WITH_GAP:
             log.warning(
                 "dfsession.delta.remote_table",
                 dataset=name,
-                location=redact_location(config.location),
+                location=spec.location.redacted(),
                 note="data scans of remote Delta tables fail with datafusion 55 (FFI object "
                 "store gap); metadata and count(*) work",
                 issue=REMOTE_SCAN_ISSUE,
             )
-        timestamp = None
-        if config.timestamp is not None:
-            timestamp = parse_timestamp(name, config.timestamp)
         try:
             return open_delta(
                 uri,
                 storage_options,
-                version=config.version,
-                timestamp=timestamp,
-                without_files=bool(config.options.get("without_files", False)),
+                version=spec.version,
+                timestamp=None if spec.timestamp is None else spec.timestamp.moment,
+                without_files=bool(spec.options.without_files),
             )
         except Exception as exc:
-            from deltalake.exceptions import TableNotFoundError
+            from deltalake.exceptions import TableNotFoundError  # noqa: PLC0415 - loaded only for Delta (import cost)
 
-            store = find_store(config.location, stores)
-            reason = _one_line(exc, config.location)
+            store = find_store(spec.location, stores)
+            reason = _one_line(exc, spec.location)
 
             field = "location"
             if not isinstance(exc, TableNotFoundError):
-                field = "version" if config.version is not None else field
-                field = "timestamp" if config.timestamp is not None else field
-            raise ProfileError(
-                [
-                    (
-                        f"datasets.{name}.{field}",
-                        f"Delta table {name!r} at {redact_location(config.location)!r} could not "
-                        f"be opened: {store.scrub(reason) if store is not None else reason}",
-                    )
-                ]
+                field = "version" if spec.version is not None else field
+                field = "timestamp" if spec.timestamp is not None else field
+            raise ProfileError.at(
+                f"datasets.{name}.{field}",
+                f"Delta table {name!r} at {spec.location.redacted()!r} could not "
+                f"be opened: {store.scrub(reason) if store is not None else reason}",
             ) from None
 
 
-def _failed(name: str, config: DatasetConfig, exc: Exception) -> StepFailedError:
+def _failed(name: str, spec: DeltaDataset, exc: Exception) -> StepFailedError:
     return StepFailedError(
-        f"Delta table {name!r} at {redact_location(config.location)!r}: the engine could not "
-        f"register it: {_one_line(exc, config.location)}"
+        f"Delta table {name!r} at {spec.location.redacted()!r}: the engine could not "
+        f"register it: {_one_line(exc, spec.location)}"
     )
 
 
-def _one_line(exc: BaseException, location: str) -> str:
-    return one_line(exc).replace(location, redact_location(location))
+def _one_line(exc: BaseException, location: Location) -> str:
+    return one_line(exc).replace(location.text, location.redacted())
+
+
+def _statement_location(cmd: Any) -> Location:
+    """The location a ``CREATE EXTERNAL TABLE`` statement names (credentials are refused)."""
+    locations = cmd.locations()
+    try:
+        return Location.parse(locations[0] if locations else "")
+    except ValueError as exc:
+        raise ValueError(f"CREATE EXTERNAL TABLE {cmd.name()}: LOCATION {exc}") from None
+
+
+def _statement_timestamp(table: str, text: str) -> datetime:
+    """The moment of a statement's ``OPTIONS ('timestamp' '...')``."""
+    try:
+        return Timestamp.parse(text).moment
+    except ValueError as exc:
+        raise ValueError(f"CREATE EXTERNAL TABLE {table}: OPTIONS 'timestamp' {exc}") from None

@@ -22,12 +22,18 @@ from datafusion import (
 )
 
 from dfsession.errors import DfSessionError, ProfileError
-from dfsession.faults import UDF_FAULTS_RESOURCE, CheckedFunction, UdfFaults
+from dfsession.faults import CheckedFunction, UdfFaults
 from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import UdfConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "UdfsStep",
+]
 
 log = get_logger(__name__)
 
@@ -98,8 +104,8 @@ def _table_name(obj: object, source: str, path: str) -> str:
     # TableFunction keeps its name only in the engine; its repr is the one place it shows.
     match = _TABLE_REPR.match(repr(obj))
     if match is None:
-        raise ProfileError(
-            [(path, f"cannot read the name of table function {source!r} (repr {obj!r})")]
+        raise ProfileError.at(
+            path, f"cannot read the name of table function {source!r} (repr {obj!r})"
         )
     return match.group("name")
 
@@ -121,8 +127,8 @@ def _wrong_kind(source: str, obj: object, path: str, extra: str = "") -> Profile
             "; a class (an Accumulator or WindowEvaluator, say) must be wrapped with "
             "datafusion.udaf/udwf in its module"
         )
-    return ProfileError(
-        [(path, f"{source!r} is {_describe(obj)}{extra}; expected {_ACCEPTED}{hint}")]
+    return ProfileError.at(
+        path, f"{source!r} is {_describe(obj)}{extra}; expected {_ACCEPTED}{hint}"
     )
 
 
@@ -191,8 +197,7 @@ class _ProfileFunctions:
         ref = config.ref
         resolved = self._objects.get(ref)
         if resolved is None:
-            # The profile validated every reference when it was made.
-            obj: Any = self._resolver.resolve_valid(ref, f"udfs.{index}.ref")
+            obj: Any = self._resolver.resolve(ref, f"udfs.{index}.ref")
             resolved = self._objects[ref] = (obj, _reference_kind(obj))
         obj, kind = resolved
         args, returns = config.args, config.returns
@@ -247,14 +252,10 @@ class _ProfileFunctions:
             raise _wrong_kind(source, obj, f"udfs.{index}.ref")
         declared = config.args is not None
         if declared or config.name is not None:
-            raise ProfileError(
-                [
-                    (
-                        f"udfs.{index}.{'args' if declared else 'name'}",
-                        f"{source!r} is a bundle of {len(obj)} functions; name, args and "
-                        "returns apply to a single plain callable, remove them",
-                    )
-                ]
+            raise ProfileError.at(
+                f"udfs.{index}.{'args' if declared else 'name'}",
+                f"{source!r} is a bundle of {len(obj)} functions; name, args and "
+                "returns apply to a single plain callable, remove them",
             )
         override = config.override
         for position, member in enumerate(obj):
@@ -270,26 +271,18 @@ class _ProfileFunctions:
     def _object(index: int, config: UdfConfig, obj: object) -> _Function:
         source = config.ref
         if config.args is not None:
-            raise ProfileError(
-                [
-                    (
-                        f"udfs.{index}.args",
-                        f"{source!r} is a {type(obj).__name__}, which carries its own "
-                        "signature; args and returns are only for plain callables, remove them",
-                    )
-                ]
+            raise ProfileError.at(
+                f"udfs.{index}.args",
+                f"{source!r} is a {type(obj).__name__}, which carries its own "
+                "signature; args and returns are only for plain callables, remove them",
             )
         function = _engine_object(obj, source, index, config.override)
         if config.name is not None and config.name != function.name:
-            raise ProfileError(
-                [
-                    (
-                        f"udfs.{index}.name",
-                        f"{source!r} is a {type(obj).__name__} named {function.name!r}; "
-                        f"it cannot be renamed to {config.name!r} (remove name, or rename it "
-                        "where it is defined)",
-                    )
-                ]
+            raise ProfileError.at(
+                f"udfs.{index}.name",
+                f"{source!r} is a {type(obj).__name__} named {function.name!r}; "
+                f"it cannot be renamed to {config.name!r} (remove name, or rename it "
+                "where it is defined)",
             )
         return function
 
@@ -305,14 +298,10 @@ class _ProfileFunctions:
                 " (the @udf(...) decorator form returns a plain function: build the UDF "
                 "with udf(func, ...) in the module, or declare the signature here)"
             )
-        return ProfileError(
-            [
-                (
-                    f"udfs.{index}.args",
-                    f"{source!r} is a plain callable; declare its signature with "
-                    f"args = [...] and returns = '...' (and volatility) in the profile{hint}",
-                )
-            ]
+        return ProfileError.at(
+            f"udfs.{index}.args",
+            f"{source!r} is a plain callable; declare its signature with "
+            f"args = [...] and returns = '...' (and volatility) in the profile{hint}",
         )
 
 
@@ -323,14 +312,9 @@ def _from_entry_points() -> Iterator[_Function]:
         package = f", package {dist.name}" if dist is not None else ""
         source = f"entry point {entry.name} = {entry.value}{package}"
         if not entry.attr:
-            raise ProfileError(
-                [
-                    (
-                        _ENTRY_POINTS_PATH,
-                        f"{source}: expected 'package.module:attribute' in group "
-                        f"{ENTRY_POINT_GROUP!r}",
-                    )
-                ]
+            raise ProfileError.at(
+                _ENTRY_POINTS_PATH,
+                f"{source}: expected 'package.module:attribute' in group {ENTRY_POINT_GROUP!r}",
             )
         obj = resolve_reference(f"{entry.module}:{entry.attr}", _ENTRY_POINTS_PATH)
         is_bundle = isinstance(obj, list | tuple)
@@ -355,15 +339,11 @@ def _check_unique(functions: list[_Function], names: list[str]) -> None:
     for function in functions:
         first = seen.setdefault(function.name, function)
         if first is not function:
-            raise ProfileError(
-                [
-                    (
-                        function.path,
-                        f"two functions are named {function.name!r}: {first.source!r} "
-                        f"({first.path}) and {function.source!r}; function names must be "
-                        "unique, remove or rename one",
-                    )
-                ]
+            raise ProfileError.at(
+                function.path,
+                f"two functions are named {function.name!r}: {first.source!r} "
+                f"({first.path}) and {function.source!r}; function names must be "
+                "unique, remove or rename one",
             )
 
 
@@ -511,17 +491,13 @@ def _check_callable_names(functions: list[_Function]) -> None:
     """A name with capitals is unreachable unquoted: SQL folds ``Upper(x)`` to ``upper``."""
     for function in functions:
         if function.name != function.name.lower():
-            raise ProfileError(
-                [
-                    (
-                        function.path,
-                        f"{function.source!r} is named {function.name!r}, but SQL folds unquoted "
-                        f"names to lower case, so {function.name}(...) would call "
-                        f"{function.name.lower()!r} instead; use a lower-case name (with "
-                        "override = true to shadow a built-in), or set "
-                        f'"{_NORMALIZATION}" = "false" in [settings]',
-                    )
-                ]
+            raise ProfileError.at(
+                function.path,
+                f"{function.source!r} is named {function.name!r}, but SQL folds unquoted "
+                f"names to lower case, so {function.name}(...) would call "
+                f"{function.name.lower()!r} instead; use a lower-case name (with "
+                "override = true to shadow a built-in), or set "
+                f'"{_NORMALIZATION}" = "false" in [settings]',
             )
 
 
@@ -544,15 +520,11 @@ def _check_shadowing(
             continue
         if not function.override:
             what = "table function" if function.kind == "table" else "function"
-            raise ProfileError(
-                [
-                    (
-                        function.path,
-                        f"{function.source!r} would replace the engine's {what} "
-                        f"{function.name!r} (a built-in, or one an earlier step installed); "
-                        "set override = true on this entry to shadow it, or rename the function",
-                    )
-                ]
+            raise ProfileError.at(
+                function.path,
+                f"{function.source!r} would replace the engine's {what} "
+                f"{function.name!r} (a built-in, or one an earlier step installed); "
+                "set override = true on this entry to shadow it, or rename the function",
             )
         shadowed.append(function.name)
     return sorted(shadowed)
@@ -617,7 +589,7 @@ class UdfsStep:
         # Each function registers under the name it was read by (the engine object's own, or
         # the one dfsession gave it), so it is listed under that name; no second listing.
         _register(ctx, functions)
-        build.resources[UDF_FAULTS_RESOURCE] = faults
+        build.provide(faults)  # the query facade reports the checked functions' faults
         snapshot = _snapshot(functions, catalog)
         log.debug("dfsession.udfs", installed=len(snapshot), shadowed=shadowed)
         applied: dict[str, Any] = {"functions": snapshot}

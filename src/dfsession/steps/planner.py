@@ -13,7 +13,20 @@ from datafusion import SessionContext
 from dfsession.engine import one_line, set_option
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.imports import resolve_reference
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ExtensionsStep",
+    "LOGICAL_CODEC",
+    "PHYSICAL_CODEC",
+    "PHYSICAL_RULE",
+    "PlannerStep",
+    "QUERY_PLANNER",
+    "SESSION_COMPONENTS",
+    "SESSION_PLANNER",
+    "effective_rules",
+]
 
 LOGICAL_CODEC = "__datafusion_logical_extension_codec__"
 PHYSICAL_CODEC = "__datafusion_physical_extension_codec__"
@@ -36,31 +49,23 @@ def _require_protocol(
     """Refuse a class, or an object that exposes none of ``protocols``, naming ref and protocol."""
     wanted = " or ".join(protocols)
     if inspect.isclass(obj):
-        raise ProfileError(
-            [
-                (
-                    path,
-                    f"{ref!r} is the class {obj.__module__}.{obj.__qualname__}; {what} is an "
-                    f"instance exposing {wanted}: point the reference at an instance",
-                )
-            ]
+        raise ProfileError.at(
+            path,
+            f"{ref!r} is the class {obj.__module__}.{obj.__qualname__}; {what} is an "
+            f"instance exposing {wanted}: point the reference at an instance",
         )
     if not any(hasattr(obj, protocol) for protocol in protocols):
-        raise ProfileError(
-            [
-                (
-                    path,
-                    f"{ref!r} is {_describe(obj)}, which does not expose {wanted}; {what} must "
-                    "come from a compiled DataFusion extension exposing that PyCapsule protocol",
-                )
-            ]
+        raise ProfileError.at(
+            path,
+            f"{ref!r} is {_describe(obj)}, which does not expose {wanted}; {what} must "
+            "come from a compiled DataFusion extension exposing that PyCapsule protocol",
         )
 
 
 def _engine_rejected(ref: str, path: str, what: str, exc: Exception) -> ProfileError:
     reason = one_line(exc)
-    return ProfileError(
-        [(path, f"the engine rejected {what} {ref!r}: {type(exc).__name__}: {reason}")]
+    return ProfileError.at(
+        path, f"the engine rejected {what} {ref!r}: {type(exc).__name__}: {reason}"
     )
 
 
@@ -170,7 +175,7 @@ class PlannerStep:
             try:
                 set_option(ctx, key, value)
             except ValueError as exc:
-                raise ProfileError([(f"planner.optimizer.{key}", str(exc))]) from exc
+                raise ProfileError.at(f"planner.optimizer.{key}", str(exc)) from exc
         if planner.optimizer:
             applied["optimizer"] = dict(planner.optimizer)
         if planner.disable_rules:
@@ -204,7 +209,7 @@ class PlannerStep:
         for index, name in enumerate(names):
             path = f"planner.disable_rules.{index}"
             if name in removed:
-                raise ProfileError([(path, f"rule {name!r} is listed twice; remove one")])
+                raise ProfileError.at(path, f"rule {name!r} is listed twice; remove one")
             if ctx.remove_optimizer_rule(name):
                 removed.append(name)
                 continue
@@ -216,13 +221,8 @@ class PlannerStep:
                 hint = f"{name!r} is an analyzer rule, which cannot be removed; "
             elif name in rules["physical"]:
                 hint = f"{name!r} is a physical optimizer rule, which cannot be removed; "
-            raise ProfileError(
-                [
-                    (
-                        path,
-                        f"unknown logical optimizer rule {name!r}; {hint}"
-                        f"known rules: {', '.join(known)}",
-                    )
-                ]
+            raise ProfileError.at(
+                path,
+                f"unknown logical optimizer rule {name!r}; {hint}known rules: {', '.join(known)}",
             )
         return removed

@@ -10,7 +10,14 @@ from datafusion import RuntimeEnvBuilder, SessionConfig, SessionContext
 
 from dfsession.engine import set_option
 from dfsession.errors import ProfileError
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
+from dfsession.record import StepRecord
+
+__all__ = [
+    "ContextStep",
+    "SettingsStep",
+    "UrlTableStep",
+]
 
 
 def _runtime(execution: Any) -> tuple[RuntimeEnvBuilder, dict[str, Any]]:
@@ -94,7 +101,7 @@ class SettingsStep:
             try:
                 set_option(build.ctx, key, value)
             except ValueError as exc:
-                raise ProfileError([(f"settings.{key}", str(exc))]) from exc
+                raise ProfileError.at(f"settings.{key}", str(exc)) from exc
         return StepRecord(step=self.name, applied={"settings": dict(settings)})
 
 

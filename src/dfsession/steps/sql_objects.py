@@ -12,9 +12,30 @@ from datafusion import DataFrame, SessionContext, SQLOptions
 
 from dfsession.engine import one_line
 from dfsession.errors import ProfileError
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.sections import PreparedConfig
+from dfsession.record import StepRecord
+
+__all__ = [
+    "PreparedStep",
+    "ViewsStep",
+    "cycle_message",
+    "dependency_order",
+    "find_cycles",
+    "local_name",
+    "parameter_numbers",
+    "plan_view",
+    "prepare_statement",
+    "prepared_entry",
+    "read_only",
+    "referenced_tables",
+    "references_in",
+    "sql_type",
+    "tokenize",
+    "view_dependencies",
+    "view_order",
+]
 
 # --- a small SQL tokenizer: enough to find the tables a query reads --------------------------
 
@@ -473,7 +494,7 @@ def prepare_statement(name: str, config: PreparedConfig) -> tuple[str, list[str]
     """
     base = f"prepared.{name}"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ProfileError([(base, "a prepared statement's name must be a plain identifier")])
+        raise ProfileError.at(base, "a prepared statement's name must be a plain identifier")
     problems: list[tuple[str, str]] = []
     spelled: list[str] = []
     for position, data_type in enumerate(config.params):
@@ -540,13 +561,8 @@ class ViewsStep:
                 break
             if len(failed) == len(pending):
                 name, error = failed[0]
-                raise ProfileError(
-                    [
-                        (
-                            f"views.{name}.sql",
-                            f"view {name!r} does not plan: {one_line(error)}",
-                        )
-                    ]
+                raise ProfileError.at(
+                    f"views.{name}.sql", f"view {name!r} does not plan: {one_line(error)}"
                 ) from error
             pending = [name for name, _exc in failed]
         return StepRecord(step=self.name, applied={"views": registered})
@@ -574,13 +590,9 @@ class PreparedStep:
             try:
                 ctx.sql(statement)
             except Exception as exc:
-                raise ProfileError(
-                    [
-                        (
-                            f"prepared.{name}.sql",
-                            f"prepared statement {name!r} does not plan: {one_line(exc)}",
-                        )
-                    ]
+                raise ProfileError.at(
+                    f"prepared.{name}.sql",
+                    f"prepared statement {name!r} does not plan: {one_line(exc)}",
                 ) from exc
             entries.append(prepared_entry(name, config, spelled))
         return StepRecord(step=self.name, applied={"prepared": entries})

@@ -1,30 +1,32 @@
-"""The ``tracing`` step: the session's span exporter, and the tracer for per-query spans."""
+"""The ``tracing`` step: hand the session's tracing on, so that queries get spans."""
 
 from __future__ import annotations
 
 import attrs
 
-from dfsession.pipeline.spans import TRACER_RESOURCE, TRACING_RESOURCE, SessionTracing, open_tracing
-from dfsession.pipeline.step import SessionBuild, StepRecord
+from dfsession.pipeline.step import SessionBuild
+from dfsession.record import StepRecord
+from dfsession.tracing import SessionTracing, open_tracing
+
+__all__ = ["TracingStep"]
 
 
 @attrs.frozen(cache_hash=True)
 class TracingStep:
-    """Hand the session's tracer to the query facade (``resources["tracer"]``): query spans."""
+    """Provide the session's ``SessionTracing`` to the query facade: per-query spans."""
 
     name: str = "tracing"
     requires: frozenset[str] = frozenset({"context"})
     provides: frozenset[str] = frozenset({"tracing"})
 
     def install(self, build: SessionBuild) -> StepRecord:
-        """Reuse the exporter the builder opened for the build spans (or open it); record it."""
+        """Hand on the tracing the build spans use (or open one); record where spans go."""
         config = build.profile.tracing
         if not config.enabled:
             return StepRecord.skipped(self.name, "tracing.enabled is false")
-        tracing = build.resources.get(TRACING_RESOURCE)
-        if not isinstance(tracing, SessionTracing):
+        tracing = build.get(SessionTracing)
+        if tracing is None:
             tracing = open_tracing(config)
-            build.resources[TRACING_RESOURCE] = tracing
             build.on_failure(tracing.shutdown)
-        build.resources[TRACER_RESOURCE] = tracing.tracer
+        build.provide(tracing)
         return StepRecord(step=self.name, applied={**tracing.describe(), "query_spans": True})

@@ -1,4 +1,4 @@
-"""OpenTelemetry spans around a build and its steps, when the profile enables tracing.
+"""OpenTelemetry for a session: its exporter, the build and step spans (a monitor), query spans.
 
 OpenTelemetry is the optional ``tracing`` extra: nothing here imports it until a profile enables
 tracing. The ``global`` exporter sends spans to the application's own (global) tracer provider;
@@ -15,24 +15,36 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from dfsession._version import VERSION
 from dfsession.errors import DfSessionError, ProfileError
-from dfsession.profile.model import SessionProfile
+from dfsession.pipeline.step import InstallStep, SessionBuild
+from dfsession.profile.locations import redact_url
 from dfsession.profile.sections import TracingConfig
+from dfsession.record import StepRecord
 
-if TYPE_CHECKING:
-    from dfsession.pipeline.step import SessionBuild, StepRecord
+__all__ = [
+    "INSTRUMENTATION_NAME",
+    "MAX_SQL_CHARS",
+    "OTLP_TRACES_PATH",
+    "TRACING_EXTRA_HINT",
+    "SessionTracing",
+    "TracingMonitor",
+    "open_tracing",
+    "otlp_traces_url",
+    "query_span",
+    "record_attributes",
+    "redact_sql",
+    "require_opentelemetry",
+    "set_query_metrics",
+    "span_attributes",
+]
 
 TRACING_EXTRA_HINT = "install the tracing extra: pip install 'dfsession[tracing]'"
-#: ``BuiltSession.resources`` key of the tracer that per-query spans use (set by the tracing step).
-TRACER_RESOURCE = "tracer"
-#: ``BuiltSession.resources`` key of the session's ``SessionTracing`` (set when tracing is on).
-TRACING_RESOURCE = "tracing"
 INSTRUMENTATION_NAME = "dfsession"
 OTLP_TRACES_PATH = "/v1/traces"
 #: Longest SQL text put on a query span; longer text is cut and marked.
@@ -49,7 +61,7 @@ _SECRET_OPTION = re.compile(
 def require_opentelemetry() -> Any:
     """Import ``opentelemetry.trace`` or raise an error naming the extra to install."""
     try:
-        from opentelemetry import trace
+        from opentelemetry import trace  # noqa: PLC0415 - optional dependency (tracing extra)
     except ImportError as exc:
         raise DfSessionError(
             "tracing.enabled is true in the profile but OpenTelemetry is not installed "
@@ -65,17 +77,6 @@ def _missing(exporter: str, package: str, exc: ImportError) -> DfSessionError:
     )
 
 
-def redact_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe for records, spans and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    if parts.username is not None or parts.password is not None:
-        host = f"***@{host}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
 def redact_sql(sql: str) -> str:
     """SQL with the quoted values of secret-looking options (``'aws.secret_access_key'``) hidden."""
     return _SECRET_OPTION.sub(r"\1'***'", sql)
@@ -85,13 +86,9 @@ def otlp_traces_url(endpoint: str) -> str:
     """The OTLP/HTTP traces URL for ``endpoint``: a bare base URL gets ``/v1/traces`` added."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProfileError(
-            [
-                (
-                    "tracing.endpoint",
-                    f"expected an http(s) URL such as http://127.0.0.1:4318 (got {endpoint!r})",
-                )
-            ]
+        raise ProfileError.at(
+            "tracing.endpoint",
+            f"expected an http(s) URL such as http://127.0.0.1:4318 (got {redact_url(endpoint)!r})",
         )
     if parts.path in ("", "/"):
         return urlunsplit((parts.scheme, parts.netloc, OTLP_TRACES_PATH, parts.query, ""))
@@ -136,8 +133,8 @@ def open_tracing(config: TracingConfig) -> SessionTracing:
             tracer=trace.get_tracer(INSTRUMENTATION_NAME, VERSION), exporter="global"
         )
     try:
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - optional dependency
+        from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - optional dependency
             BatchSpanProcessor,
             ConsoleSpanExporter,
             SimpleSpanProcessor,
@@ -152,7 +149,9 @@ def open_tracing(config: TracingConfig) -> SessionTracing:
     else:
         url = None if config.endpoint is None else otlp_traces_url(config.endpoint)
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415 - optional
+                OTLPSpanExporter,
+            )
         except ImportError as exc:
             raise _missing(config.exporter, "opentelemetry-exporter-otlp-proto-http", exc) from exc
         # shutdown_on_exit: the batch processor's last spans are exported when the process ends.
@@ -189,83 +188,131 @@ def record_attributes(record: StepRecord) -> dict[str, Any]:
     return attributes
 
 
+class _OpenSpan:
+    """A span made current until ``end``: opened by one monitor call and ended by a later one."""
+
+    __slots__ = ("_started", "_token", "span")
+
+    def __init__(self, tracer: Any, name: str, attributes: Mapping[str, Any]) -> None:
+        trace = require_opentelemetry()
+        from opentelemetry import context  # noqa: PLC0415 - optional dependency (tracing extra)
+
+        self._started = time.perf_counter()
+        self.span = tracer.start_span(name, attributes=dict(attributes))
+        self._token = context.attach(trace.set_span_in_context(self.span))
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the span was opened."""
+        return round((time.perf_counter() - self._started) * 1000.0, 3)
+
+    def end(self, error: BaseException | None = None) -> None:
+        """End the span (status ERROR, with the exception recorded, when ``error`` is given)."""
+        from opentelemetry import context  # noqa: PLC0415 - optional dependency (tracing extra)
+
+        if error is not None:
+            self._record_failure(error)
+        context.detach(self._token)
+        self.span.end()
+
+    def _record_failure(self, error: BaseException) -> None:
+        trace = require_opentelemetry()
+        self.span.record_exception(error, escaped=True)
+        self.span.set_status(
+            trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}")
+        )
+        failed = {
+            "dfsession.error.type": type(error).__name__,
+            "dfsession.duration_ms": self.elapsed_ms(),
+        }
+        step = getattr(error, "step", None)
+        if isinstance(step, str):
+            failed["dfsession.error.step"] = step
+        self.span.set_attributes(failed)
+
+
 @contextlib.contextmanager
 def _traced(tracer: Any, name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
     """A current span that ends on exit; an escaping exception is recorded with status ERROR."""
-    started = time.perf_counter()
-    with tracer.start_as_current_span(
-        name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
-    ) as span:
-        try:
-            yield span
-        except BaseException as exc:
-            from opentelemetry.trace import Status, StatusCode
-
-            span.record_exception(exc, escaped=True)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            failed = {
-                "dfsession.error.type": type(exc).__name__,
-                "dfsession.duration_ms": round((time.perf_counter() - started) * 1000.0, 3),
-            }
-            step = getattr(exc, "step", None)
-            if isinstance(step, str):
-                failed["dfsession.error.step"] = step
-            span.set_attributes(failed)
-            raise
+    opened = _OpenSpan(tracer, name, attributes)
+    try:
+        yield opened.span
+    except BaseException as exc:
+        opened.end(exc)
+        raise
+    opened.end()
 
 
-class BuildSpans:
-    """Opens ``dfsession.build`` and ``dfsession.step.<name>`` spans, or nothing when disabled."""
+class TracingMonitor:
+    """A build monitor: the ``dfsession.build`` span, and a ``dfsession.step.<name>`` per step.
 
-    def __init__(self, profile: SessionProfile) -> None:
-        self.tracing: SessionTracing | None = None
-        if profile.tracing.enabled:
-            self.tracing = open_tracing(profile.tracing)
+    Made for one build; the build span carries the profile fingerprint, the number of steps
+    and the duration, each step span the step's status, duration, counts and skip reason.
+    """
 
-    def attach(self, build: SessionBuild) -> None:
-        """Hand the session's tracing to the steps; a failed build shuts its own provider down."""
-        if self.tracing is not None:
-            build.resources[TRACING_RESOURCE] = self.tracing
-            build.on_failure(self.tracing.shutdown)
+    __slots__ = ("_build", "_fingerprint", "_step", "tracing")
 
-    def span(self, name: str, attributes: Mapping[str, Any]) -> AbstractContextManager[Any]:
-        """A current span that ends on exit; on an exception, status ERROR with it recorded.
+    def __init__(self, tracing: SessionTracing, fingerprint: str) -> None:
+        self.tracing = tracing
+        self._fingerprint = fingerprint
+        self._build: _OpenSpan | None = None
+        self._step: _OpenSpan | None = None
 
-        Yields ``None`` (and costs next to nothing) when tracing is disabled.
-        """
-        if self.tracing is None:
-            return _NO_SPAN
-        return _traced(self.tracing.tracer, name, attributes)
+    def build_started(self, build: SessionBuild, steps: tuple[InstallStep, ...]) -> None:
+        """Open the build span."""
+        attributes = {"dfsession.fingerprint": self._fingerprint, "dfsession.steps": len(steps)}
+        self._build = _OpenSpan(self.tracing.tracer, "dfsession.build", attributes)
 
-    def step_span(self, step: str) -> AbstractContextManager[Any]:
-        """The ``dfsession.step.<step>`` span; builds no name or attributes when disabled."""
-        if self.tracing is None:
-            return _NO_SPAN
-        return _traced(self.tracing.tracer, f"dfsession.step.{step}", {"dfsession.step": step})
+    def step_started(self, step: InstallStep) -> None:
+        """Open the step's span, a child of the build span."""
+        name = f"dfsession.step.{step.name}"
+        self._step = _OpenSpan(self.tracing.tracer, name, {"dfsession.step": step.name})
+
+    def step_finished(self, step: InstallStep, record: StepRecord) -> None:
+        """End the step's span with what its record says."""
+        if self._step is not None:
+            self._step.span.set_attributes(record_attributes(record))
+            self._step.end()
+            self._step = None
+
+    def step_failed(self, step: InstallStep, error: BaseException) -> None:
+        """End the step's span with status ERROR and the exception."""
+        if self._step is not None:
+            self._step.end(error)
+            self._step = None
+
+    def build_finished(self, error: BaseException | None) -> None:
+        """End the build span: its duration, or the error."""
+        if self._build is None:
+            return
+        if error is None:
+            self._build.span.set_attribute("dfsession.duration_ms", self._build.elapsed_ms())
+        self._build.end(error)
+        self._build = None
 
 
 def query_span(
-    session_resources: Mapping[str, Any],
+    tracing: SessionTracing | None,
     sql: str,
     attributes: Mapping[str, Any] | None = None,
 ) -> AbstractContextManager[Any]:
-    """A ``dfsession.query`` span around one query, or a no-op yielding ``None`` without a tracer.
+    """A ``dfsession.query`` span around one query, or a no-op yielding ``None`` without tracing.
 
-    Contract for the query facade: pass ``BuiltSession.resources``; when the tracing step ran
-    (resource ``"tracer"``), the block runs inside a current span named ``dfsession.query``
+    Contract for the query facade: pass the ``SessionTracing`` the tracing step provided (or
+    ``None``); with one, the block runs inside a current span named ``dfsession.query``
     with ``dfsession.query.sql`` (secret-looking option values hidden, cut at ``MAX_SQL_CHARS``)
     and any extra ``attributes``; an exception escaping the block is recorded on the span,
     sets status ERROR and is re-raised; the span always ends when the block exits. Otherwise
     the block gets ``None`` at next to no cost. Call ``set_query_metrics(span, ...)`` inside
     the block once the plan's metrics are known.
     """
-    tracer = session_resources.get(TRACER_RESOURCE)
-    if tracer is None:
+    if tracing is None:
         return _NO_SPAN
     text = redact_sql(sql)
     if len(text) > MAX_SQL_CHARS:
         text = text[:MAX_SQL_CHARS] + "...[cut]"
-    return _traced(tracer, "dfsession.query", {"dfsession.query.sql": text, **(attributes or {})})
+    return _traced(
+        tracing.tracer, "dfsession.query", {"dfsession.query.sql": text, **(attributes or {})}
+    )
 
 
 def set_query_metrics(

@@ -1,0 +1,247 @@
+"""Dataset specs: one frozen class per format, with typed options; Delta alone time-travels.
+
+Every option is optional: ``None`` is "not given" (the engine's default applies), so the
+profile writes back exactly what it was given and its fingerprint stays the same.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Literal
+
+import attrs
+import pyarrow as pa
+
+from dfsession.profile.arrow_types import to_arrow_type
+from dfsession.profile.locations import Location
+from dfsession.profile.values import (
+    FieldError,
+    FrozenMap,
+    Timestamp,
+    doc,
+    frozen_map,
+    non_negative,
+    one_of,
+    optional_field,
+    parsed_field,
+    raise_all,
+)
+
+__all__ = [
+    "FORMATS",
+    "SCHEMA_MODES",
+    "ArrowDataset",
+    "ArrowOptions",
+    "CsvDataset",
+    "CsvOptions",
+    "DatasetConfig",
+    "DatasetSpec",
+    "DeltaDataset",
+    "DeltaOptions",
+    "JsonDataset",
+    "JsonOptions",
+    "ParquetDataset",
+    "ParquetOptions",
+    "type_map",
+]
+
+SCHEMA_MODES = ("exact", "compatible", "none")
+
+
+def type_map(value: Mapping[str, Any] | None) -> FrozenMap[str, pa.DataType]:
+    """attrs converter: column names to Arrow types (names or ``pa.DataType`` values)."""
+    items = {}
+    for column, type_ in frozen_map(value).items():
+        try:
+            items[column] = to_arrow_type(type_)
+        except ValueError as exc:
+            raise FieldError(str(column), str(exc)) from None
+    return FrozenMap(items)
+
+
+# --- options, per format ----------------------------------------------------------------------
+
+
+def _option(text: str, **kwargs: Any) -> Any:
+    return attrs.field(default=None, metadata=doc(text), **kwargs)
+
+
+_EXTENSION = "only files with this extension are read (default: the format's own)"
+_INFER = "how many records the engine reads to infer the schema (default 1000)"
+
+
+@attrs.frozen
+class ParquetOptions:
+    """Options of a Parquet dataset."""
+
+    unknown_key: ClassVar[str] = "option for format 'parquet'"
+    file_extension: str | None = _option(_EXTENSION)
+    skip_metadata: bool | None = _option("skip the files' own metadata (default true)")
+
+
+@attrs.frozen
+class CsvOptions:
+    """Options of a CSV dataset."""
+
+    unknown_key: ClassVar[str] = "option for format 'csv'"
+    file_extension: str | None = _option(_EXTENSION)
+    has_header: bool | None = _option("whether files start with a header line (default true)")
+    delimiter: str | None = _option("the field delimiter (default ',')")
+    schema_infer_max_records: int | None = _option(_INFER, validator=non_negative)
+
+
+@attrs.frozen
+class JsonOptions:
+    """Options of a newline-delimited JSON dataset."""
+
+    unknown_key: ClassVar[str] = "option for format 'json'"
+    file_extension: str | None = _option(_EXTENSION)
+    schema_infer_max_records: int | None = _option(_INFER, validator=non_negative)
+
+
+@attrs.frozen
+class ArrowOptions:
+    """Options of an Arrow IPC dataset."""
+
+    unknown_key: ClassVar[str] = "option for format 'arrow'"
+    file_extension: str | None = _option(_EXTENSION)
+
+
+@attrs.frozen
+class DeltaOptions:
+    """Options of a Delta table."""
+
+    unknown_key: ClassVar[str] = "option for format 'delta'"
+    without_files: bool | None = _option("open the table without tracking its files")
+
+
+# --- what every dataset has ------------------------------------------------------------------
+
+
+def _format_field(name: str) -> Any:
+    return attrs.field(default=name, init=False, metadata=doc("the table's file format"))
+
+
+def _options_field(cls: type) -> Any:
+    return attrs.field(factory=cls, metadata=doc("options of the format"))
+
+
+def _time_travel_refused(format_name: str) -> dict[str, str]:
+    message = f"time travel needs format 'delta' (format is {format_name!r})"
+    return {"version": message, "timestamp": message}
+
+
+@attrs.frozen
+class _Table:
+    """The fields every dataset has: where its data is, and the schema it is checked against."""
+
+    location: Location = parsed_field(
+        Location.parse, "the file, folder or URL of the data (a URL lies in an object store)"
+    )
+    schema: FrozenMap[str, pa.DataType] | None = optional_field(
+        type_map, "the expected columns: name to Arrow type"
+    )
+    schema_mode: str | None = attrs.field(
+        default=None,
+        validator=one_of(*SCHEMA_MODES),
+        metadata=doc("how the schema is checked: exact, compatible or none"),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
+        if self.schema_mode in ("exact", "compatible") and self.schema is None:
+            yield FieldError(
+                "schema_mode", f"{self.schema_mode!r} needs a declared schema; add a schema table"
+            )
+
+    @property
+    def effective_schema_mode(self) -> str:
+        """``compatible`` when a schema is declared and ``none`` otherwise, unless set."""
+        if self.schema_mode is not None:
+            return self.schema_mode
+        return "compatible" if self.schema is not None else "none"
+
+
+@attrs.frozen
+class _Files(_Table):
+    """A dataset of files: they may be partitioned by their path (``year=2024/``)."""
+
+    partition_cols: FrozenMap[str, pa.DataType] = attrs.field(
+        factory=FrozenMap,
+        converter=type_map,
+        metadata=doc("hive-style partition columns in the path: name to Arrow type"),
+    )
+
+
+# --- the datasets -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ParquetDataset(_Files):
+    """Parquet files: one file, or a folder of them (partitioned or not)."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = _time_travel_refused("parquet")
+    format: Literal["parquet"] = _format_field("parquet")
+    options: ParquetOptions = _options_field(ParquetOptions)
+
+
+@attrs.frozen
+class CsvDataset(_Files):
+    """CSV files; the declared schema also gives the columns their types."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = _time_travel_refused("csv")
+    format: Literal["csv"] = _format_field("csv")
+    options: CsvOptions = _options_field(CsvOptions)
+
+
+@attrs.frozen
+class JsonDataset(_Files):
+    """Newline-delimited JSON files; the declared schema also gives the columns their types."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = _time_travel_refused("json")
+    format: Literal["json"] = _format_field("json")
+    options: JsonOptions = _options_field(JsonOptions)
+
+
+@attrs.frozen
+class ArrowDataset(_Files):
+    """Arrow IPC files."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = _time_travel_refused("arrow")
+    format: Literal["arrow"] = _format_field("arrow")
+    options: ArrowOptions = _options_field(ArrowOptions)
+
+
+@attrs.frozen
+class DeltaDataset(_Table):
+    """A Delta table: its latest version, or an earlier one by ``version`` or ``timestamp``."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = {
+        "partition_cols": "Delta tables carry their own partitioning; remove this"
+    }
+    format: Literal["delta"] = _format_field("delta")
+    version: int | None = attrs.field(
+        default=None, validator=non_negative, metadata=doc("the table version to read")
+    )
+    timestamp: Timestamp | None = optional_field(
+        Timestamp.parse, "read the table as it was at this RFC 3339 time"
+    )
+    options: DeltaOptions = _options_field(DeltaOptions)
+
+    def _broken_rules(self) -> Iterator[FieldError]:
+        if self.version is not None and self.timestamp is not None:
+            yield FieldError("timestamp", "give either version or timestamp, not both")
+        yield from super()._broken_rules()
+
+
+DatasetSpec = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset
+#: The name the profile used for a dataset entry before the specs were typed.
+DatasetConfig = DatasetSpec
+
+#: The ``format`` of each dataset spec, in the order the union lists them.
+FORMATS: tuple[str, ...] = tuple(
+    attrs.fields(cls).format.default for cls in typing.get_args(DatasetSpec)
+)
