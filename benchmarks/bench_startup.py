@@ -92,7 +92,11 @@ for line in sys.stdin:
     ]
     pid = os.posix_spawn(job["command"][0], job["command"], job["env"], file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
-    reply = {"exit": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}
+    reply = {
+        "exit": os.waitstatus_to_exitcode(status),
+        "maxrss_kib": usage.ru_maxrss,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
     print(json.dumps(reply), flush=True)
 """
 
@@ -110,14 +114,15 @@ class Launcher:
 
     def run(
         self, command: list[str], env: dict[str, str], stdout: Path, stderr: Path
-    ) -> tuple[int, int]:
-        """Run ``command`` to its end; its exit status and peak resident memory in bytes."""
+    ) -> tuple[int, int, float]:
+        """Run ``command`` to its end: exit status, peak resident bytes, CPU seconds (user+sys)."""
         assert self._process.stdin is not None and self._process.stdout is not None
         job = {"command": command, "env": env, "stdout": str(stdout), "stderr": str(stderr)}
         self._process.stdin.write(json.dumps(job) + "\n")
         self._process.stdin.flush()
         reply = json.loads(self._process.stdout.readline())
-        return int(reply["exit"]), int(reply["maxrss_kib"]) * 1024  # kibibytes on Linux
+        # ru_maxrss is in kibibytes on Linux.
+        return int(reply["exit"]), int(reply["maxrss_kib"]) * 1024, float(reply["cpu_s"])
 
     def close(self) -> None:
         """End the launcher (it stops when its standard input ends)."""
@@ -139,12 +144,16 @@ class Process:
         self.stdout = folder / f"{id(self)}.out"
         self.stderr = folder / f"{id(self)}.err"
         self.peak_rss: list[int] = []
+        self.cpu: list[float] = []
         self.returncode = 0
 
     def run(self) -> None:
-        """Run the process through the launcher; keep its peak resident memory (bytes)."""
-        self.returncode, peak = self.launcher.run(self.command, self.env, self.stdout, self.stderr)
+        """Run the process through the launcher; keep its peak memory (bytes) and CPU time."""
+        self.returncode, peak, cpu = self.launcher.run(
+            self.command, self.env, self.stdout, self.stderr
+        )
         self.peak_rss.append(peak)
+        self.cpu.append(cpu)
 
     def check(self) -> None:
         """The run succeeded and printed what it should."""
@@ -194,6 +203,16 @@ def case(
         after=lambda label: processes[label].check(),
     )
     result = summarize(name, samples, baseline=baseline)
+    # Other work on the machine stretches wall times; the fastest run and the CPU time the
+    # process used are steadier figures beside the medians.
+    fastest = {label: min(values) for label, values in samples.items()}
+    result["min_ms"] = {label: round(value * 1000, 2) for label, value in fastest.items()}
+    result["ratio_of_minima"] = {
+        label: round(value / fastest[baseline], 3) for label, value in fastest.items()
+    }
+    cpu = {label: statistics.median(p.cpu[-repeat:]) for label, p in processes.items()}
+    result["cpu_ms"] = {label: round(value * 1000, 1) for label, value in cpu.items()}
+    result["cpu_ratio"] = {label: round(value / cpu[baseline], 3) for label, value in cpu.items()}
     memory = {
         label: statistics.median(p.peak_rss[-repeat:]) / 2**20 for label, p in processes.items()
     }
@@ -204,12 +223,16 @@ def case(
     return result
 
 
-def print_memory(result: dict[str, Any]) -> None:
-    """Peak memory of each candidate's process."""
+def print_steadier(result: dict[str, Any]) -> None:
+    """Fastest run, CPU time and peak memory of each candidate's process, with ratios."""
     width = max(28, *map(len, result["peak_rss_mib"]))
     for label, mib in result["peak_rss_mib"].items():
-        ratio = result["peak_rss_ratio"][label]
-        print(f"  {label:<{width}} peak RSS {mib:>7.1f} MiB  ratio {ratio:.3f}")
+        print(
+            f"  {label:<{width}} fastest {result['min_ms'][label]:>8.1f} ms "
+            f"({result['ratio_of_minima'][label]:.3f})  CPU {result['cpu_ms'][label]:>7.1f} ms "
+            f"({result['cpu_ratio'][label]:.3f})  peak RSS {mib:>6.1f} MiB "
+            f"({result['peak_rss_ratio'][label]:.3f})"
+        )
 
 
 def main(quick: bool = False) -> list[dict[str, Any]]:
@@ -271,7 +294,7 @@ def main(quick: bool = False) -> list[dict[str, Any]]:
             }
             result["dfsession_from"] = origin
             print_result(result)
-            print_memory(result)
+            print_steadier(result)
             for label, costs in result["imports_ms"].items():
                 print(f"  imports of {label}: {costs['total']} ms: {costs['by_package']}")
             results.append(result)
