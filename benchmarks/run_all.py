@@ -25,6 +25,8 @@ MODULES = (
     "bench_cache",
     "bench_execute",
     "bench_ibis",
+    "bench_startup",
+    "bench_remote_lake",
 )
 
 
