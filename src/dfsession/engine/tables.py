@@ -242,6 +242,8 @@ def _file_extension(spec: FileDataset, path: str | None) -> str:
     tail = text.rsplit("/", 1)[-1]
     if text.endswith("/") or "." not in tail:
         return default
-    if path is not None and not Path(path).is_file():
+    own = "." + tail.rsplit(".", 1)[1]
+    # A folder named like a file reads the format's files: ask the disk only when that differs.
+    if own == default or (path is not None and not Path(path).is_file()):
         return default
-    return "." + tail.rsplit(".", 1)[1]
+    return own
