@@ -6,7 +6,6 @@ Run: python examples/quickstart.py
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import make_data
@@ -23,7 +22,6 @@ def main() -> None:
     # printed records are the output (drop this line to see one debug event per step).
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     make_data.main()
-    os.chdir(HERE.parent)  # the profile's data locations are relative to the repository root
     profile = load_profile(HERE / "profile.toml")
     session = SessionContextBuilder(profile).build()
     print(f"profile {session.fingerprint[:12]}  runtime {session.runtime_hash[:12]}")

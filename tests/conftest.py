@@ -1,22 +1,29 @@
-"""Shared fixtures: a real S3-compatible server (moto's server mode) on 127.0.0.1.
+"""Shared fixtures: a real S3-compatible server (moto's server mode) on 127.0.0.1, and an
+OTLP/HTTP collector.
 
-The server starts once per test session on a free port and stops at the end; each test gets
+The S3 server starts once per test session on a free port and stops at the end; each test gets
 its own bucket, and its credentials through environment variables set for that test only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+#: pytester runs pytest inside a test: the dfsession plugin is tested that way.
+pytest_plugins = ["pytester"]
 
 REGION = "us-east-1"
 #: Environment variables the S3 profiles in the tests name as their secret references.
@@ -115,3 +122,41 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     return S3Bucket(
         name=name, endpoint=s3_server.endpoint, key_id=key_id, secret=secret, client=client
     )
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """A minimal OTLP/HTTP receiver: stores each request's path and protobuf body."""
+
+    received: list[tuple[str, bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.path, body))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+        self.wfile.write(b"")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], log: str) -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server on 127.0.0.1 answering with ``handler``; its list ``log`` starts empty."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    setattr(server, log, [])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[ThreadingHTTPServer]:
+    """An OTLP/HTTP collector on 127.0.0.1; ``.received`` holds each (path, body) it got."""
+    with serving(_Collector, "received") as server:
+        yield server

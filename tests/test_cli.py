@@ -21,7 +21,19 @@ from deltalake import DeltaTable
 from dfsession.session import report_schema
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-COMMANDS = ("plan", "build", "sql", "exec", "explain", "write", "validate", "report", "diff")
+COMMANDS = (
+    "plan",
+    "build",
+    "sql",
+    "exec",
+    "explain",
+    "write",
+    "validate",
+    "report",
+    "diff",
+    "show",
+    "schema",
+)
 
 
 def run(
@@ -353,7 +365,9 @@ def test_a_failed_build_prints_one_line_and_the_step_log_only_with_verbose(tmp_p
         "[datasets.t]\nformat = 'parquet'\nlocation = 'nope.parquet'\n", encoding="utf-8"
     )
     quiet = run("sql", "missing.toml", "SELECT 1", cwd=tmp_path)
-    assert_clean_error(quiet, "datasets.t.location", "'nope.parquet' does not exist")
+    # The location leads from the profile's folder: the error names the path it means.
+    missing = f"'{tmp_path / 'nope.parquet'}' does not exist"
+    assert_clean_error(quiet, "datasets.t.location", missing)
     assert len(quiet.stderr.splitlines()) == 1, quiet.stderr
     verbose = run("sql", "missing.toml", "SELECT 1", "-v", cwd=tmp_path)
     assert verbose.returncode == 2
@@ -399,7 +413,8 @@ def analytics(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (directory / "analytics.toml").write_text(
         "[datasets.trips]\nformat = 'parquet'\nlocation = 'trips.parquet'\n"
         "schema = { id = 'int64', fare = 'float64', city = 'string' }\n\n"
-        "[prepared.trip_by_id]\nsql = 'SELECT * FROM trips WHERE id = $1'\nparams = ['int64']\n",
+        "[prepared.trip_by_id]\nsql = 'SELECT * FROM trips WHERE id = $1'\nparams = ['int64']\n\n"
+        "[env.prod.execution]\ntarget_partitions = 4\n",
         encoding="utf-8",
     )
     (directory / "report.sql").write_text(
@@ -517,7 +532,7 @@ def test_validate_check_data_fails_a_missing_file_and_a_csv_that_does_not_parse(
     assert checked.returncode == 1, checked.stderr
     report = json.loads(checked.stdout)
     reasons = {i["name"]: i["reason"] for i in report["items"] if i["kind"] == "data"}
-    assert "'gone.parquet' does not exist" in reasons["gone"]
+    assert f"'{tmp_path / 'gone.parquet'}' does not exist" in reasons["gone"]
     assert "'x'" in reasons["bad"]
     table = run("validate", "p.toml", "--check-data", cwd=tmp_path)
     assert table.returncode == 1

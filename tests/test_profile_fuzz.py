@@ -235,8 +235,10 @@ def _check_accepted(profile: SessionProfile) -> None:
         file = root / "profile.toml"
         file.write_text(profile.to_toml(), encoding="utf-8")
         loaded = load_profile(file)
-        assert loaded == profile
-        assert loaded.fingerprint() == profile.fingerprint()
+        # Relative paths in a file lead from its folder.
+        placed = SessionProfile.from_dict(profile.to_dict(), base_dir=root)
+        assert loaded == placed
+        assert loaded.fingerprint() == placed.fingerprint()
         with contextlib.chdir(root):
             try:
                 SessionContextBuilder(_offline(profile, root)).build()

@@ -116,6 +116,7 @@ def test_report_has_the_fixed_keys_and_validates_against_the_shipped_schema(trip
         "settings",
         "functions",
         "datasets",
+        "provenance",
     ]
     assert report["schema_version"] == REPORT_SCHEMA_VERSION
     assert report["fingerprint"] == session.fingerprint
@@ -158,7 +159,7 @@ def test_the_schema_rejects_documents_that_are_not_reports() -> None:
 def test_the_schema_ships_as_package_data_with_a_description_for_every_key() -> None:
     schema = report_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"]["const"] == REPORT_SCHEMA_VERSION
+    assert schema["properties"]["schema_version"]["enum"][-1] == REPORT_SCHEMA_VERSION
     for key, spec in schema["properties"].items():
         assert spec.get("description"), key
 
@@ -194,6 +195,7 @@ def test_diff_names_the_changed_setting_step_and_hashes_grouped_by_section(tmp_p
     (step,) = result.section("steps")
     assert step.path == "settings.applied.settings.datafusion.optimizer.max_passes"
     assert {d.section for d in result.differences} == {
+        "provenance",
         "settings",
         "steps",
         "fingerprint",
@@ -201,13 +203,19 @@ def test_diff_names_the_changed_setting_step_and_hashes_grouped_by_section(tmp_p
     }
     lines = result.lines("a.json", "b.json")
     assert lines[0] == (
-        "a.json and b.json differ in settings (1), steps (1), fingerprint (1), runtime_hash (1)"
+        "a.json and b.json differ in provenance (1), settings (1), steps (1), fingerprint (1), "
+        "runtime_hash (1)"
     )
-    assert lines[1] == "settings:"
-    assert lines[2] == '  datafusion.optimizer.max_passes: "3" (a.json) -> "4" (b.json)'
-    assert lines[3] == "steps:"
+    assert lines[1:3] == [
+        "provenance:",
+        '  settings.datafusion.optimizer.max_passes: "3" (a.json, from <dict>) -> "4" '
+        "(b.json, from <dict>)",
+    ]
+    assert lines[3] == "settings:"
+    assert lines[4] == '  datafusion.optimizer.max_passes: "3" (a.json) -> "4" (b.json)'
+    assert lines[5] == "steps:"
     headers = [line for line in lines if not line.startswith(" ")]
-    assert headers[1:] == ["settings:", "steps:", "fingerprint:", "runtime_hash:"]
+    assert headers[1:] == ["provenance:", "settings:", "steps:", "fingerprint:", "runtime_hash:"]
     as_dict = result.to_dict()
     assert as_dict["equal"] is False
     assert as_dict["differences"]["functions"] == []

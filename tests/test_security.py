@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from structlog.testing import capture_logs
 
-from conftest import S3Bucket
+from conftest import S3Bucket, serving
 from dfsession import (
     BuiltSession,
     SessionBuild,
@@ -76,13 +76,8 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def recorder() -> Iterator[ThreadingHTTPServer]:
     """A second HTTP server, where no request carrying the profile's credentials may arrive."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.requests = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_Recorder, "requests") as server:
+        yield server
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, report, diff.
+"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, report, diff,
+show and schema.
 
 Results go to standard output; logs, progress and errors go to standard error. Exit status:
 0 success, 1 a negative answer (validation failed, reports differ), 2 an error.
@@ -16,6 +17,7 @@ import math
 import os
 import sys
 import textwrap
+import tomllib
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,7 +30,9 @@ from dfsession._version import VERSION
 from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS, validate_profile
 from dfsession.diff import diff_reports
 from dfsession.errors import DfSessionError
-from dfsession.profile.model import load_profile
+from dfsession.profile.json_schema import profile_schema
+from dfsession.profile.model import SessionProfile, load_profile
+from dfsession.profile.rendering import render_toml
 from dfsession.session import BuiltSession, SessionContextBuilder
 
 if TYPE_CHECKING:
@@ -50,12 +54,15 @@ __all__ = [
     "cmd_explain",
     "cmd_plan",
     "cmd_report",
+    "cmd_schema",
+    "cmd_show",
     "cmd_sql",
     "cmd_validate",
     "cmd_write",
     "configure_logging",
     "main",
     "parse_param",
+    "parse_setting",
 ]
 
 EXIT_OK = 0
@@ -189,8 +196,18 @@ def configure_logging(verbose: bool) -> None:
 # -- commands ---------------------------------------------------------------------------------
 
 
-def _build(profile_path: str) -> BuiltSession:
-    profile = load_profile(profile_path)
+def _load(args: argparse.Namespace) -> SessionProfile:
+    """The profile the command names, with its ``--env`` and ``--set`` values."""
+    pairs: list[tuple[str, Any]] = args.set or []
+    keys = [key for key, _value in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise ValueError(f"--set {', '.join(twice)} given more than once; give each key once")
+    return load_profile(args.profile, env=args.env, overrides=dict(pairs) or None)
+
+
+def _build(args: argparse.Namespace) -> BuiltSession:
+    profile = _load(args)
     with _progress("building session", "steps") as update:
         session = SessionContextBuilder(profile).build()
         update(len(session.records))
@@ -275,7 +292,7 @@ def _run_leading(session: BuiltSession, statements: list[Statement]) -> Statemen
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the steps in run order with what each requires and provides."""
-    steps = SessionContextBuilder(load_profile(args.profile)).plan()
+    steps = SessionContextBuilder(_load(args)).plan()
     rows = [
         {
             "step": step.name,
@@ -305,7 +322,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the session; print a table of step records, or the report with ``--json``."""
-    session = _build(args.profile)
+    session = _build(args)
     if args.json:
         _print_json(session.report())
         return EXIT_OK
@@ -334,7 +351,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """Run a query (or a script: its last statement's result); print it or save it to a file."""
     _check_output(args)
     statements = _statements(args)
-    session = _build(args.profile)
+    session = _build(args)
     sql, params = _run_leading(session, statements)
     return _output(args, session.stream(sql, params))
 
@@ -370,7 +387,7 @@ def _output(args: argparse.Namespace, reader: pa.RecordBatchReader) -> int:
 def cmd_exec(args: argparse.Namespace) -> int:
     """Run a prepared statement of the profile with its arguments; print or save the result."""
     _check_output(args)
-    session = _build(args.profile)
+    session = _build(args)
     table = session.execute_prepared(args.name, *args.args)
     return _output(args, table.to_reader())
 
@@ -520,7 +537,7 @@ def _without_views(schema: pa.Schema) -> pa.Schema:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Print a query's plan; ``--analyze`` runs it and adds each operator's metrics."""
     statements = _statements(args)
-    session = _build(args.profile)
+    session = _build(args)
     sql, params = _run_leading(session, statements)
     plan = session.explain(sql, analyze=args.analyze, format=args.format, params=params)
     sys.stdout.write(plan + "\n")
@@ -530,7 +547,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_write(args: argparse.Namespace) -> int:
     """Write a query's result to a target as parquet, csv, json or a Delta table."""
     statements = _statements(args)
-    session = _build(args.profile)
+    session = _build(args)
     sql, params = _run_leading(session, statements)
     with _progress(f"writing {args.target}", "rows") as update:
         result = session.write(
@@ -554,7 +571,7 @@ def cmd_write(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Plan views and prepared statements on empty declared tables; ``--check-data`` reads data."""
-    profile = load_profile(args.profile)
+    profile = _load(args)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
         report = validate_profile(
             profile,
@@ -607,7 +624,7 @@ def _cell(value: Any) -> Any:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the session and write its JSON report to standard output or ``-o FILE``."""
-    report = _build(args.profile).report()
+    report = _build(args).report()
     if args.output is None:
         _print_json(report)
         return EXIT_OK
@@ -635,6 +652,18 @@ def _read_report(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the effective profile as TOML; ``--origin`` says where each value came from."""
+    sys.stdout.write(render_toml(_load(args), with_origins=args.origin))
+    return EXIT_OK
+
+
+def cmd_schema(_args: argparse.Namespace) -> int:
+    """Print the JSON Schema of the profile format (for editors: taplo, Even Better TOML)."""
+    _print_json(profile_schema())
+    return EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -693,6 +722,39 @@ def _common() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the full traceback when a command fails"
     )
     return common
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``key=value`` of ``--set``: the value read as TOML (``16``, ``true``, ``[1]``), else text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE, such as execution.target_partitions=16 (got {text!r})"
+        )
+    try:
+        value: Any = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def _profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The profile file, the environment to apply and the values to set over everything."""
+    parser.add_argument("profile", help="the profile (TOML file)")
+    parser.add_argument(
+        "--env",
+        metavar="NAME",
+        help="apply the profile's [env.NAME] overlay (default: $DFSESSION_ENV, if set)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        type=parse_setting,
+        metavar="KEY=VALUE",
+        help="set a profile key over every layer, such as execution.target_partitions=16; "
+        'VALUE is read as TOML when it parses (16, true, ["a"]), else as text. Repeatable',
+    )
 
 
 def _param_option(parser: argparse.ArgumentParser) -> None:
@@ -754,7 +816,7 @@ def _query_commands(command: CommandFactory) -> None:
         "--format csv",
         "dfsession sql analytics.toml --file report.sql",
     )
-    sql.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(sql)
     _query_arguments(sql)
     _output_arguments(sql)
 
@@ -767,7 +829,7 @@ def _query_commands(command: CommandFactory) -> None:
         '(5, true, "5"), else as text; it is then cast to the type that [prepared.NAME] params '
         "declares. Prepared statements run whatever the profile's sql_policy says of EXECUTE.",
     )
-    exec_.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(exec_)
     exec_.add_argument("name", help="the prepared statement ([prepared.NAME] in the profile)")
     exec_.add_argument("args", nargs="*", type=parse_value, metavar="ARG", help="its arguments")
     _output_arguments(exec_)
@@ -779,7 +841,7 @@ def _query_commands(command: CommandFactory) -> None:
         "dfsession explain analytics.toml 'SELECT count(*) FROM trips WHERE fare > $min' "
         "--param min=100 --analyze",
     )
-    explain.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(explain)
     _query_arguments(explain)
     explain.add_argument(
         "--analyze", action="store_true", help="run the query and show each operator's metrics"
@@ -798,7 +860,7 @@ def _query_commands(command: CommandFactory) -> None:
         "dfsession write analytics.toml 'SELECT * FROM trips' out/trips --format delta "
         "--mode append --partition-by city",
     )
-    write.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(write)
     _query_arguments(write)
     write.add_argument("target", help="a directory, a file (out.parquet) or a Delta table path")
     write.add_argument(
@@ -854,7 +916,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Show the steps in run order, with what each requires and provides; runs nothing.",
         "dfsession plan analytics.toml",
     )
-    plan.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
     build = command(
@@ -863,7 +925,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Build the session and show what each step applied.",
         "dfsession build analytics.toml --json > report.json",
     )
-    build.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(build)
     build.add_argument(
         "--json", action="store_true", help="print the session report as JSON, and nothing else"
     )
@@ -882,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and JSON are parsed with the declared types; that registers the object stores, so "
         "their secrets are resolved.",
     )
-    validate.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(validate)
     validate.add_argument(
         "--seed-rows",
         action="store_true",
@@ -911,7 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Build the session and print its JSON report.",
         "dfsession report analytics.toml -o report.json",
     )
-    report.add_argument("profile", help="the profile (TOML file)")
+    _profile_arguments(report)
     report.add_argument("-o", "--output", help="write the report to this file")
 
     diff = command(
@@ -923,6 +985,30 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("a", help="report A (JSON file)")
     diff.add_argument("b", help="report B (JSON file)")
     diff.add_argument("--json", action="store_true", help="print the differences as JSON")
+
+    show = command(
+        "show",
+        cmd_show,
+        "Print the effective profile as TOML: its layers, environment and --set values applied.",
+        "dfsession show analytics.toml --env prod --origin",
+        details="--origin ends each value with a comment naming where it came from: the file "
+        "(base.toml), an environment of one (analytics.toml [env.prod]), the variables that "
+        "filled it (${LAKE_ROOT}) or override. Literal secrets show as ***.",
+    )
+    _profile_arguments(show)
+    show.add_argument(
+        "--origin", action="store_true", help="say where each value came from, in a comment"
+    )
+
+    command(
+        "schema",
+        cmd_schema,
+        "Print the JSON Schema of the profile format, for editors to complete and check profiles.",
+        "dfsession schema > dfsession.schema.json",
+        details="Generated from the profile's spec classes, with a description of every key. "
+        "Point taplo or Even Better TOML at it, say with #:schema ./dfsession.schema.json as "
+        "the first line of a profile.",
+    )
     return parser
 
 

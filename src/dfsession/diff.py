@@ -1,4 +1,5 @@
-"""What differs between two session reports: settings, steps, functions, datasets, versions."""
+"""What differs between two session reports: profile keys (with their origins), settings, steps,
+functions, datasets, versions."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ Kind = Literal["changed", "only_in_a", "only_in_b"]
 #: Sections in the order ``ReportDiff.lines()`` shows them.
 SECTIONS = (
     "schema_version",
+    "provenance",
     "settings",
     "steps",
     "functions",
@@ -33,22 +35,51 @@ MAX_VALUE_CHARS = 160
 
 @attrs.frozen
 class Difference:
-    """One difference: where (``section`` and dotted ``path``), and the value in each report."""
+    """One difference: where (``section`` and dotted ``path``), and the value in each report.
+
+    For a profile key (section ``provenance``), ``origin_a``/``origin_b`` say where each
+    report's value came from (``base.toml``, ``analytics.toml [env.prod]``, ``override``...).
+    """
 
     section: str
     path: str
     kind: Kind
     a: Any = None
     b: Any = None
+    origin_a: str | None = None
+    origin_b: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form: a value missing from one report is left out."""
         out: dict[str, Any] = {"section": self.section, "path": self.path, "kind": self.kind}
-        if self.kind != "only_in_b":
-            out["a"] = self.a
-        if self.kind != "only_in_a":
-            out["b"] = self.b
+        for side, value, origin, absent in (
+            ("a", self.a, self.origin_a, "only_in_b"),
+            ("b", self.b, self.origin_b, "only_in_a"),
+        ):
+            if self.kind != absent:
+                out[side] = value
+                if origin is not None:
+                    out[f"origin_{side}"] = origin
         return out
+
+    def line(self, a_label: str, b_label: str) -> str:
+        """The difference on one line, each report's value followed by its label and origin."""
+        where = f"  {self.path}: " if self.path else "  "
+        side_a = _side(a_label, self.origin_a)
+        side_b = _side(b_label, self.origin_b)
+        if self.kind == "only_in_a":
+            return f"{where}only in {a_label}: {_show(self.a)}{_from(self.origin_a)}"
+        if self.kind == "only_in_b":
+            return f"{where}only in {b_label}: {_show(self.b)}{_from(self.origin_b)}"
+        return f"{where}{_show(self.a)} ({side_a}) -> {_show(self.b)} ({side_b})"
+
+
+def _side(label: str, origin: str | None) -> str:
+    return label if origin is None else f"{label}, from {origin}"
+
+
+def _from(origin: str | None) -> str:
+    return "" if origin is None else f" (from {origin})"
 
 
 @attrs.frozen
@@ -91,14 +122,7 @@ class ReportDiff:
             if not found:
                 continue
             lines.append(f"{name}:")
-            for d in found:
-                where = f"  {d.path}: " if d.path else "  "
-                if d.kind == "only_in_a":
-                    lines.append(f"{where}only in {a_label}: {_show(d.a)}")
-                elif d.kind == "only_in_b":
-                    lines.append(f"{where}only in {b_label}: {_show(d.b)}")
-                else:
-                    lines.append(f"{where}{_show(d.a)} ({a_label}) -> {_show(d.b)} ({b_label})")
+            lines.extend(d.line(a_label, b_label) for d in found)
         return lines
 
 
@@ -108,6 +132,7 @@ def diff_reports(a: Mapping[str, Any], b: Mapping[str, Any]) -> ReportDiff:
     _check(b, "B")
     out: list[Difference] = []
     _compare("schema_version", "", a["schema_version"], b["schema_version"], out)
+    _compare_provenance(a.get("provenance"), b.get("provenance"), out)
     _compare_settings(a["settings"], b["settings"], out)
     _compare_steps(a["steps"], b["steps"], out)
     _compare("functions", "", a["functions"], b["functions"], out)
@@ -138,6 +163,38 @@ def _check(report: Any, label: str) -> None:
         f"report {label} is not a dfsession report: {f'{where}: ' if where else ''}{message}; "
         "make reports with BuiltSession.report() or `dfsession report PROFILE`"
     )
+
+
+def _compare_provenance(a: Any, b: Any, out: list[Difference]) -> None:
+    """The profile keys whose values differ, with both origins; skipped for reports without."""
+    if a is None or b is None:
+        return  # a report of schema version 1: the schema_version difference says so
+    for key in _union(list(a), list(b)):
+        if key not in b:
+            out.append(_provenance("only_in_a", key, a[key], None))
+        elif key not in a:
+            out.append(_provenance("only_in_b", key, None, b[key]))
+        elif not _same_value(a[key]["value"], b[key]["value"]):
+            out.append(_provenance("changed", key, a[key], b[key]))
+
+
+def _provenance(kind: Kind, key: str, a: Any, b: Any) -> Difference:
+    return Difference(
+        "provenance",
+        key,
+        kind,
+        a=None if a is None else a["value"],
+        b=None if b is None else b["value"],
+        origin_a=None if a is None else a["origin"],
+        origin_b=None if b is None else b["origin"],
+    )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """JSON equality of two values, tables and arrays included (``true`` is not ``1``)."""
+    if isinstance(a, dict | list) or isinstance(b, dict | list):
+        return _token(a) == _token(b)
+    return _same(a, b)
 
 
 def _compare_settings(a: Any, b: Any, out: list[Difference]) -> None:

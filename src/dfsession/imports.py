@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 from dfsession.engine.text import one_line
@@ -19,14 +22,15 @@ def _is_missing_module(exc: ModuleNotFoundError, module: str) -> bool:
     return bool(missing) and (module == missing or module.startswith(missing + "."))
 
 
-def resolve_reference(reference: str, path: str) -> object:
+def resolve_reference(reference: str, path: str, search: tuple[str, ...] = ()) -> object:
     """Import ``package.module:attribute`` and return the attribute.
 
-    Raises ``ProfileError`` at ``path`` naming the reference and why it does not resolve:
-    the reference is malformed, the module is not found, importing it raised, or the
+    Modules are looked up in the ``search`` folders (``features.import_paths``) first, then on
+    ``sys.path``. Raises ``ProfileError`` at ``path`` naming the reference and why it does not
+    resolve: the reference is malformed, the module is not found, importing it raised, or the
     attribute is missing.
     """
-    return ReferenceResolver().resolve(reference, path)
+    return ReferenceResolver(search).resolve(reference, path)
 
 
 def describe_object(obj: object) -> str:
@@ -46,10 +50,11 @@ class ReferenceResolver:
     function, and may name thousands); the caller owns it and drops it when done.
     """
 
-    __slots__ = ("_modules",)
+    __slots__ = ("_modules", "_search")
 
-    def __init__(self) -> None:
+    def __init__(self, search: tuple[str, ...] = ()) -> None:
         self._modules: dict[str, ModuleType] = {}
+        self._search = search
 
     def resolve(self, reference: str, path: str) -> object:
         """Import ``package.module:attribute`` and return the attribute (see above).
@@ -63,7 +68,8 @@ class ReferenceResolver:
             raise ProfileError.at(path, str(exc)) from None
         module = self._modules.get(ref.module)
         if module is None:
-            module = self._modules[ref.module] = _import(ref, ref.module, path)
+            with _searching(self._search):
+                module = self._modules[ref.module] = _import(ref, ref.module, path)
         target: object = module
         parts = ref.attribute.split(".")
         for position, part in enumerate(parts):
@@ -88,11 +94,28 @@ def _import(reference: str, module_name: str, path: str) -> ModuleType:
             raise ProfileError.at(
                 path,
                 f"cannot resolve {reference!r}: module {exc.name!r} not found; install "
-                "the package that provides it or fix the module path",
+                "the package that provides it, fix the module path, or add its folder "
+                "to features.import_paths",
             ) from exc
         raise _import_raised(reference, module_name, path, exc) from exc
     except Exception as exc:
         raise _import_raised(reference, module_name, path, exc) from exc
+
+
+@contextlib.contextmanager
+def _searching(folders: tuple[str, ...]) -> Iterator[None]:
+    """``folders`` first on ``sys.path`` while a module is imported; taken off again after.
+
+    Modules imported meanwhile stay imported (``sys.modules``), as after any import.
+    """
+    added = [folder for folder in folders if folder not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 def _suggest(target: object, missing: str) -> str:

@@ -21,12 +21,14 @@ from dfsession.engine.stores import ObjectStores
 from dfsession.engine.versions import DeltaGuard, engine_versions
 from dfsession.facade import ProgressCallback, Queries, WriteResult
 from dfsession.faults import UdfFaults
-from dfsession.pipeline.cache import SessionCache
+from dfsession.pipeline.cache import SessionCache, profile_key
 from dfsession.pipeline.hashing import runtime_hash
 from dfsession.pipeline.monitor import BuildMonitor, LoggingMonitor
 from dfsession.pipeline.ordering import validate_order
 from dfsession.pipeline.runner import run_build
 from dfsession.pipeline.step import InstallStep, Provided
+from dfsession.profile.layers import Key, dotted, leaves
+from dfsession.profile.locations import redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord, plain_copy
 from dfsession.steps.datasets import DatasetsStep
@@ -48,7 +50,7 @@ __all__ = [
     "report_schema",
 ]
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 #: The report's JSON Schema, a data file of the ``dfsession`` package.
 REPORT_SCHEMA_FILE = "report.schema.json"
 
@@ -201,7 +203,8 @@ class BuiltSession:
         """A versioned, JSON-able account of the session, valid against ``report_schema()``.
 
         ``settings`` is read from the engine now (``None`` when information_schema is off);
-        ``functions`` and ``datasets`` gather every record's ``applied`` lists of that name.
+        ``functions`` and ``datasets`` gather every record's ``applied`` lists of that name;
+        ``provenance`` gives each profile key's value and origin.
         """
         functions: list[Any] = []
         datasets: list[Any] = []
@@ -219,7 +222,29 @@ class BuiltSession:
             "settings": self.effective_settings(),
             "functions": plain_copy(functions),
             "datasets": plain_copy(datasets),
+            "provenance": _provenance(self.profile),
         }
+
+
+def _provenance(profile: SessionProfile) -> dict[str, dict[str, Any]]:
+    """Each key of the profile not at its default: its value and where the value came from.
+
+    Literal secrets show as ``***``, and URLs (locations, endpoints) with their credentials
+    redacted, as records show them.
+    """
+    origins = profile.provenance()
+    return {
+        dotted(key): {"value": _shown(key, value), "origin": origins[dotted(key)]}
+        for key, value in leaves(profile.to_dict())
+    }
+
+
+def _shown(key: Key, value: Any) -> Any:
+    if "secrets" in key and key[-1] == "literal":
+        return "***"
+    if isinstance(value, str):
+        return redact_url(value)
+    return plain_copy(value)
 
 
 def report_schema() -> dict[str, Any]:
@@ -256,7 +281,7 @@ class SessionContextBuilder:
         """Run the steps (or take the session from the cache) and return the built session."""
         if self.cache is not None:
             # Every caller shares a cached session: its records are made read-only.
-            key = (self.profile.fingerprint(), self.steps)
+            key = (profile_key(self.profile), self.steps)
             return self.cache.get_or_build(key, lambda: self._build().sealed())
         return self._build()
 

@@ -17,13 +17,24 @@ from typing_extensions import TypeVar
 from dfsession.errors import DfSessionError
 from dfsession.profile.model import SessionProfile
 
-__all__ = ["CacheKey", "CacheStats", "SessionCache"]
+__all__ = ["CacheKey", "CacheStats", "SessionCache", "profile_key"]
 
 #: What the cache holds (a built session); ``SessionCache()`` alone holds ``Any``.
 S = TypeVar("S", default=Any)
 
-#: ``(profile fingerprint, steps)``: the steps are hashable values, compared by name and fields.
+#: ``(profile_key(profile), steps)``: the steps are hashable values, compared by name and fields.
 CacheKey = tuple[str, Hashable]
+
+
+def profile_key(profile: SessionProfile) -> str:
+    """A profile's part of a cache key: its fingerprint, and the folder its relative paths mean.
+
+    A loaded profile's paths are absolute, so the fingerprint alone tells folders apart; a
+    profile given as data keeps relative paths, which mean the working directory of the build.
+    """
+    anchor = profile.anchor()
+    fingerprint = profile.fingerprint()
+    return fingerprint if anchor is None else f"{fingerprint} in {anchor}"
 
 
 @attrs.frozen
@@ -61,7 +72,7 @@ class _Flight(Generic[S]):
 
 
 class SessionCache(Generic[S]):
-    """Built sessions keyed on (profile fingerprint, steps); the least recently used goes first.
+    """Built sessions keyed on (profile, steps); the least recently used goes first.
 
     Single flight: while one thread builds a key, others asking for it wait and get the same
     session (counted as hits), or the same error; a failed build is never cached, so the next
@@ -154,12 +165,12 @@ class SessionCache(Generic[S]):
 
     def invalidate(self, profile: SessionProfile) -> int:
         """Forget every session built from ``profile`` (any step list); return how many."""
-        fingerprint = profile.fingerprint()
+        identity = profile_key(profile)
         with self._lock:
-            keys = [key for key in self._entries if key[0] == fingerprint]
+            keys = [key for key in self._entries if key[0] == identity]
             for key in keys:
                 del self._entries[key]
-            for key in [key for key in self._flights if key[0] == fingerprint]:
+            for key in [key for key in self._flights if key[0] == identity]:
                 self._flights.pop(key).cancelled = True
         return len(keys)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import attrs
 
 from dfsession.profile.values import describe_value
 
-__all__ = ["Location", "redact_url"]
+__all__ = ["Location", "is_url", "redact_url"]
 
 #: A URL starts with a scheme (RFC 3986: a letter, then letters, digits, ``+``, ``-``, ``.``)
 #: and ``://``; anything else is a plain file path.
@@ -21,6 +23,11 @@ _CREDENTIALS = (
     "a URL with user credentials (user:password@host); remove them and put them in the object "
     'store\'s secrets as { env = "VARIABLE" } references'
 )
+
+
+def is_url(text: str) -> bool:
+    """Whether ``text`` is a URL (``scheme://...``) rather than a plain file path."""
+    return _URL.match(text) is not None
 
 
 def redact_url(text: str) -> str:
@@ -50,6 +57,13 @@ class Location:
     bucket or container) and ``path`` the rest (the whole text for a plain path). A URL with
     user credentials is refused: they belong in an object store's secrets.
     """
+
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "string",
+        "minLength": 1,
+        "examples": ["s3://lake/trips/", "data/trips/"],
+    }
 
     text: str
     scheme: str | None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,12 @@ from typing import Any
 import attrs
 import tomli_w
 
-from dfsession.errors import ProfileError
-from dfsession.profile.convert import structure, unstructure
+from dfsession.profile.convert import unstructure
 from dfsession.profile.datasets import DatasetSpec
+from dfsession.profile.interpolation import escape
+from dfsession.profile.layers import Origins, dotted, leaves
+from dfsession.profile.loading import Composed, compose_file, compose_mapping
+from dfsession.profile.paths import has_relative_paths
 from dfsession.profile.sections import (
     CatalogConfig,
     ExecutionConfig,
@@ -38,9 +40,11 @@ from dfsession.profile.values import (
     settings_map,
 )
 
-__all__ = ["FINGERPRINT_VERSION", "SessionProfile", "load_profile"]
+__all__ = ["FINGERPRINT_VERSION", "PYTHON", "SessionProfile", "load_profile"]
 
 FINGERPRINT_VERSION = "dfsession-profile/1"
+#: The origin of every key of a profile made in Python rather than loaded.
+PYTHON = "<python>"
 
 
 @attrs.frozen
@@ -84,7 +88,12 @@ class SessionProfile:
     tracing: TracingConfig = attrs.field(
         factory=TracingConfig, metadata=doc("OpenTelemetry spans of the build and queries")
     )
-    _fingerprint: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    #: The fingerprint, and whether the profile holds relative paths (computed once).
+    _fingerprint: tuple[str, bool] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
+    #: Where each key came from, when the profile was loaded.
+    _origins: Origins | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         raise_all(self._broken_rules())
@@ -116,13 +125,45 @@ class SessionProfile:
                 )
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SessionProfile:
-        """Parse untrusted data (a decoded TOML file); ``ProfileError`` lists every problem."""
-        return structure(data, cls)
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> SessionProfile:
+        """Parse untrusted data (a decoded TOML file); ``ProfileError`` lists every problem.
+
+        ``extends``, ``[env.NAME]``, ``${NAME}`` and ``overrides`` work as in ``load_profile``;
+        relative paths lead from ``base_dir`` (without it they stay as written, meaning the
+        working directory).
+        """
+        composed = compose_mapping(
+            data,
+            env=env,
+            environ=environ,
+            overrides=overrides,
+            base_dir=base_dir,
+            profile_type=cls,
+        )
+        return cls._made_from(composed)
+
+    @classmethod
+    def _made_from(cls, composed: Composed) -> SessionProfile:
+        profile = composed.parse(cls)
+        # Set once, on a profile nobody else holds yet: part of making it.
+        object.__setattr__(profile, "_origins", composed.origins)
+        return profile
 
     def to_dict(self) -> dict[str, Any]:
-        """The plain-data form, defaults left out; ``from_dict(p.to_dict()) == p``."""
-        return unstructure(self)
+        """The plain-data form, defaults left out; ``from_dict(p.to_dict()) == p``.
+
+        A ``$`` that reading would take for ``$$`` or ``${`` is written ``$$``.
+        """
+        data: dict[str, Any] = escape(unstructure(self))
+        return data
 
     def to_toml(self) -> str:
         """The profile as TOML text that ``load_profile`` reads back to an equal profile."""
@@ -134,14 +175,40 @@ class SessionProfile:
         Literal secrets enter only as their own SHA-256, so two profiles with different
         credentials never share a fingerprint and the value never appears in it.
         """
+        return self._digest()[0]
+
+    def anchor(self) -> str | None:
+        """The folder relative paths lead from when the session is built, if the profile has any.
+
+        A loaded profile holds absolute paths (``None``); one given as data without
+        ``base_dir`` keeps relative paths as written, which mean the working directory.
+        ``SessionCache`` keys on it beside the fingerprint.
+        """
+        return str(Path.cwd()) if self._digest()[1] else None
+
+    def _digest(self) -> tuple[str, bool]:
+        """The fingerprint, and whether the profile holds relative paths; computed once."""
         if self._fingerprint is None:
-            canonical = _hide_literals(self.to_dict())
+            data = self.to_dict()
             text = json.dumps(
-                [FINGERPRINT_VERSION, canonical], sort_keys=True, separators=(",", ":")
+                [FINGERPRINT_VERSION, _hide_literals(data)], sort_keys=True, separators=(",", ":")
             )
-            object.__setattr__(self, "_fingerprint", hashlib.sha256(text.encode()).hexdigest())
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            object.__setattr__(self, "_fingerprint", (digest, has_relative_paths(data)))
         assert self._fingerprint is not None
         return self._fingerprint
+
+    def provenance(self) -> dict[str, str]:
+        """Each key not at its default, dotted, and where its value came from.
+
+        A file (``base.toml``), an environment of one (``analytics.toml [env.prod]``), the
+        variables that filled it (``${LAKE_ROOT}``) or ``override``. Not part of the fingerprint.
+        """
+        origins = self._origins
+        return {
+            dotted(key): PYTHON if origins is None else str(origins.of(key))
+            for key, _value in leaves(self.to_dict())
+        }
 
 
 def _hide_literals(data: Any) -> Any:
@@ -154,36 +221,21 @@ def _hide_literals(data: Any) -> Any:
     return data
 
 
-def load_profile(path: str | os.PathLike[str]) -> SessionProfile:
-    """Read a TOML profile file; errors name the file and the dotted field path."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError.at("", f"profile file {str(file)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ProfileError.at(
-            "", f"profile file {str(file)!r} is a folder; give the path of a .toml file"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ProfileError.at(
-            "", f"profile file {str(file)!r} is not UTF-8 text ({exc.reason})"
-        ) from None
-    except OSError as exc:
-        raise ProfileError.at(
-            "", f"profile file {str(file)!r} cannot be read: {exc.strerror}"
-        ) from None
-    return SessionProfile.from_dict(_parse_toml(file, text))
+def load_profile(
+    path: str | os.PathLike[str],
+    *,
+    env: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> SessionProfile:
+    """Read a TOML profile file and the layers it extends; errors name the file and the path.
 
-
-def _parse_toml(file: Path, text: str) -> dict[str, Any]:
-    """The TOML document; any failure to read it is a ``ProfileError`` naming the file."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        reason = str(exc)
-    except RecursionError:
-        reason = "nested too deeply (no profile nests more than a few levels)"
-    except ValueError:  # tomllib reads integers with int(), which refuses 4,300+ digits
-        reason = "an integer too long to read; TOML integers are 64-bit (-2^63 to 2^63-1)"
-    raise ProfileError.at("", f"{file}: not valid TOML: {reason}")
+    ``env``: the ``[env.NAME]`` overlay to apply (default: ``environ["DFSESSION_ENV"]`` when
+    set); ``environ``: the mapping ``${NAME}`` reads (default ``os.environ``); ``overrides``:
+    ``{"execution.target_partitions": 16}``, applied last. Relative paths lead from the file
+    that declares them.
+    """
+    composed = compose_file(
+        path, env=env, environ=environ, overrides=overrides, profile_type=SessionProfile
+    )
+    return SessionProfile._made_from(composed)

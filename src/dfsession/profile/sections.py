@@ -53,6 +53,12 @@ def _type_tuple(value: Any) -> tuple[pa.DataType, ...]:
     return tuple(to_arrow_type(v) for v in frozen_tuple(value))
 
 
+def _check_folders(folders: tuple[Any, ...]) -> None:
+    for index, folder in enumerate(folders):
+        if not isinstance(folder, str) or not folder:
+            raise FieldError(f"import_paths.{index}", f"expected a folder (got {folder!r})")
+
+
 @attrs.frozen
 class ExecutionConfig:
     """Execution limits. Left-out keys follow DataFusion's defaults.
@@ -127,7 +133,7 @@ class SqlPolicy:
 
 @attrs.frozen
 class FeaturesConfig:
-    """Opt-in engine features."""
+    """Opt-in engine features, and where ``ref``s of functions and planner objects are found."""
 
     url_table: bool = attrs.field(
         default=False, metadata=doc("let queries read files named by path or URL")
@@ -135,6 +141,15 @@ class FeaturesConfig:
     udf_entry_points: bool = attrs.field(
         default=False,
         metadata=doc("also install functions that packages advertise under 'dfsession.udfs'"),
+    )
+    import_paths: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=frozen_tuple,
+        validator=lambda _inst, _attribute, value: _check_folders(value),
+        metadata=doc(
+            "folders (relative to the profile file) that refs of functions and planner objects "
+            "are imported from, before sys.path; sys.path is left as it was"
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, M
 from datetime import UTC, datetime
 from difflib import get_close_matches
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -35,6 +35,7 @@ __all__ = [
     "identifier",
     "import_refs",
     "non_negative",
+    "OneOf",
     "one_of",
     "optional_field",
     "parsed_field",
@@ -231,6 +232,15 @@ _SIZE_MAX_DIGITS = 40
 class ByteSize(int):
     """A number of bytes, written in a profile as ``2GiB``, ``512MB``, ``64M`` or an integer."""
 
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[A-Za-z]*\s*$"},
+        ],
+        "examples": ["2GiB", "512MB"],
+    }
+
     @classmethod
     def parse(cls, value: object) -> ByteSize:
         """Parse an integer or a size string; raise ``ValueError`` saying what is accepted."""
@@ -299,6 +309,25 @@ class SecretRef:
     The value is read only by :meth:`resolve`, when a step needs it; ``repr`` never shows it.
     """
 
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"env": {"type": "string", "minLength": 1}},
+                "required": ["env"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"literal": {"type": "string"}},
+                "required": ["literal"],
+                "additionalProperties": False,
+            },
+        ],
+        "examples": [{"env": "LAKE_SECRET"}],
+    }
+
     env: str | None = attrs.field(default=None, metadata=doc("the environment variable to read"))
     literal: str | None = attrs.field(
         default=None, metadata=doc("the value itself, embedded in the profile")
@@ -366,6 +395,12 @@ class ImportRef(str):
     """A checked ``package.module:attribute`` reference (a ``str``, as the profile writes it)."""
 
     __slots__ = ()
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "string",
+        "pattern": _IMPORT_REF_RE.pattern,
+        "examples": ["mypkg.functions:haversine"],
+    }
 
     @classmethod
     def parse(cls, value: object) -> ImportRef:
@@ -407,6 +442,12 @@ class Timestamp:
 
     A timestamp without a zone is read as UTC. The profile (and its fingerprint) keeps the text.
     """
+
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "string",
+        "examples": ["2024-05-01T12:00:00Z"],
+    }
 
     text: str
     moment: datetime = attrs.field(eq=False, repr=False)
@@ -457,18 +498,24 @@ def spill(value: object) -> str | tuple[str, ...] | None:
 # --- validators --------------------------------------------------------------------------------
 
 
-def one_of(*choices: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+@attrs.frozen
+class OneOf:
     """attrs validator: one of ``choices`` (``None`` when that is the default)."""
 
-    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    choices: tuple[str, ...]
+
+    def __call__(self, _inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and attribute.default is None:
             return
-        if value not in choices:
+        if value not in self.choices:
             raise FieldError(
-                attribute.name, f"expected one of {', '.join(choices)} (got {value!r})"
+                attribute.name, f"expected one of {', '.join(self.choices)} (got {value!r})"
             )
 
-    return check
+
+def one_of(*choices: str) -> OneOf:
+    """attrs validator: one of ``choices`` (``None`` when that is the default)."""
+    return OneOf(choices)
 
 
 def positive(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -172,10 +172,10 @@ class _ProfileFunctions:
 
     __slots__ = ("_faults", "_resolver", "_signatures")
 
-    def __init__(self, faults: UdfFaults) -> None:
+    def __init__(self, faults: UdfFaults, search: tuple[str, ...]) -> None:
         #: Where the checked callables keep their faults for the session's query facade.
         self._faults = faults
-        self._resolver = ReferenceResolver()
+        self._resolver = ReferenceResolver(search)
         self._signatures: dict[tuple[tuple[pa.DataType, ...], pa.DataType], _Signature] = {}
 
     def collect(self, index: int, config: UdfConfig, out: list[_Function]) -> None:
@@ -312,11 +312,15 @@ def _from_entry_points() -> Iterator[_Function]:
 
 
 def _collect(
-    udfs: tuple[UdfConfig, ...], faults: UdfFaults, *, entry_points: bool
+    udfs: tuple[UdfConfig, ...],
+    faults: UdfFaults,
+    search: tuple[str, ...],
+    *,
+    entry_points: bool,
 ) -> list[_Function]:
     """Every function the profile's entries (and, with ``entry_points``, packages) name."""
     functions: list[_Function] = []
-    collector = _ProfileFunctions(faults)
+    collector = _ProfileFunctions(faults, search)
     for index, config in enumerate(udfs):
         collector.collect(index, config, functions)
     if entry_points:
@@ -545,7 +549,9 @@ class UdfsStep:
                 self.name, "no [[udfs]] in the profile and features.udf_entry_points is false"
             )
         faults = UdfFaults()
-        functions = _collect(profile.udfs, faults, entry_points=use_entry_points)
+        functions = _collect(
+            profile.udfs, faults, profile.features.import_paths, entry_points=use_entry_points
+        )
         # Function objects carry their signatures only inside the engine: read them (and the
         # built-in table functions) from a scratch context. Declared callables need neither.
         objects = [f for f in functions if f.entry is None]

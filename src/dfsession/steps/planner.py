@@ -104,7 +104,7 @@ class ExtensionsStep:
         codecs: list[dict[str, Any]] = []
         for index, ref in enumerate(planner.codecs):
             path = f"planner.codecs.{index}"
-            codec: Any = resolve_reference(ref, path)
+            codec: Any = resolve_reference(ref, path, build.profile.features.import_paths)
             _require_protocol(ref, codec, path, (LOGICAL_CODEC, PHYSICAL_CODEC), "a codec")
             logical, physical = hasattr(codec, LOGICAL_CODEC), hasattr(codec, PHYSICAL_CODEC)
             try:
@@ -116,7 +116,7 @@ class ExtensionsStep:
                 raise _engine_rejected(ref, path, "codec", exc) from exc
             codecs.append({"ref": ref, "logical": logical, "physical": physical})
         if planner.bundles:
-            ctx = self._with_bundles(ctx, planner.bundles)
+            ctx = self._with_bundles(ctx, planner.bundles, build.profile.features.import_paths)
         build.ctx = ctx
         return StepRecord(
             step=self.name,
@@ -129,7 +129,9 @@ class ExtensionsStep:
         )
 
     @staticmethod
-    def _with_bundles(ctx: SessionContext, refs: tuple[str, ...]) -> SessionContext:
+    def _with_bundles(
+        ctx: SessionContext, refs: tuple[str, ...], search: tuple[str, ...]
+    ) -> SessionContext:
         if not hasattr(ctx, "with_extensions"):
             raise IncompatibleVersionsError(
                 f"planner.bundles needs SessionContext.with_extensions, which datafusion "
@@ -138,7 +140,7 @@ class ExtensionsStep:
         bundles: list[Any] = []
         for index, ref in enumerate(refs):
             path = f"planner.bundles.{index}"
-            bundle = resolve_reference(ref, path)
+            bundle = resolve_reference(ref, path, search)
             _require_protocol(ref, bundle, path, (SESSION_COMPONENTS, SESSION_PLANNER), "a bundle")
             bundles.append(bundle)
         try:
@@ -161,16 +163,16 @@ class PlannerStep:
         planner = build.profile.planner
         if not _asks_for_work(planner):
             return StepRecord.skipped(self.name, "no [planner] settings, rules or planner")
-        ctx = build.ctx
+        ctx, search = build.ctx, build.profile.features.import_paths
         applied: dict[str, Any] = {}
         if planner.optimizer:
             applied["optimizer"] = _set_optimizer(ctx, planner.optimizer)
         if planner.disable_rules:
             applied["removed_rules"] = self._remove_rules(ctx, planner.disable_rules)
         if planner.physical_rules:
-            applied["physical_rules"] = _add_physical_rules(ctx, planner.physical_rules)
+            applied["physical_rules"] = _add_physical_rules(ctx, planner.physical_rules, search)
         if planner.query_planner is not None:
-            applied["query_planner"] = _set_query_planner(ctx, planner.query_planner)
+            applied["query_planner"] = _set_query_planner(ctx, planner.query_planner, search)
         if planner.record_rules:
             applied["effective_rules"] = effective_rules(ctx)
         return StepRecord(step=self.name, applied=applied)
@@ -220,7 +222,9 @@ def _set_optimizer(ctx: SessionContext, optimizer: Mapping[str, str]) -> dict[st
     return dict(optimizer)
 
 
-def _add_physical_rules(ctx: SessionContext, refs: Sequence[str]) -> list[str]:
+def _add_physical_rules(
+    ctx: SessionContext, refs: Sequence[str], search: tuple[str, ...]
+) -> list[str]:
     """Add each physical optimizer rule the references name, in order."""
     for index, ref in enumerate(refs):
         _install(
@@ -229,19 +233,35 @@ def _add_physical_rules(ctx: SessionContext, refs: Sequence[str]) -> list[str]:
             PHYSICAL_RULE,
             "physical optimizer rule",
             ctx.add_physical_optimizer_rule,
+            search=search,
         )
     return list(refs)
 
 
-def _set_query_planner(ctx: SessionContext, ref: str) -> str:
+def _set_query_planner(ctx: SessionContext, ref: str, search: tuple[str, ...]) -> str:
     """Install the query planner the reference names."""
-    _install(ref, "planner.query_planner", QUERY_PLANNER, "query planner", ctx.set_query_planner)
+    _install(
+        ref,
+        "planner.query_planner",
+        QUERY_PLANNER,
+        "query planner",
+        ctx.set_query_planner,
+        search=search,
+    )
     return ref
 
 
-def _install(ref: str, path: str, protocol: str, what: str, install: Callable[[Any], Any]) -> None:
+def _install(
+    ref: str,
+    path: str,
+    protocol: str,
+    what: str,
+    install: Callable[[Any], Any],
+    *,
+    search: tuple[str, ...],
+) -> None:
     """Resolve ``ref``, check it exposes ``protocol`` and hand it to the engine's ``install``."""
-    obj: Any = resolve_reference(ref, path)
+    obj: Any = resolve_reference(ref, path, search)
     _require_protocol(ref, obj, path, (protocol,), f"a {what}")
     try:
         install(obj)
