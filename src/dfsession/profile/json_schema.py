@@ -37,10 +37,14 @@ _VARIABLE = {"type": "string", "pattern": r"\$\{"}
 _SETTING = {"type": ["string", "number", "boolean"]}
 
 
-def profile_schema() -> dict[str, Any]:
-    """The JSON Schema of a profile file: its sections, ``extends`` and ``[env.NAME]``."""
+def profile_schema(root: type = SessionProfile) -> dict[str, Any]:
+    """The JSON Schema of a profile file: its sections, ``extends`` and ``[env.NAME]``.
+
+    ``root`` is the profile class whose fields are the sections (the docs' reference is
+    generated from it; a test passes an extended one).
+    """
     builder = _Builder()
-    sections = builder.section(SessionProfile)
+    sections = builder.section(root)
     layers = {
         "extends": {
             "description": "profiles applied first, in order (paths relative to this file)",
@@ -50,17 +54,17 @@ def profile_schema() -> dict[str, Any]:
             "description": "overlays of profile sections, applied over the profile when selected "
             "(--env NAME, or DFSESSION_ENV)",
             "type": "object",
-            "additionalProperties": {"$ref": "#/definitions/SessionProfile"},
+            "additionalProperties": {"$ref": f"#/definitions/{root.__name__}"},
         },
     }
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "$id": SCHEMA_ID,
         "title": "dfsession profile",
-        "description": _first_line(SessionProfile),
+        "description": _first_line(root),
         **sections,
         "properties": {**layers, **sections["properties"]},
-        "definitions": {"SessionProfile": sections, **builder.definitions},
+        "definitions": {root.__name__: sections, **builder.definitions},
     }
 
 
@@ -96,6 +100,8 @@ class _Builder:
         schema = {**schema, **_BOUNDS.get(field.validator, {})}
         if "$ref" in schema:  # draft 7 reads nothing beside a $ref
             schema = {"allOf": [schema]}
+        if "example" in field.metadata:
+            schema = {**schema, "examples": [field.metadata["example"]]}
         text = field.metadata.get("doc")
         return {**schema, "description": text} if text else schema
 

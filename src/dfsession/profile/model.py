@@ -58,7 +58,9 @@ class SessionProfile:
         factory=CatalogConfig, metadata=doc("default catalog and schema names")
     )
     settings: FrozenMap[str, str] = attrs.field(
-        factory=FrozenMap, converter=settings_map, metadata=doc("raw DataFusion settings")
+        factory=FrozenMap,
+        converter=settings_map,
+        metadata=doc("raw DataFusion settings", {"datafusion.optimizer.max_passes": "3"}),
     )
     sql_policy: SqlPolicy = attrs.field(
         factory=SqlPolicy, metadata=doc("which kinds of statement queries may run")

@@ -81,7 +81,9 @@ class ExecutionConfig:
         ByteSize.parse, "the pool's size, such as '2GiB'"
     )
     spill: str | tuple[str, ...] | None = optional_field(
-        spill, "where sorts and joins spill: 'disabled', 'os' or a list of directories"
+        spill,
+        "where sorts and joins spill: 'disabled', 'os' or a list of directories",
+        example=["/data/spill1", "/data/spill2"],
     )
 
     def __attrs_post_init__(self) -> None:
@@ -108,10 +110,12 @@ class CatalogConfig:
     """Default catalog and schema names, and whether ``information_schema`` exists."""
 
     default_catalog: str = attrs.field(
-        default="datafusion", validator=identifier, metadata=doc("the default catalog's name")
+        default="datafusion",
+        validator=identifier,
+        metadata=doc("the default catalog's name", "analytics"),
     )
     default_schema: str = attrs.field(
-        default="public", validator=identifier, metadata=doc("the default schema's name")
+        default="public", validator=identifier, metadata=doc("the default schema's name", "public")
     )
     information_schema: bool = attrs.field(
         default=False, metadata=doc("whether the information_schema tables exist")
@@ -148,7 +152,8 @@ class FeaturesConfig:
         validator=lambda _inst, _attribute, value: _check_folders(value),
         metadata=doc(
             "folders (relative to the profile file) that refs of functions and planner objects "
-            "are imported from, before sys.path; sys.path is left as it was"
+            "are imported from, before sys.path; sys.path is left as it was",
+            ["."],
         ),
     )
 
@@ -204,10 +209,12 @@ class PlannerConfig:
     optimizer: FrozenMap[str, str] = attrs.field(
         factory=FrozenMap,
         converter=settings_map,
-        metadata=doc("'datafusion.optimizer.*' settings"),
+        metadata=doc("'datafusion.optimizer.*' settings", {"datafusion.optimizer.max_passes": "2"}),
     )
     disable_rules: tuple[str, ...] = attrs.field(
-        default=(), converter=frozen_tuple, metadata=doc("optimizer rules to remove, by name")
+        default=(),
+        converter=frozen_tuple,
+        metadata=doc("optimizer rules to remove, by name", ["push_down_limit"]),
     )
     physical_rules: tuple[ImportRef, ...] = attrs.field(
         default=(), converter=import_refs, metadata=doc("physical optimizer rules to add")

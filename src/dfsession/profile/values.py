@@ -175,9 +175,12 @@ def describe_value(value: object) -> str:
     return f"{value!r} that is {kind}" if kind[0] == "a" else f"{value!r}"
 
 
-def doc(text: str) -> dict[str, str]:
-    """attrs field metadata describing a profile field (for its JSON Schema and docs)."""
-    return {"doc": text}
+def doc(text: str, example: Any = None) -> dict[str, Any]:
+    """attrs field metadata describing a profile field (for its JSON Schema and docs).
+
+    ``example``: a value as a profile writes it, for fields whose type gives no good one.
+    """
+    return {"doc": text} if example is None else {"doc": text, "example": example}
 
 
 def parsed_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
@@ -185,10 +188,15 @@ def parsed_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
     return attrs.field(converter=parse, metadata=doc(text), **kwargs)
 
 
-def optional_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
+def optional_field(
+    parse: Callable[[Any], Any], text: str, *, example: Any = None, **kwargs: Any
+) -> Any:
     """An optional attrs field (``None``: not given) whose given value ``parse`` reads."""
     return attrs.field(
-        default=None, converter=attrs.converters.optional(parse), metadata=doc(text), **kwargs
+        default=None,
+        converter=attrs.converters.optional(parse),
+        metadata=doc(text, example),
+        **kwargs,
     )
 
 
