@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shlex
@@ -106,16 +107,26 @@ class PageRun:
                 self.python(block, expected, where)
             elif block.language == "toml":
                 self.toml(block, where)
+            elif block.language == "json":
+                json.loads(block.text)
             elif block.language == "bash":
                 self.bash(block.text, where)
             elif block.language == "console":
                 self.console(block.text, where)
 
+    def write(self, block: Block, where: str) -> Path:
+        """Write a titled block to its file; a file of the repository must read the same."""
+        shipped = ROOT / str(block.title)
+        if shipped.is_file():
+            assert block.text == shipped.read_text(encoding="utf-8"), f"{where}: not {shipped}"
+        path = self.folder / str(block.title)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(block.text, encoding="utf-8")
+        return path
+
     def python(self, block: Block, expected: str | None, where: str) -> None:
         if block.title:
-            path = self.folder / block.title
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(block.text, encoding="utf-8")
+            path = self.write(block, where)
             compile(block.text, str(path), "exec")
             return
         printed = io.StringIO()
@@ -133,9 +144,7 @@ class PageRun:
         if block.title is None:
             SessionProfile.from_dict(data, base_dir=self.folder, environ=self.environ)
             return
-        path = self.folder / block.title
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(block.text, encoding="utf-8")
+        path = self.write(block, where)
         if path.name != "pyproject.toml":
             load_profile(path, environ=self.environ)
 
