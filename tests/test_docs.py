@@ -155,8 +155,8 @@ class PageRun:
 
     def console(self, text: str, where: str) -> None:
         for command, expected in _commands(text):
-            result = self.shell(command, self.folder)
-            assert result.returncode == 0, f"{where}: {command}\n{result.stderr}"
+            result = self.shell(f"{{ {command}\n}} 2>&1", self.folder)  # a terminal shows both
+            assert result.returncode == 0, f"{where}: {command}\n{result.stdout}"
             assert matches(expected, result.stdout), (
                 f"{where}: {command} printed\n{result.stdout}\nbut the page shows\n{expected}"
             )
