@@ -19,8 +19,6 @@ through the variables they name (``LAKE_*``, ``OTLP_ENDPOINT``).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -35,7 +33,8 @@ from typing import Any
 
 import attrs
 import pytest
-import structlog
+
+from dfsession import SessionProfile, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -85,16 +84,34 @@ class PageRun:
         self.page = page
         self.folder = folder
         self.environ = environ
-        self.namespace: dict[str, Any] = {"__name__": "__docs__"}
+        self.driver: subprocess.Popen[str] | None = None
 
     def run(self) -> None:
         try:
             self.run_blocks()
         finally:
-            structlog.reset_defaults()  # a snippet may configure logging for its page
-            for name, module in list(sys.modules.items()):  # the page's own modules go
-                if str(getattr(module, "__file__", None) or "").startswith(str(self.folder)):
-                    del sys.modules[name]
+            if self.driver is not None:
+                self.driver.communicate(timeout=60)
+
+    def execute(self, code: str, where: str) -> str:
+        """Run a block in the page's Python process (started on first use); what it printed."""
+        if self.driver is None:
+            self.driver = subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "docs_driver.py")],
+                cwd=self.folder,
+                env=self.environ,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        assert self.driver.stdin is not None and self.driver.stdout is not None
+        self.driver.stdin.write(json.dumps({"code": code, "where": where}) + "\n")
+        self.driver.stdin.flush()
+        answer = json.loads(self.driver.stdout.readline() or "null")
+        assert answer is not None, f"{where}: the page's Python process ended"
+        assert answer["error"] is None, f"{where}: failed\n{answer['error']}"
+        printed: str = answer["printed"]
+        return printed
 
     def run_blocks(self) -> None:
         items = blocks(self.page)
@@ -117,7 +134,7 @@ class PageRun:
     def write(self, block: Block, where: str) -> Path:
         """Write a titled block to its file; a file of the repository must read the same."""
         shipped = ROOT / str(block.title)
-        if shipped.is_file():
+        if str(block.title).startswith("examples/"):
             assert block.text == shipped.read_text(encoding="utf-8"), f"{where}: not {shipped}"
         path = self.folder / str(block.title)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,17 +146,13 @@ class PageRun:
             path = self.write(block, where)
             compile(block.text, str(path), "exec")
             return
-        printed = io.StringIO()
-        with _inside(self.folder, self.environ), contextlib.redirect_stdout(printed):
-            exec(compile(block.text, where, "exec"), self.namespace)
+        printed = self.execute(block.text, where)
         if expected is not None:
-            assert matches(expected, printed.getvalue()), (
-                f"{where}: printed\n{printed.getvalue()}\nbut the page shows\n{expected}"
+            assert matches(expected, printed), (
+                f"{where}: printed\n{printed}\nbut the page shows\n{expected}"
             )
 
     def toml(self, block: Block, where: str) -> None:
-        from dfsession import SessionProfile, load_profile
-
         data = tomllib.loads(block.text)
         if block.title is None:
             SessionProfile.from_dict(data, base_dir=self.folder, environ=self.environ)
@@ -189,9 +202,10 @@ def _commands(text: str) -> Iterator[tuple[str, str]]:
 
 def _this_suite(line: str) -> str:
     """``python -m pytest`` alone is this suite: collected here, not run inside itself."""
-    if line.split("#")[0].strip() != "python -m pytest":
+    if line.split("#", maxsplit=1)[0].strip() != "python -m pytest":
         return line
-    return f"(cd {shlex.quote(str(ROOT))} && python -m pytest --collect-only -q -p no:cacheprovider)"
+    suite = "python -m pytest --collect-only -q -p no:cacheprovider"
+    return f"(cd {shlex.quote(str(ROOT))} && {suite})"
 
 
 def _without_installs(line: str) -> str:
@@ -212,23 +226,6 @@ def _without_installs(line: str) -> str:
 def pyproject_extras() -> set[str]:
     document = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     return set(document["project"]["optional-dependencies"])
-
-
-@contextlib.contextmanager
-def _inside(folder: Path, environ: dict[str, str]) -> Iterator[None]:
-    """The working directory, the environment and sys.path a snippet runs with."""
-    old_cwd, old_env, old_path = Path.cwd(), dict(os.environ), list(sys.path)
-    os.chdir(folder)
-    os.environ.clear()
-    os.environ.update(environ)
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(old_env)
-        sys.path[:] = old_path
 
 
 def test_every_page_has_a_check_for_each_block() -> None:
