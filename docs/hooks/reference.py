@@ -208,17 +208,19 @@ def _type(prop: Mapping[str, Any]) -> str:
     if "anyOf" in prop:
         parts = [_type(part) for part in prop["anyOf"] if part.get("pattern") != r"\$\{"]
         return " or ".join(dict.fromkeys(parts))
-    if "enum" in prop:
-        return "string"
+    return "string" if "enum" in prop else _plain_type(prop)
+
+
+def _plain_type(prop: Mapping[str, Any]) -> str:
     kind = prop.get("type")
     if isinstance(kind, list):
         return " or ".join(kind)
     if kind == "array":
         return f"array of {_type(prop.get('items', {}))}"
-    if kind == "object":
-        values = prop.get("additionalProperties")
-        return f"table of name → {_type(values)}" if isinstance(values, dict) else "table"
-    return str(kind or "any")
+    values = prop.get("additionalProperties")
+    if kind == "object" and isinstance(values, dict):
+        return f"table of name → {_type(values)}"
+    return str(kind or "any").replace("object", "table")
 
 
 def _allowed(prop: Mapping[str, Any]) -> str:
@@ -266,18 +268,25 @@ def _first_example(prop: Mapping[str, Any]) -> Any:
             return part["enum"][0]
     if "oneOf" in prop:
         return {"env": "LAKE_SECRET"}
+    return _typed_example(prop)
+
+
+def _typed_example(prop: Mapping[str, Any]) -> Any:
+    """An example made from a property's type, when the schema gives none."""
     kind = prop.get("type")
     kind = kind[0] if isinstance(kind, list) else kind
-    minimum = prop.get("minimum", 4)
-    samples: dict[Any, Any] = {"boolean": True, "integer": max(minimum, 4), "number": 1.5}
-    if kind in samples:
-        return samples[kind]
+    samples: dict[Any, Any] = {
+        "boolean": True,
+        "integer": max(prop.get("minimum", 4), 4),
+        "number": 1.5,
+        "string": "value",
+    }
     if kind == "array":
         return [_first_example(prop.get("items", {}))]
     if kind == "object":
         values = prop.get("additionalProperties")
         return {"name": _first_example(values) if isinstance(values, dict) else "value"}
-    return "value"
+    return samples.get(kind, "value")
 
 
 def _toml(value: Any) -> str:
