@@ -96,9 +96,10 @@ class _ProfileWriter:
         """A top-level key: a section, a map of named entries, a map of values or an array."""
         from dfsession.profile.shape import entry_type, is_section, members  # noqa: PLC0415
 
-        head = [f"## `{field.name}`", "", _sentence(prop.get("description", "")), ""]
-        if is_section(type_):
+        head = [f"## `{field.name}`", ""]
+        if is_section(type_):  # the section's class says what it is
             return head + self.section(type_, f"[{field.name}]")
+        head += [_sentence(prop.get("description", "")), ""]
         entry = entry_type(type_)
         if entry is not None and any(is_section(m) for m in members(entry)):
             return head + self.entries(field.name, entry)
@@ -192,7 +193,8 @@ def _sentence(text: str) -> str:
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     header = ["| key | type | default | allowed values | description |", "|---|---|---|---|---|"]
-    return header + ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    body = ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
+    return [*header, *body, ""]
 
 
 def _cell(text: str) -> str:
