@@ -1,14 +1,22 @@
-"""Developer sessions: nox -s tests | lint | typecheck | examples | fuzz | bench."""
+"""Developer sessions: nox -s tests | lint | typecheck | examples | fuzz | bench | docs."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "examples"]
 PYTHON = "3.11"
-CODE = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+CODE = ["src", "tests", "examples", "benchmarks", "docs/hooks", "noxfile.py"]
+#: What ``bench`` copies into docs/ for the Performance page: results file name -> docs name.
+PUBLISHED = {
+    "all.json": "benchmark-results.json",
+    "scaling_datasets.png": "scaling_datasets.png",
+    "scaling_udfs.png": "scaling_udfs.png",
+}
 
 
 @nox.session(python=PYTHON)
@@ -56,6 +64,23 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Every benchmark, with JSON results and plots under benchmarks/results/."""
+    """Every benchmark, with JSON results and plots under benchmarks/results/, copied to docs/.
+
+    A ``--quick`` run is not copied: the Performance page shows full runs only.
+    """
     session.install("-e", ".[dev,bench]")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
+    if "--quick" in session.posargs:
+        return
+    results = Path("benchmarks/results")
+    for name, published in PUBLISHED.items():
+        if (results / name).exists():
+            shutil.copyfile(results / name, Path("docs") / published)
+            session.log(f"docs/{published} updated")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict (a broken link or reference fails)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
