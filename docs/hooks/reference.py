@@ -351,7 +351,7 @@ def _command(name: str, parser: argparse.ArgumentParser) -> list[str]:
             f"| {_argument(action)} | {_cell(_help(action))} | {_action_default(action)} |"
         )
     if parser.epilog:
-        lines += ["", "```bash", *_examples(parser.epilog), "```"]
+        lines += ["", "Example:", "", "```bash", *_examples(parser.epilog), "```"]
     return [*lines, ""]
 
 
