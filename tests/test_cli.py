@@ -393,7 +393,7 @@ def test_report_output_into_a_missing_folder_creates_it(workdir: Path, tmp_path:
 
 # --- examples as a user copies them into a shell -------------------------------------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+CLI_RECIPE = Path(__file__).resolve().parents[1] / "docs" / "recipes" / "cli-sql.md"
 
 
 @pytest.fixture(scope="module")
@@ -461,9 +461,10 @@ def test_every_help_example_runs_as_copied_into_a_shell(
 
 
 def readme_command_lines() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    block = text.split("### The command line", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
-    return [line for line in block.splitlines() if line.startswith("dfsession ")]
+    """The command lines of the documentation's CLI recipe that hold a ``$`` placeholder."""
+    lines = CLI_RECIPE.read_text(encoding="utf-8").splitlines()
+    typed = [line.removeprefix("$ ") for line in lines if line.startswith(("dfsession ", "$ dfs"))]
+    return [line for line in typed if "$" in line]
 
 
 def test_readme_command_lines_keep_their_placeholders_through_the_shell(tmp_path: Path) -> None:

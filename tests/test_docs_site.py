@@ -213,3 +213,15 @@ def test_the_site_works_in_a_browser(served: str) -> None:
         assert any("memory_limit" in item.text or "Profile" in item.text for item in results)
     finally:
         browser.quit()
+
+
+def test_every_page_of_the_site_is_in_its_navigation_and_every_link_of_the_readme_exists() -> None:
+    import yaml  # noqa: PLC0415 - mkdocs' own dependency (the docs extra)
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    listed = set(re.findall(r"[\w/-]+\.md", str(config["nav"])))
+    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert pages == listed
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(((?:docs/)?[\w/.-]+\.md)\)", readme):
+        assert (ROOT / target).is_file(), target

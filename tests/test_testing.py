@@ -16,10 +16,9 @@ COLD_RUNS = 3
 
 
 def readme_snippet() -> str:
-    section = (
-        (ROOT / "README.md").read_text(encoding="utf-8").split("### Testing your own steps")[1]
-    )
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+    """The property test of the documentation's custom-steps recipe."""
+    page = (ROOT / "docs" / "recipes" / "custom-steps.md").read_text(encoding="utf-8")
+    return page.split('```python title="test_custom_step.py"\n', 1)[1].split("```", 1)[0]
 
 
 def docstring_snippet() -> str:
@@ -50,7 +49,7 @@ def cold_run(test_file: Path, storage: Path) -> subprocess.Popen[str]:
 
 
 def test_the_documented_snippets_pass_their_health_checks_on_cold_runs(tmp_path: Path) -> None:
-    """The README's snippet several times and the module docstring's once, all at once."""
+    """The docs' snippet several times and the module docstring's once, all at once."""
     snippets = {"readme": readme_snippet(), "doc": docstring_snippet()}
     runs: list[tuple[Path, subprocess.Popen[str]]] = []
     for number, name in enumerate(["readme"] * COLD_RUNS + ["doc"]):
