@@ -402,7 +402,7 @@ def benchmark_table(path: Path = DOCS / "benchmark-results.json") -> str:
         f"From `{path.name}`: Python {document.get('python')}, {document.get('machine')}."
         + (f" {_sentence(document['note'])}." if document.get("note") else ""),
         "",
-        "| benchmark | median per candidate | dfsession / baseline |",
+        "| benchmark | median per candidate | time / the baseline's |",
         "|---|---|---|",
     ]
     for result in document["results"]:
@@ -417,7 +417,9 @@ def _benchmark_row(result: Mapping[str, Any]) -> str:
         ("MB", result["median_mb"]) if "median_mb" in result else ("ms", result["median_ms"])
     )
     figures = ", ".join(f"{name} {value:,.4g} {unit}" for name, value in medians.items())
-    ratio = result.get("ratio_to_baseline", {}).get("dfsession")
-    return (
-        f"| {_cell(result['benchmark'])} | {_cell(figures)} | {f'{ratio:.2f}' if ratio else '-'} |"
+    ratios = ", ".join(
+        f"{name} {ratio:.2f}"
+        for name, ratio in result.get("ratio_to_baseline", {}).items()
+        if name != result.get("baseline")
     )
+    return f"| {_cell(result['benchmark'])} | {_cell(figures)} | {_cell(ratios) or '-'} |"
