@@ -12,6 +12,9 @@ Each page of docs/ runs in a fresh folder holding a copy of examples/, its block
 - ``console``: each ``$ command`` runs and its output must match the lines below it;
 - ``text`` elsewhere: a diagram or prose, not run.
 
+A page marked ``<!-- docs-test: needs MODULE -->`` is skipped, with the reason, where MODULE
+(an optional extra's package) is not installed.
+
 In expected output, a line ``...`` stands for any lines and ``...`` in a line for any text.
 The S3 recipe reads a moto bucket and the tracing recipe sends spans to a local collector,
 through the variables they name (``LAKE_*``, ``OTLP_ENDPOINT``).
@@ -42,6 +45,9 @@ PAGES = sorted(DOCS.rglob("*.md"))
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 TITLE = re.compile(r'title="([^"]+)"')
 KNOWN = {"python", "toml", "bash", "console", "text", "json"}
+#: A page whose code needs an optional package says so; it runs where that package is installed
+#: (the Ballista page runs in ``nox -s tests_ballista``).
+NEEDS = re.compile(r"<!-- docs-test: needs ([\w.]+) -->")
 
 
 @attrs.frozen
@@ -237,6 +243,8 @@ def test_every_page_has_a_check_for_each_block() -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_code_runs(page: Path, tmp_path: Path, s3_bucket: Any, collector: Any) -> None:
+    for module in NEEDS.findall(page.read_text(encoding="utf-8")):
+        pytest.importorskip(module, reason=f"{page.name} needs {module} (an optional extra)")
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=_no_data)
     environ = {
         **os.environ,
