@@ -9,7 +9,7 @@ import attrs
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import default_schema, register_tables, table_job, table_schema
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.record import StepRecord
@@ -42,7 +42,11 @@ class DatasetsStep:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
-            (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
+            guard = build.get(PluginGuard) or PluginGuard()
+            plugin = guard.check(DELTALAKE, required=True)  # before deltalake's native code
+            plugins = build.get(NativePlugins)
+            if plugins is not None:
+                plugins.add(plugin)
         ctx, catalog = build.ctx, build.profile.catalog
         jobs = [table_job(name, spec, stores) for name, spec in datasets.items()]
         registered = register_tables(ctx, jobs)
