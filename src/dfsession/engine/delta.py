@@ -75,8 +75,7 @@ PYARROW_READER_FEATURES = frozenset({"timestampNtz"})
 _FEATURE_FIXES = {
     "deletionVectors": "purge the deletion vectors (REORG TABLE ... APPLY (PURGE), then "
     "ALTER TABLE ... SET TBLPROPERTIES ('delta.enableDeletionVectors' = false))",
-    "columnMapping": "rewrite the table without column mapping "
-    "(delta.columnMapping.mode = 'none')",
+    "columnMapping": "rewrite the table without column mapping (delta.columnMapping.mode = 'none')",
 }
 #: The ``OPTIONS`` a ``CREATE EXTERNAL TABLE ... STORED AS DELTATABLE`` statement may give: time
 #: travel and client timeouts. Any other storage option (endpoint, region, allow_http, proxy,

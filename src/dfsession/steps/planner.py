@@ -11,9 +11,9 @@ import datafusion
 from datafusion import SessionContext
 
 from dfsession.engine.context import set_option
-from dfsession.engine.text import one_line
+from dfsession.engine.text import describe_object, one_line
 from dfsession.errors import IncompatibleVersionsError, ProfileError
-from dfsession.imports import describe_object, resolve_reference
+from dfsession.imports import resolve_reference
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import PlannerConfig
 from dfsession.profile.values import did_you_mean
