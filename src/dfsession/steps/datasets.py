@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
 from datafusion.catalog import Schema
 
+from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import (
@@ -21,7 +23,7 @@ from dfsession.engine.tables import (
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.step import SessionBuild
-from dfsession.profile.datasets import DeltaDataset, ProviderDataset
+from dfsession.profile.datasets import DatasetSpec, DeltaDataset, ProviderDataset
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -55,7 +57,7 @@ class DatasetsStep:
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
             guard.check(DELTALAKE, required=True)  # before deltalake's native code
         ctx, catalog = build.ctx, build.profile.catalog
-        resolve = ReferenceResolver(build.profile.features.import_paths).resolve
+        resolve = _imported(datasets, build.profile.features.import_paths)
         jobs = [
             table_job(name, spec, stores, guard=guard, resolve=resolve)
             for name, spec in datasets.items()
@@ -67,6 +69,21 @@ class DatasetsStep:
             for job, facts in zip(jobs, registered, strict=True)
         ]
         return StepRecord(step=self.name, applied={"datasets": records})
+
+
+def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
+    """Provider datasets' references, imported now, one after another; jobs look them up.
+
+    An import puts ``search`` on ``sys.path`` for its duration: jobs that may run concurrently
+    must not import.
+    """
+    resolver = ReferenceResolver(search)
+    found: dict[str, object] = {
+        str(spec.ref): resolver.resolve(spec.ref, f"datasets.{name}.ref")
+        for name, spec in datasets.items()
+        if isinstance(spec, ProviderDataset)
+    }
+    return lambda ref, _path: found[ref]
 
 
 def _checked(
