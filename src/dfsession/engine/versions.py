@@ -309,12 +309,16 @@ class PluginGuard:
         return plugin
 
     @contextmanager
-    def handing(self, plugin: PluginVersion) -> Iterator[None]:
-        """Around an engine call taking ``plugin``'s FFI object: its refusal, translated."""
+    def handing(self, plugin: PluginVersion | str) -> Iterator[None]:
+        """Around an engine call taking ``plugin``'s FFI object: its refusal, translated.
+
+        ``plugin`` may be a package name, read (``declared``) only if the engine refuses.
+        """
         try:
             yield
         except ImportError as exc:
-            refusal = engine_refusal(exc, plugin)
+            found = self.declared(plugin) if isinstance(plugin, str) else plugin
+            refusal = engine_refusal(exc, found)
             if refusal is None:
                 raise
             raise refusal from exc
