@@ -10,7 +10,7 @@ pairs, crashes the process), so every such hand-off goes through ``PluginGuard``
   override) against the installed one; ``IncompatibleVersionsError`` when they differ. The
   answer, a ``PluginVersion``, says what was found even when the package declares nothing.
 - ``guard.declared(package)``: the same facts without raising (to choose another path).
-- ``with guard.handing(plugin, "table provider"):`` around the engine call: the engine's own
+- ``with guard.handing(plugin):`` around the engine call: the engine's own
   ``ImportError: Incompatible DataFusion ... major version X; expected Y`` becomes
   ``IncompatibleVersionsError`` naming the package, both majors and the way out.
 - ``guard.check_object(obj)``: ``check`` for the distribution ``obj`` comes from
@@ -220,10 +220,18 @@ def _module_of(obj: object) -> str:
 
 
 def package_of(obj: object) -> str | None:
-    """The installed distribution that ships the module ``obj`` (or its class) comes from."""
+    """The installed distribution named like the top-level module ``obj`` comes from.
+
+    ``deltalake`` for a ``DeltaTable``, ``pyiceberg-core`` for ``pyiceberg_core``; ``None``
+    when no distribution has that name (a module on ``features.import_paths``, or one shipped
+    under another name). By name, as ``importlib.metadata.packages_distributions()`` reads
+    every installed distribution's file list (seconds).
+    """
     top = _module_of(obj).partition(".")[0]
-    names = importlib.metadata.packages_distributions().get(top, [])
-    return names[0] if names else None
+    try:
+        return str(importlib.metadata.distribution(top).metadata["Name"])
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def engine_refusal(exc: BaseException, plugin: PluginVersion) -> IncompatibleVersionsError | None:
