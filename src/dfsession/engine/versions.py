@@ -247,7 +247,10 @@ def engine_refusal(exc: BaseException, plugin: PluginVersion) -> IncompatibleVer
         f"the {found['kind']} from {plugin.package} {plugin.version} was built for DataFusion "
         f"{built_for}, but the installed datafusion {datafusion.__version__} expects DataFusion "
         f"{expected}; the engine refused it. Fix: install a {plugin.package} release built for "
-        f"DataFusion {expected}, or pip install 'datafusion>={built_for},<{built_for + 1}'"
+        f"DataFusion {expected}, or pip install 'datafusion>={built_for},<{built_for + 1}'",
+        package=plugin.package,
+        built_for=built_for,
+        installed=expected,
     )
 
 
@@ -393,7 +396,9 @@ def _refuse_mismatch(
             f"(known: {known or 'none'}); installed datafusion is {text}. Handing the engine a "
             "plugin built for another DataFusion major can crash the process. Fix: install a "
             f"{plugin.package} release dfsession knows for this datafusion, or, once you have "
-            f"checked, pass {_override_hint(plugin.package)}"
+            f"checked, pass {_override_hint(plugin.package)}",
+            package=plugin.package,
+            installed=installed.major,
         )
     built_for = plugin.datafusion_major
     if built_for != installed.major:
@@ -402,7 +407,10 @@ def _refuse_mismatch(
             f"datafusion {text} is installed (major {installed.major}); handing the engine a "
             "plugin built for another DataFusion major can crash the process. Fix: "
             f"pip install 'datafusion>={built_for},<{built_for + 1}', or install a "
-            f"{plugin.package} release built for DataFusion {installed.major}"
+            f"{plugin.package} release built for DataFusion {installed.major}",
+            package=plugin.package,
+            built_for=built_for,
+            installed=installed.major,
         )
 
 
