@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 
-def _option(text: str) -> Any:
-    return attrs.field(default=None, metadata=doc(text))
+def _option(text: str, example: Any = None) -> Any:
+    return attrs.field(default=None, metadata=doc(text, example))
 
 
 def _secret(text: str) -> Any:
@@ -61,7 +61,7 @@ class LocalOptions:
     """Options of a local file system store."""
 
     unknown_key: ClassVar[str] = "option for a local store"
-    prefix: str | None = _option("the folder the store's paths are under (default: /)")
+    prefix: str | None = _option("the folder the store's paths are under (default: /)", "/data")
 
 
 @attrs.frozen
@@ -76,9 +76,13 @@ class S3Options:
     """Options of an Amazon S3 (or S3-compatible) store."""
 
     unknown_key: ClassVar[str] = "option for an S3 store"
-    bucket: str | None = _option("the real bucket name, when the URL's host is another name")
-    region: str | None = _option("the AWS region (deltalake defaults to us-east-1)")
-    endpoint: Location | None = optional_field(Location.parse, "the URL of an S3-compatible server")
+    bucket: str | None = _option(
+        "the real bucket name, when the URL's host is another name", "lake-prod"
+    )
+    region: str | None = _option("the AWS region (deltalake defaults to us-east-1)", "eu-west-1")
+    endpoint: Location | None = optional_field(
+        Location.parse, "the URL of an S3-compatible server", example="http://127.0.0.1:9000"
+    )
     allow_http: bool | None = _option("allow plain http to the endpoint")
     imdsv1_fallback: bool | None = _option("fall back to IMDSv1 for instance credentials")
 
@@ -98,8 +102,12 @@ class GcsOptions:
     """Options of a Google Cloud Storage store."""
 
     unknown_key: ClassVar[str] = "option for a GCS store"
-    bucket: str | None = _option("the real bucket name, when the URL's host is another name")
-    service_account_path: str | None = _option("the service account JSON key file")
+    bucket: str | None = _option(
+        "the real bucket name, when the URL's host is another name", "lake-prod"
+    )
+    service_account_path: str | None = _option(
+        "the service account JSON key file", "/secrets/gcs.json"
+    )
 
 
 @attrs.frozen
@@ -114,10 +122,16 @@ class AzureOptions:
     """Options of an Azure Blob Storage store."""
 
     unknown_key: ClassVar[str] = "option for an Azure store"
-    container: str | None = _option("the real container name, when the URL's host is another")
-    account: str | None = _option("the storage account name")
-    client_id: str | None = _option("the service principal's client id")
-    tenant_id: str | None = _option("the service principal's tenant id")
+    container: str | None = _option(
+        "the real container name, when the URL's host is another", "lake-prod"
+    )
+    account: str | None = _option("the storage account name", "lakeaccount")
+    client_id: str | None = _option(
+        "the service principal's client id", "00000000-0000-0000-0000-000000000001"
+    )
+    tenant_id: str | None = _option(
+        "the service principal's tenant id", "00000000-0000-0000-0000-000000000002"
+    )
     use_emulator: bool | None = _option("use the Azurite emulator")
     allow_http: bool | None = _option("allow plain http")
     use_fabric_endpoint: bool | None = _option("use the Microsoft Fabric endpoint")
