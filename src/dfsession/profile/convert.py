@@ -35,6 +35,7 @@ from dfsession.profile.values import (
     FrozenMap,
     ImportRef,
     SecretRef,
+    TextMap,
     Timestamp,
     describe_value,
     did_you_mean,
@@ -63,7 +64,14 @@ def _strict(cls: type) -> Any:
 #: The value types: each parses itself (``parse(value)`` in, ``unstructure()`` out) and the
 #: converter learns every one by that pair alone. Registered by class, as ``ByteSize`` (an
 #: ``int``) and ``ImportRef`` (a ``str``) must win over the converter's own ``int`` and ``str``.
-VALUE_TYPES: tuple[type[Any], ...] = (ByteSize, ImportRef, SecretRef, Timestamp, Location)
+VALUE_TYPES: tuple[type[Any], ...] = (
+    ByteSize,
+    ImportRef,
+    SecretRef,
+    Timestamp,
+    Location,
+    TextMap,
+)
 
 
 def _parse(value: object, type_: Any) -> Any:
@@ -230,8 +238,10 @@ def _untagged_problems(
     for key, raw in rest.items():
         if key not in known:
             found.append(FieldError(key, "unknown key" + did_you_mean(key, sorted(known))))
-        elif all(key in names for names in fields):
-            found.extend(_field_value(conv, fields[0][key], raw)[1])
+        else:  # a key every format that has it reads alike (location) is checked now
+            having = [names[key] for names in fields if key in names]
+            if all(attribute.type == having[0].type for attribute in having):
+                found.extend(_field_value(conv, having[0], raw)[1])
     return found
 
 

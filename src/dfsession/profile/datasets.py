@@ -1,4 +1,4 @@
-"""Dataset specs: one frozen class per format, with typed options; Delta alone time-travels.
+"""Dataset specs: one frozen class per format, with typed options; Delta and Iceberg time-travel.
 
 Every option is optional: ``None`` is "not given" (the engine's default applies), so the
 profile writes back exactly what it was given and its fingerprint stays the same.
@@ -30,6 +30,7 @@ from dfsession.profile.values import (
 
 __all__ = [
     "FORMATS",
+    "FileDataset",
     "SCHEMA_MODES",
     "ArrowDataset",
     "ArrowOptions",
@@ -39,6 +40,7 @@ __all__ = [
     "DatasetSpec",
     "DeltaDataset",
     "DeltaOptions",
+    "IcebergDataset",
     "JsonDataset",
     "JsonOptions",
     "ParquetDataset",
@@ -128,25 +130,28 @@ def _options_field(cls: type) -> Any:
 
 
 def _time_travel_refused(format_name: str) -> dict[str, str]:
-    message = f"time travel needs format 'delta' (format is {format_name!r})"
-    return {"version": message, "timestamp": message}
+    message = f"time travel needs format 'delta' or 'iceberg' (format is {format_name!r})"
+    return {"version": message, "timestamp": message, "snapshot_id": message}
 
 
-@attrs.frozen
-class _Table:
-    """The fields every dataset has: where its data is, and the schema it is checked against."""
+def _schema_field() -> Any:
+    return optional_field(type_map, "the expected columns: name to Arrow type")
 
-    location: Location = parsed_field(
-        Location.parse, "the file, folder or URL of the data (a URL lies in an object store)"
-    )
-    schema: FrozenMap[str, pa.DataType] | None = optional_field(
-        type_map, "the expected columns: name to Arrow type"
-    )
-    schema_mode: str | None = attrs.field(
+
+def _schema_mode_field() -> Any:
+    return attrs.field(
         default=None,
         validator=one_of(*SCHEMA_MODES),
         metadata=doc("how the schema is checked: exact, compatible or none"),
     )
+
+
+class _Checked:
+    """What every dataset has: a schema it may be checked against, and the rules of that."""
+
+    __slots__ = ()
+    schema: FrozenMap[str, pa.DataType] | None
+    schema_mode: str | None
 
     def __attrs_post_init__(self) -> None:
         raise_all(self._broken_rules())
@@ -163,6 +168,17 @@ class _Table:
         if self.schema_mode is not None:
             return self.schema_mode
         return "compatible" if self.schema is not None else "none"
+
+
+@attrs.frozen
+class _Table(_Checked):
+    """A dataset at a location: where its data is, and the schema it is checked against."""
+
+    location: Location = parsed_field(
+        Location.parse, "the file, folder or URL of the data (a URL lies in an object store)"
+    )
+    schema: FrozenMap[str, pa.DataType] | None = _schema_field()
+    schema_mode: str | None = _schema_mode_field()
 
 
 @attrs.frozen
@@ -220,7 +236,8 @@ class DeltaDataset(_Table):
     """A Delta table: its latest version, or an earlier one by ``version`` or ``timestamp``."""
 
     refused_keys: ClassVar[Mapping[str, str]] = {
-        "partition_cols": "Delta tables carry their own partitioning; remove this"
+        "partition_cols": "Delta tables carry their own partitioning; remove this",
+        "snapshot_id": "Delta tables time-travel by version or timestamp",
     }
     format: Literal["delta"] = _format_field("delta")
     version: int | None = attrs.field(
@@ -237,7 +254,49 @@ class DeltaDataset(_Table):
         yield from super()._broken_rules()
 
 
-DatasetSpec = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset
+@attrs.frozen
+class IcebergDataset(_Checked):
+    """An Iceberg table of a declared catalog: its current snapshot, or one by id or time."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = {
+        "location": "an Iceberg table is found through its catalog: give catalog and table",
+        "partition_cols": "Iceberg tables carry their own partitioning; remove this",
+        "version": "Iceberg tables time-travel by snapshot_id or timestamp",
+    }
+    catalog: str = attrs.field(metadata=doc("the [catalogs] entry the table is in"))
+    table: str = attrs.field(
+        validator=lambda _inst, _attribute, value: _check_table_name(value),
+        metadata=doc("the table's name in the catalog: 'namespace.table'"),
+    )
+    schema: FrozenMap[str, pa.DataType] | None = _schema_field()
+    schema_mode: str | None = _schema_mode_field()
+    format: Literal["iceberg"] = _format_field("iceberg")
+    snapshot_id: int | None = attrs.field(
+        default=None, metadata=doc("the snapshot to read (default: the current one)")
+    )
+    timestamp: Timestamp | None = optional_field(
+        Timestamp.parse, "read the snapshot that was current at this RFC 3339 time"
+    )
+
+    def _broken_rules(self) -> Iterator[FieldError]:
+        if self.snapshot_id is not None and self.timestamp is not None:
+            yield FieldError("timestamp", "give either snapshot_id or timestamp, not both")
+        yield from super()._broken_rules()
+
+
+def _check_table_name(value: object) -> None:
+    if not isinstance(value, str) or "." not in value.strip(".") or ".." in value:
+        raise FieldError(
+            "table",
+            f"expected 'namespace.table' such as 'sales.orders' (got {value!r})",
+        )
+
+
+DatasetSpec = (
+    ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset | IcebergDataset
+)
+#: A dataset of files: every format but the table formats (Delta, Iceberg).
+FileDataset = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset
 #: The name the profile used for a dataset entry before the specs were typed.
 DatasetConfig = DatasetSpec
 

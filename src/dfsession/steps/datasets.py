@@ -1,17 +1,29 @@
-"""The ``datasets`` step: the schema registry for every declared dataset, Delta tables included."""
+"""The ``datasets`` step: the schema registry for every declared dataset, Delta and Iceberg
+tables included, and the tables that Iceberg catalogs' ``include`` mounts."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import attrs
+from datafusion import SessionContext
 
+from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
-from dfsession.engine.tables import default_schema, register_tables, table_job, table_schema
+from dfsession.engine.tables import (
+    TableJob,
+    catalog_jobs,
+    default_schema,
+    register_tables,
+    table_job,
+    table_schema,
+)
 from dfsession.engine.versions import DeltaGuard
 from dfsession.pipeline.step import SessionBuild
-from dfsession.profile.datasets import DeltaDataset
+from dfsession.profile.datasets import DeltaDataset, IcebergDataset
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -24,7 +36,8 @@ class DatasetsStep:
     """Register every dataset through its format's adapter, check its schema, record it.
 
     Delta tables are opened after the version guard the ``delta`` step hands on has passed
-    (the default guard when no step hands one on).
+    (the default guard when no step hands one on). Iceberg catalogs are loaded (their secrets
+    resolved) when a table of theirs is registered.
     """
 
     name: str = "datasets"
@@ -37,32 +50,61 @@ class DatasetsStep:
         Registering every table first and reading schemas after is measurably faster than
         interleaving the two (see benchmarks/bench_datasets.py).
         """
-        datasets = build.profile.datasets
-        if not datasets:
+        profile = build.profile
+        datasets = profile.datasets
+        mounting = any(catalog.include for catalog in profile.catalogs.values())
+        if not datasets and not mounting:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
             (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
-        ctx, catalog = build.ctx, build.profile.catalog
-        jobs = [table_job(name, spec, stores) for name, spec in datasets.items()]
+        ctx = build.ctx
+        catalogs = _catalogs(profile)
+        jobs = [table_job(name, spec, stores, catalogs) for name, spec in datasets.items()]
+        if catalogs is not None:
+            jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
         registered = register_tables(ctx, jobs)
-        tables = default_schema(ctx, catalog)
-        records: list[dict[str, Any]] = []
-        for job, facts in zip(jobs, registered, strict=True):
-            name, spec = job.name, job.spec
-            try:
-                actual = table_schema(ctx, tables, name)
-            except Exception as exc:
-                raise registration_failed(name, spec, exc, stores) from None
-            check_declared_schema(name, spec, actual)
-            records.append(
-                {
-                    "name": name,
-                    "format": spec.format,
-                    "location": spec.location.redacted(),
-                    **facts,
-                    "schema_mode": spec.effective_schema_mode,
-                    "schema_fingerprint": schema_fingerprint(actual),
-                }
-            )
-        return StepRecord(step=self.name, applied={"datasets": records})
+        records = [
+            _record(ctx, profile, stores, job, facts)
+            for job, facts in zip(jobs, registered, strict=True)
+        ]
+        applied: dict[str, Any] = {"datasets": records}
+        if profile.catalogs:
+            applied["catalogs"] = [catalog_record(n, c) for n, c in profile.catalogs.items()]
+        return StepRecord(step=self.name, applied=applied)
+
+
+def _catalogs(profile: SessionProfile) -> IcebergCatalogs | None:
+    """The profile's Iceberg catalogs, when a dataset or an ``include`` reads one."""
+    used = any(isinstance(spec, IcebergDataset) for spec in profile.datasets.values())
+    if not used and not any(catalog.include for catalog in profile.catalogs.values()):
+        return None
+    return IcebergCatalogs(profile.catalogs, os.environ)
+
+
+def _record(
+    ctx: SessionContext,
+    profile: SessionProfile,
+    stores: ObjectStores,
+    job: TableJob,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """Read back one registered table's schema, check it, and say what was registered."""
+    spec = job.spec
+    tables = default_schema(ctx, profile.catalog)
+    if job.schema is not None:
+        tables = ctx.catalog(profile.catalog.default_catalog).schema(job.schema)
+    try:
+        actual = table_schema(ctx, tables, job.name)
+    except Exception as exc:
+        raise registration_failed(job.qualified_name, spec, exc, stores) from None
+    check_declared_schema(job.qualified_name, spec, actual)
+    where = {} if isinstance(spec, IcebergDataset) else {"location": spec.location.redacted()}
+    return {
+        "name": job.qualified_name,
+        "format": spec.format,
+        **where,
+        **facts,
+        "schema_mode": spec.effective_schema_mode,
+        "schema_fingerprint": schema_fingerprint(actual),
+    }
