@@ -16,10 +16,8 @@ Otherwise the table is refused with ``IncompatibleVersionsError``, naming both v
 from __future__ import annotations
 
 import fnmatch
-import importlib.metadata
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,10 +25,15 @@ import attrs
 import datafusion
 import pyarrow.dataset as pads
 from datafusion import SessionContext
-from packaging.version import InvalidVersion, Version
 
 from dfsession.engine.text import one_line
-from dfsession.engine.versions import major
+from dfsession.engine.versions import (
+    PYICEBERG_CORE,
+    NativePlugins,
+    PluginGuard,
+    PluginVersion,
+    major,
+)
 from dfsession.errors import IncompatibleVersionsError, ProfileError, StepFailedError
 from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import IcebergDataset
@@ -44,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INSTALL_HINT",
-    "PYICEBERG_CORE_DATAFUSION_MAJORS",
     "IcebergCatalogs",
     "Route",
     "catalog_record",
@@ -52,17 +54,14 @@ __all__ = [
     "mount_included",
     "mount_table",
     "mounted_name",
-    "provider_major",
+    "files_reason",
+    "native_route",
+    "refusal",
     "register_iceberg",
 ]
 
 #: How to install what Iceberg tables need.
 INSTALL_HINT = 'pip install "dfsession[iceberg]"'
-#: The DataFusion major each pyiceberg-core minor release builds its table provider for. The
-#: package declares no datafusion requirement (it links DataFusion statically), so this table
-#: is the source: pyiceberg-core 0.11.0 embeds datafusion-ffi 54.1.0
-#: (``strings pyiceberg_core_rust.abi3.so | grep datafusion-ffi-``).
-PYICEBERG_CORE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"0.11": 54})
 #: Snapshot ids shown in an error, newest last.
 _SHOWN_SNAPSHOTS = 5
 
@@ -87,9 +86,19 @@ class IcebergCatalogs:
     Secrets are resolved when a catalog is loaded, and only then; ``scrub`` masks their values.
     """
 
-    __slots__ = ("_environ", "_loaded", "_lock", "_secrets", "_specs")
+    __slots__ = ("_environ", "_loaded", "_lock", "_secrets", "_specs", "guard", "plugins")
 
-    def __init__(self, specs: Mapping[str, IcebergCatalog], environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, IcebergCatalog],
+        environ: Mapping[str, str],
+        *,
+        guard: PluginGuard | None = None,
+        plugins: NativePlugins | None = None,
+    ) -> None:
+        #: The version guard the native table provider goes through; where it is noted.
+        self.guard = guard or PluginGuard()
+        self.plugins = plugins
         self._specs = dict(specs)
         self._environ = environ
         self._lock = threading.Lock()
@@ -197,65 +206,52 @@ class Route:
     reason: str
 
 
-def provider_major(version: str | None = None) -> tuple[int | None, str]:
-    """The DataFusion major pyiceberg-core's table provider was built for, and its version.
+def native_route(engine: str, plugin: PluginVersion, current: bool) -> Route | None:
+    """The native route, when pyiceberg-core fits the engine and the current snapshot is read.
 
-    Read from package metadata and ``PYICEBERG_CORE_DATAFUSION_MAJORS``: no native code runs.
-    ``(None, ...)`` when pyiceberg-core is not installed or its release is not in the table.
+    ``plugin``: what the version guard knows of pyiceberg-core (read before any native call).
     """
-    if version is None:
-        try:
-            version = importlib.metadata.version("pyiceberg-core")
-        except importlib.metadata.PackageNotFoundError:
-            return None, "not installed"
-    try:
-        release = Version(version)
-    except InvalidVersion:
-        return None, version
-    return PYICEBERG_CORE_DATAFUSION_MAJORS.get(f"{release.major}.{release.minor}"), version
-
-
-def native_route(engine: str, built_for: int | None, core: str, current: bool) -> Route | None:
-    """The native route, when pyiceberg-core fits the engine and the current snapshot is read."""
-    if built_for is None:
+    built_for = plugin.datafusion_major
+    if built_for is None or built_for != major(engine) or not current:
         return None
-    if built_for == major(engine) and current:
-        return Route(
-            "native",
-            f"pyiceberg-core {core} builds its table provider for DataFusion {built_for}, "
-            f"as installed (datafusion {engine})",
-        )
-    return None
+    return Route(
+        "native",
+        f"{plugin.package} {plugin.version} builds its table provider for DataFusion "
+        f"{built_for}, as installed (datafusion {engine})",
+    )
 
 
-def files_reason(engine: str, built_for: int | None, core: str, current: bool) -> str:
+def files_reason(engine: str, plugin: PluginVersion, current: bool) -> str:
     """Why a table is read as files rather than through the native provider."""
+    name, built_for = f"{plugin.package} {plugin.version}", plugin.datafusion_major
     if built_for is None:
         return (
-            f"pyiceberg-core ({core}) builds a table provider for no DataFusion release "
-            f"dfsession knows (datafusion {engine} installed)"
+            f"{name} builds a table provider for no DataFusion major dfsession knows "
+            f"({plugin.source}); datafusion {engine} is installed"
         )
     if built_for != major(engine):
         return (
-            f"pyiceberg-core {core} builds its table provider for DataFusion {built_for}; "
+            f"{name} builds its table provider for DataFusion {built_for}; "
             f"datafusion {engine} is installed"
         )
     return "the native table provider reads only the current snapshot"
 
 
-def _refusal(table: str, why: str, engine: str, built_for: int | None, core: str) -> str:
+def refusal(table: str, why: str, engine: str, plugin: PluginVersion) -> str:
+    """Why a table cannot be registered at all, and the ways out."""
+    built_for = plugin.datafusion_major
     provider = f"DataFusion {built_for}" if built_for is not None else "no known DataFusion"
+    older = (
+        f", or datafusion {built_for} (pip install 'datafusion>={built_for},<{built_for + 1}')"
+        if built_for is not None and built_for != major(engine)
+        else ""
+    )
     return (
         f"Iceberg table {table!r}: {why}, which only PyIceberg's native table provider "
-        f"reads, and pyiceberg-core {core} builds it for {provider} while datafusion {engine} "
-        f"is installed. Fix: install a pyiceberg-core release built for DataFusion "
-        f"{major(engine)}"
-        + (
-            f", or datafusion {built_for} (pip install 'datafusion>={built_for},<{built_for + 1}')"
-            if built_for is not None
-            else ""
-        )
-        + "; or rewrite the table so the snapshot has none (compact its delete files)"
+        f"reads, and {plugin.package} {plugin.version} builds it for {provider} while "
+        f"datafusion {engine} is installed. Fix: install a {plugin.package} release built for "
+        f"DataFusion {major(engine)}{older}; or rewrite the table so that the snapshot has "
+        "none (compact its delete files)"
     )
 
 
@@ -303,8 +299,8 @@ def mount_table(
         current is not None and snapshot.snapshot_id == current.snapshot_id
     )
     engine = datafusion.__version__
-    built_for, core = provider_major()
-    route = native_route(engine, built_for, core, reads_current)
+    plugin = catalogs.guard.declared(PYICEBERG_CORE)
+    route = native_route(engine, plugin, reads_current)
     facts: dict[str, Any] = {"catalog": spec.catalog, "table": spec.table}
     if snapshot is not None:
         facts["snapshot_id"] = snapshot.snapshot_id
@@ -312,10 +308,13 @@ def mount_table(
         facts["timestamp"] = spec.timestamp.text
     try:
         if route is not None:
-            register(table)
+            with catalogs.guard.handing(plugin):
+                register(table)
+            if catalogs.plugins is not None:
+                catalogs.plugins.add(plugin)
         else:
-            reason = files_reason(engine, built_for, core, reads_current)
-            dataset, files = _files_dataset(spec, table, snapshot, (engine, built_for, core))
+            reason = files_reason(engine, plugin, reads_current)
+            dataset, files = _files_dataset(spec, table, snapshot, (engine, plugin))
             register(dataset)
             route = Route("files", reason)
             facts["files"] = files
@@ -398,7 +397,7 @@ def _files_dataset(
     spec: IcebergDataset,
     table: Table,
     snapshot: Snapshot | None,
-    versions: tuple[str, int | None, str],
+    versions: tuple[str, PluginVersion],
 ) -> tuple[pads.Dataset, int]:
     """The snapshot's data files as a pyarrow dataset, and how many; refused when not exact."""
     from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow  # noqa: PLC0415 - optional
@@ -409,7 +408,7 @@ def _files_dataset(
     )
     why = _not_plain_files(table, schema, tasks)
     if why is not None:
-        raise IncompatibleVersionsError(_refusal(spec.table, why, *versions))
+        raise IncompatibleVersionsError(refusal(spec.table, why, *versions))
     io = PyArrowFileIO(table.io.properties)
     paths, filesystem = [], None
     for task in tasks:

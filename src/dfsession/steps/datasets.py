@@ -20,7 +20,7 @@ from dfsession.engine.tables import (
     table_job,
     table_schema,
 )
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import DeltaDataset, IcebergDataset
 from dfsession.profile.model import SessionProfile
@@ -56,10 +56,14 @@ class DatasetsStep:
         if not datasets and not mounting:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
+        guard = build.get(PluginGuard) or PluginGuard()
+        plugins = build.get(NativePlugins)
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
-            (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
+            plugin = guard.check(DELTALAKE, required=True)  # before deltalake's native code
+            if plugins is not None:
+                plugins.add(plugin)
         ctx = build.ctx
-        catalogs = _catalogs(profile)
+        catalogs = _catalogs(profile, guard, plugins)
         jobs = [table_job(name, spec, stores, catalogs) for name, spec in datasets.items()]
         if catalogs is not None:
             jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
@@ -74,12 +78,14 @@ class DatasetsStep:
         return StepRecord(step=self.name, applied=applied)
 
 
-def _catalogs(profile: SessionProfile) -> IcebergCatalogs | None:
+def _catalogs(
+    profile: SessionProfile, guard: PluginGuard, plugins: NativePlugins | None
+) -> IcebergCatalogs | None:
     """The profile's Iceberg catalogs, when a dataset or an ``include`` reads one."""
     used = any(isinstance(spec, IcebergDataset) for spec in profile.datasets.values())
     if not used and not any(catalog.include for catalog in profile.catalogs.values()):
         return None
-    return IcebergCatalogs(profile.catalogs, os.environ)
+    return IcebergCatalogs(profile.catalogs, os.environ, guard=guard, plugins=plugins)
 
 
 def _record(
