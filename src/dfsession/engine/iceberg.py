@@ -250,8 +250,8 @@ def refusal(table: str, why: str, engine: str, plugin: PluginVersion) -> str:
         f"Iceberg table {table!r}: {why}, which only PyIceberg's native table provider "
         f"reads, and {plugin.package} {plugin.version} builds it for {provider} while "
         f"datafusion {engine} is installed. Fix: install a {plugin.package} release built for "
-        f"DataFusion {major(engine)}{older}; or rewrite the table so that the snapshot has "
-        "none (compact its delete files)"
+        f"DataFusion {major(engine)}{older}; or rewrite the table's data files (compaction), "
+        "so that the files of its snapshot hold its rows as they read"
     )
 
 
@@ -402,7 +402,9 @@ def _files_dataset(
     """The snapshot's data files as a pyarrow dataset, and how many; refused when not exact."""
     from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow  # noqa: PLC0415 - optional
 
-    schema = table.schema() if snapshot is None else _snapshot_schema(table, snapshot)
+    # As PyIceberg reads: the current schema, or the snapshot's own when travelling in time.
+    travels = spec.snapshot_id is not None or spec.timestamp is not None
+    schema = _snapshot_schema(table, snapshot) if travels and snapshot else table.schema()
     tasks: Sequence[FileScanTask] = (
         [] if snapshot is None else list(table.scan(snapshot_id=snapshot.snapshot_id).plan_files())
     )
