@@ -621,3 +621,19 @@ def test_the_json_schema_covers_catalogs_and_iceberg_datasets() -> None:
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_a_catalog_property_can_be_overridden_by_its_dotted_key() -> None:
+    data = {"catalogs": {"lake": {"kind": "iceberg", "properties": {"uri": "sqlite:///a.db"}}}}
+    profile = SessionProfile.from_dict(
+        data,
+        overrides={
+            "catalogs.lake.properties.uri": "sqlite:///b.db",
+            "catalogs.lake.properties.s3.endpoint": "http://127.0.0.1:9000",
+        },
+    )
+    assert dict(profile.catalogs["lake"].properties) == {
+        "uri": "sqlite:///b.db",
+        "s3.endpoint": "http://127.0.0.1:9000",
+    }
+    assert profile.provenance()["catalogs.lake.properties.s3.endpoint"] == "override"
