@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import datafusion
+import pyarrow as pa
 import pyarrow.dataset as pads
 from datafusion import SessionContext
 
@@ -417,9 +418,27 @@ def _files_dataset(
         scheme, netloc, inner = PyArrowFileIO.parse_location(task.file.file_path)
         filesystem = filesystem or io.fs_by_scheme(scheme, netloc)
         paths.append(inner)
-    arrow_schema = schema_to_pyarrow(schema, include_field_ids=False)
+    arrow_schema = pa.schema(
+        [_small(field) for field in schema_to_pyarrow(schema, include_field_ids=False)]
+    )
     dataset = pads.dataset(paths, schema=arrow_schema, format="parquet", filesystem=filesystem)
     return dataset, len(paths)
+
+
+def _small(field: pa.Field) -> pa.Field:
+    """``field`` with PyIceberg's 64-bit-offset types (``large_string``) made the usual ones."""
+    kind = field.type
+    if pa.types.is_large_string(kind):
+        kind = pa.string()
+    elif pa.types.is_large_binary(kind):
+        kind = pa.binary()
+    elif pa.types.is_large_list(kind) or pa.types.is_list(kind):
+        kind = pa.list_(_small(kind.value_field))
+    elif pa.types.is_struct(kind):
+        kind = pa.struct([_small(kind.field(i)) for i in range(kind.num_fields)])
+    elif pa.types.is_map(kind):
+        kind = pa.map_(_small(kind.key_field), _small(kind.item_field))
+    return field.with_type(kind)
 
 
 def _snapshot_schema(table: Table, snapshot: Snapshot) -> Any:
