@@ -66,7 +66,8 @@ def main() -> None:
         )
         session = SessionContextBuilder(profile).build()
         for table in session.report()["datasets"]:
-            print(f"  {table['name']:<15} snapshot {table['snapshot_id']}  read: {table['read']}")
+            name, snapshot, provider = table["name"], table["snapshot_id"], table["provider"]
+            print(f"  {name:<15} snapshot {snapshot}  provider: {provider}")
         counts = session.execute(
             "SELECT (SELECT count(*) FROM orders) AS now, "
             "(SELECT count(*) FROM orders_v1) AS first_snapshot, "

@@ -194,7 +194,7 @@ def test_the_record_says_which_way_the_table_was_read_and_why(lake: Lake) -> Non
     lake.orders([1])
     session = SessionContextBuilder(lake.profile({"orders": dataset()})).build()
     entry = record_of(session, "orders")
-    assert entry["read"] == "files"
+    assert entry["provider"] == "pyarrow-dataset"
     assert entry["files"] == 1
     # pyiceberg-core 0.11 builds its provider for DataFusion 54; this engine is 55.
     assert "pyiceberg-core" in entry["reason"]
@@ -328,7 +328,7 @@ def test_the_native_provider_is_used_only_for_the_current_snapshot_of_a_matching
     engine = datafusion.__version__
     installed = int(engine.split(".")[0])
     route = native_route(engine, _plugin(installed), current=True)
-    assert route is not None and route.read == "native"
+    assert route is not None and route.provider == "native"
     assert native_route(engine, _plugin(installed), current=False) is None
     assert native_route(engine, _plugin(installed - 1), current=True) is None
     assert native_route(engine, _plugin(None), current=True) is None

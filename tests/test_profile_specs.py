@@ -18,7 +18,7 @@ from dfsession.profile.datasets import (
     CsvDataset,
     DatasetSpec,
     DeltaDataset,
-    IcebergDataset,
+    LocatedDataset,
     ParquetDataset,
 )
 from dfsession.profile.locations import Location
@@ -174,7 +174,7 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
         }
     )
     assert found["datasets.t.format"] == (
-        "expected one of parquet, csv, json, arrow, delta, iceberg (got 'parquett'); "
+        "expected one of parquet, csv, json, arrow, delta, provider, iceberg (got 'parquett'); "
         "did you mean 'parquet'?"
     )
     assert "did you mean 'azure'?" in found["object_stores.l.kind"]
@@ -183,9 +183,8 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
 def test_a_missing_format_is_reported_with_the_other_problems_of_the_dataset() -> None:
     found = problems_of({"datasets": {"t": {"fromat": "csv", "location": " "}}})
     assert found == {
-        "datasets.t.format": (
-            "required, but missing (one of parquet, csv, json, arrow, delta, iceberg)"
-        ),
+        "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta, "
+        "provider, iceberg)",
         "datasets.t.fromat": "unknown key; did you mean 'format'?",
         "datasets.t.location": "expected a path or a URL (got ' ' that is a string)",
     }
@@ -259,7 +258,7 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     assert again == profile
     assert again.fingerprint() == profile.fingerprint()
     for spec in again.datasets.values():
-        if not isinstance(spec, IcebergDataset):  # found through its catalog: no location
+        if isinstance(spec, LocatedDataset):  # not Iceberg (a catalog's) nor provider tables
             assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())

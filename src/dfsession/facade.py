@@ -954,7 +954,7 @@ class Queries:
         """
         written = Path(self._stores.local_path(target) or target.text)
         for name, dataset in self._profile.datasets.items():
-            if not isinstance(dataset, FileDataset):  # a table format: writes go through it
+            if not isinstance(dataset, FileDataset):
                 continue
             read = self._stores.local_path(dataset.location)
             if read is None:

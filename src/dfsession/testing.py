@@ -169,6 +169,11 @@ def _dataset() -> st.SearchStrategy[dict[str, Any]]:
         ),
         travel,
     ).map(lambda parts: {**parts[0], **parts[1]})
+    option_value = st.one_of(_NAME, st.integers(-5, 5), st.booleans(), st.lists(_NAME, max_size=2))
+    provider = st.fixed_dictionaries(
+        {"format": st.just("provider"), "ref": _NAME.map(lambda n: f"{n}.sources:{n}")},
+        optional={"schema": schema, "options": st.dictionaries(_NAME, option_value, max_size=3)},
+    )
     iceberg = st.tuples(
         st.fixed_dictionaries(
             {
@@ -184,7 +189,8 @@ def _dataset() -> st.SearchStrategy[dict[str, Any]]:
             _TIMESTAMPS.map(lambda t: {"timestamp": t}),
         ),
     ).map(lambda parts: {**parts[0], **parts[1]})
-    return st.one_of(files, delta, iceberg)
+
+    return st.one_of(files, delta, provider, iceberg)
 
 
 #: The name of the Iceberg catalog drawn profiles declare (no ``_NAME`` draws it: no schema of

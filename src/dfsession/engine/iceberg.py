@@ -6,9 +6,9 @@ Iceberg tables. A table is registered one of two ways, and its record says which
 - ``native``: PyIceberg's own DataFusion table provider (``__datafusion_table_provider__``),
   when pyiceberg-core was built for the installed DataFusion major (checked before the call)
   and the current snapshot is read (the provider reads no other);
-- ``files``: the snapshot's data files as a pyarrow dataset, read through PyIceberg's file IO
-  with the catalog's own properties, when the snapshot has no delete files and its columns
-  were never renamed or retyped (the files then hold exactly the snapshot's rows).
+- ``pyarrow-dataset``: the snapshot's data files as a pyarrow dataset, read through PyIceberg's
+  file IO with the catalog's own properties, when the snapshot has no delete files and its
+  columns were never renamed or retyped (the files then hold exactly the snapshot's rows).
 
 Otherwise the table is refused with ``IncompatibleVersionsError``, naming both versions.
 """
@@ -28,13 +28,7 @@ import pyarrow.dataset as pads
 from datafusion import SessionContext
 
 from dfsession.engine.text import one_line
-from dfsession.engine.versions import (
-    PYICEBERG_CORE,
-    NativePlugins,
-    PluginGuard,
-    PluginVersion,
-    major,
-)
+from dfsession.engine.versions import PYICEBERG_CORE, PluginGuard, PluginVersion, major
 from dfsession.errors import IncompatibleVersionsError, ProfileError, StepFailedError
 from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import IcebergDataset
@@ -87,7 +81,7 @@ class IcebergCatalogs:
     Secrets are resolved when a catalog is loaded, and only then; ``scrub`` masks their values.
     """
 
-    __slots__ = ("_environ", "_loaded", "_lock", "_secrets", "_specs", "guard", "plugins")
+    __slots__ = ("_environ", "_loaded", "_lock", "_secrets", "_specs", "guard")
 
     def __init__(
         self,
@@ -95,11 +89,9 @@ class IcebergCatalogs:
         environ: Mapping[str, str],
         *,
         guard: PluginGuard | None = None,
-        plugins: NativePlugins | None = None,
     ) -> None:
-        #: The version guard the native table provider goes through; where it is noted.
+        #: The version guard PyIceberg's native table provider goes through.
         self.guard = guard or PluginGuard()
-        self.plugins = plugins
         self._specs = dict(specs)
         self._environ = environ
         self._lock = threading.Lock()
@@ -201,9 +193,9 @@ def _all_tables(catalog: Catalog, namespace: tuple[str, ...]) -> Iterator[tuple[
 
 @attrs.frozen
 class Route:
-    """How a table is registered: ``native`` or ``files``, and why (for the record)."""
+    """How a table is registered: ``native`` or ``pyarrow-dataset``, and why (for the record)."""
 
-    read: str
+    provider: str
     reason: str
 
 
@@ -223,7 +215,7 @@ def native_route(engine: str, plugin: PluginVersion, current: bool) -> Route | N
 
 
 def files_reason(engine: str, plugin: PluginVersion, current: bool) -> str:
-    """Why a table is read as files rather than through the native provider."""
+    """Why a table is read as its snapshot's files rather than through the native provider."""
     name, built_for = f"{plugin.package} {plugin.version}", plugin.datafusion_major
     if built_for is None:
         return (
@@ -309,15 +301,14 @@ def mount_table(
         facts["timestamp"] = spec.timestamp.text
     try:
         if route is not None:
+            catalogs.guard.check(PYICEBERG_CORE)  # notes the plugin for the report
             with catalogs.guard.handing(plugin):
                 register(table)
-            if catalogs.plugins is not None:
-                catalogs.plugins.add(plugin)
         else:
             reason = files_reason(engine, plugin, reads_current)
             dataset, files = _files_dataset(spec, table, snapshot, (engine, plugin))
             register(dataset)
-            route = Route("files", reason)
+            route = Route("pyarrow-dataset", reason)
             facts["files"] = files
     except (IncompatibleVersionsError, ProfileError):
         raise
@@ -326,7 +317,7 @@ def mount_table(
             f"Iceberg table {spec.table!r} of catalog {spec.catalog!r} ({path}): the engine "
             f"could not register it: {catalogs.scrub(one_line(exc))}"
         ) from None
-    return {**facts, "read": route.read, "reason": route.reason}
+    return {**facts, "provider": route.provider, "reason": route.reason}
 
 
 def _load_table(

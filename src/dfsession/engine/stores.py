@@ -18,7 +18,7 @@ from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem
 
 from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError, StepFailedError
-from dfsession.profile.datasets import DatasetSpec, IcebergDataset
+from dfsession.profile.datasets import LocatedDataset
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import (
     AzureStore,
@@ -298,14 +298,9 @@ def require_path(name: str, path: str | None) -> None:
 
 
 def registration_failed(
-    name: str, spec: DatasetSpec, exc: BaseException, stores: ObjectStores
+    name: str, spec: LocatedDataset, exc: BaseException, stores: ObjectStores
 ) -> StepFailedError:
     """The error of a dataset the engine did not register, with credentials kept out of it."""
-    if isinstance(spec, IcebergDataset):
-        return StepFailedError(
-            f"dataset {name!r} (Iceberg table {spec.table!r} of catalog {spec.catalog!r}): "
-            f"the engine could not register it: {one_line(exc)}"
-        )
     location = spec.location
     where = location.redacted()
     reason = one_line(exc).replace(location.text, where)

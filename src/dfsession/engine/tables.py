@@ -25,7 +25,9 @@ from dfsession.engine.iceberg import (
     mounted_name,
     register_iceberg,
 )
+from dfsession.engine.providers import Resolve, register_provider
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
+from dfsession.engine.versions import PluginGuard
 from dfsession.errors import ProfileError
 from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import (
@@ -37,6 +39,7 @@ from dfsession.profile.datasets import (
     IcebergDataset,
     JsonDataset,
     ParquetDataset,
+    ProviderDataset,
 )
 from dfsession.profile.sections import CatalogConfig
 
@@ -88,11 +91,16 @@ def table_job(
     name: str,
     spec: DatasetSpec,
     stores: ObjectStores,
+    *,
+    guard: PluginGuard | None = None,
+    resolve: Resolve | None = None,
     catalogs: IcebergCatalogs | None = None,
 ) -> TableJob:
     """The job that registers dataset ``name`` through the adapter of its format.
 
-    ``catalogs``: the profile's Iceberg catalogs, which an Iceberg dataset is read through.
+    ``guard`` checks the native plugins a provider dataset hands the engine, and ``resolve``
+    imports its reference (needed for a provider dataset); ``catalogs``: the profile's Iceberg
+    catalogs, which an Iceberg dataset is read through (needed for an Iceberg dataset).
     """
     match spec:
         case ParquetDataset():
@@ -105,9 +113,13 @@ def table_job(
             run = partial(_files, name, spec, stores, _arrow)
         case DeltaDataset():
             run = partial(register_delta, name, spec, stores)
+        case ProviderDataset():
+            if resolve is None:
+                raise TypeError(f"dataset {name!r} is a provider dataset: pass resolve=")
+            run = partial(register_provider, name, spec, guard or PluginGuard(), resolve)
         case IcebergDataset():
             if catalogs is None:
-                raise ValueError(f"dataset {name!r} is an Iceberg table: pass the catalogs")
+                raise TypeError(f"dataset {name!r} is an Iceberg table: pass catalogs=")
             run = partial(register_iceberg, name, spec, catalogs)
         case _:
             assert_never(spec)

@@ -1,18 +1,21 @@
-"""The ``datasets`` step: the schema registry for every declared dataset, Delta and Iceberg
-tables included, and the tables that Iceberg catalogs' ``include`` mounts."""
+"""The ``datasets`` step: the schema registry for every declared dataset (Delta, Iceberg and
+provider tables included) and for the tables Iceberg catalogs' ``include`` mounts."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
 
 from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
+from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import (
+    Facts,
     TableJob,
     catalog_jobs,
     default_schema,
@@ -21,8 +24,15 @@ from dfsession.engine.tables import (
     table_schema,
 )
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
+from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.step import SessionBuild
-from dfsession.profile.datasets import DeltaDataset, IcebergDataset
+from dfsession.profile.datasets import (
+    DatasetSpec,
+    DeltaDataset,
+    IcebergDataset,
+    LocatedDataset,
+    ProviderDataset,
+)
 from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
@@ -56,20 +66,21 @@ class DatasetsStep:
         if not datasets and not mounting:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
-        guard = build.get(PluginGuard) or PluginGuard()
-        plugins = build.get(NativePlugins)
+        guard = (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
-            plugin = guard.check(DELTALAKE, required=True)  # before deltalake's native code
-            if plugins is not None:
-                plugins.add(plugin)
+            guard.check(DELTALAKE, required=True)  # before deltalake's native code
         ctx = build.ctx
-        catalogs = _catalogs(profile, guard, plugins)
-        jobs = [table_job(name, spec, stores, catalogs) for name, spec in datasets.items()]
+        resolve = _imported(datasets, profile.features.import_paths)
+        catalogs = _catalogs(profile, guard)
+        jobs = [
+            table_job(name, spec, stores, guard=guard, resolve=resolve, catalogs=catalogs)
+            for name, spec in datasets.items()
+        ]
         if catalogs is not None:
             jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
         registered = register_tables(ctx, jobs)
         records = [
-            _record(ctx, profile, stores, job, facts)
+            _checked(ctx, profile, job, facts, stores)
             for job, facts in zip(jobs, registered, strict=True)
         ]
         applied: dict[str, Any] = {"datasets": records}
@@ -78,34 +89,49 @@ class DatasetsStep:
         return StepRecord(step=self.name, applied=applied)
 
 
-def _catalogs(
-    profile: SessionProfile, guard: PluginGuard, plugins: NativePlugins | None
-) -> IcebergCatalogs | None:
+def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
+    """Provider datasets' references, imported now, one after another; jobs look them up.
+
+    An import puts ``search`` on ``sys.path`` for its duration: jobs that may run concurrently
+    must not import.
+    """
+    resolver = ReferenceResolver(search)
+    found: dict[str, object] = {
+        str(spec.ref): resolver.resolve(spec.ref, f"datasets.{name}.ref")
+        for name, spec in datasets.items()
+        if isinstance(spec, ProviderDataset)
+    }
+    return lambda ref, _path: found[ref]
+
+
+def _catalogs(profile: SessionProfile, guard: PluginGuard) -> IcebergCatalogs | None:
     """The profile's Iceberg catalogs, when a dataset or an ``include`` reads one."""
     used = any(isinstance(spec, IcebergDataset) for spec in profile.datasets.values())
     if not used and not any(catalog.include for catalog in profile.catalogs.values()):
         return None
-    return IcebergCatalogs(profile.catalogs, os.environ, guard=guard, plugins=plugins)
+    return IcebergCatalogs(profile.catalogs, os.environ, guard=guard)
 
 
-def _record(
+def _checked(
     ctx: SessionContext,
     profile: SessionProfile,
-    stores: ObjectStores,
     job: TableJob,
-    facts: dict[str, Any],
+    facts: Facts,
+    stores: ObjectStores,
 ) -> dict[str, Any]:
-    """Read back one registered table's schema, check it, and say what was registered."""
+    """A registered table's record, once its schema is read back and checked."""
     spec = job.spec
     tables = default_schema(ctx, profile.catalog)
-    if job.schema is not None:
+    if job.schema is not None:  # mounted by a catalog's include
         tables = ctx.catalog(profile.catalog.default_catalog).schema(job.schema)
     try:
         actual = table_schema(ctx, tables, job.name)
     except Exception as exc:
+        if not isinstance(spec, LocatedDataset):  # its adapter names it in its own errors
+            raise
         raise registration_failed(job.qualified_name, spec, exc, stores) from None
     check_declared_schema(job.qualified_name, spec, actual)
-    where = {} if isinstance(spec, IcebergDataset) else {"location": spec.location.redacted()}
+    where = {"location": spec.location.redacted()} if isinstance(spec, LocatedDataset) else {}
     return {
         "name": job.qualified_name,
         "format": spec.format,
