@@ -320,6 +320,11 @@ def mount_table(
     return {**facts, "provider": route.provider, "reason": route.reason}
 
 
+def _at(path: str, field: str) -> str:
+    """The profile path of a dataset's ``field``; a table an ``include`` mounts has one path."""
+    return f"{path}.{field}" if path.startswith("datasets.") else path
+
+
 def _load_table(
     path: str, spec: IcebergDataset, catalog: Catalog, catalogs: IcebergCatalogs
 ) -> Table:
@@ -330,13 +335,13 @@ def _load_table(
     except (NoSuchTableError, NoSuchNamespaceError):
         namespace = spec.table.rsplit(".", 1)[0]
         raise ProfileError.at(
-            f"{path}.table",
+            _at(path, "table"),
             f"catalog {spec.catalog!r} has no table {spec.table!r}"
             + did_you_mean(spec.table, _tables_near(catalog, namespace)),
         ) from None
     except Exception as exc:
         raise ProfileError.at(
-            f"{path}.table",
+            _at(path, "table"),
             f"could not load table {spec.table!r} of catalog {spec.catalog!r}: "
             + catalogs.scrub(one_line(exc)),
         ) from None
