@@ -25,7 +25,13 @@ from dfsession.engine.schemas import schema_differences
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DELTALAKE, PluginGuard, major
-from dfsession.errors import ProfileError, QueryError, SchemaMismatchError, SqlPolicyError
+from dfsession.errors import (
+    IncompatibleVersionsError,
+    ProfileError,
+    QueryError,
+    SchemaMismatchError,
+    SqlPolicyError,
+)
 from dfsession.logs import get_logger
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.profile.locations import Location
@@ -126,7 +132,7 @@ def _refuse_before_creation(table: DeltaTable, timestamp: datetime) -> None:
 
 
 def register_delta(
-    name: str, spec: DeltaDataset, stores: ObjectStores, ctx: SessionContext
+    name: str, spec: DeltaDataset, stores: ObjectStores, guard: PluginGuard, ctx: SessionContext
 ) -> dict[str, Any]:
     """The Delta adapter: open the table the spec names and register it; its facts.
 
@@ -146,7 +152,10 @@ def register_delta(
     except ValueError as exc:
         raise ProfileError.at(f"datasets.{name}", str(exc)) from None
     try:
-        ctx.register_table(name, source)
+        with guard.handing(DELTALAKE):
+            ctx.register_table(name, source)
+    except IncompatibleVersionsError:
+        raise
     except Exception as exc:
         raise registration_failed(name, spec, exc, stores) from None
     facts: dict[str, Any] = {"version": table.version()}
@@ -162,7 +171,7 @@ def delta_path(local: bool) -> tuple[str, str]:
     with the engine's FFI of DataFusion <= ``LAST_MAJOR_WITH_GAP`` (it gets none of the
     session's stores: ``REMOTE_SCAN_ISSUE``), so there the snapshot's files are registered as
     a pyarrow dataset, which deltalake reads with the store's storage options. Measured
-    (benchmarks/bench_delta_remote.py): as fast as the same dataset scanned by hand.
+    (benchmarks/bench_delta_remote.py): as fast as plain DataFusion over the same dataset.
     """
     if local:
         return NATIVE, "a table on local disk: deltalake's native provider reads it"

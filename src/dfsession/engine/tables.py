@@ -112,7 +112,7 @@ def table_job(
         case ArrowDataset():
             run = partial(_files, name, spec, stores, _arrow)
         case DeltaDataset():
-            run = partial(register_delta, name, spec, stores)
+            run = partial(register_delta, name, spec, stores, guard or PluginGuard())
         case ProviderDataset():
             if resolve is None:
                 raise TypeError(f"dataset {name!r} is a provider dataset: pass resolve=")
