@@ -289,6 +289,9 @@ def test_a_snapshot_with_delete_files_is_refused_naming_both_versions(lake: Lake
     assert "pyiceberg-core 0.11.0" in message and "DataFusion 54" in message
     assert f"datafusion {datafusion.__version__}" in message
     assert "pip install 'datafusion>=54,<55'" in message
+    error = caught.value
+    assert (error.package, error.built_for) == ("pyiceberg-core", 54)
+    assert error.installed == int(datafusion.__version__.split(".")[0])
     # The snapshot before the delete has none: it reads.
     session = SessionContextBuilder(lake.profile({"v1": dataset(snapshot_id=before)})).build()
     assert rows(session.execute("SELECT * FROM v1")) == pyiceberg_rows(table, before)

@@ -407,7 +407,13 @@ def _files_dataset(
     )
     why = _not_plain_files(table, schema, tasks)
     if why is not None:
-        raise IncompatibleVersionsError(refusal(spec.table, why, *versions))
+        engine, plugin = versions
+        raise IncompatibleVersionsError(
+            refusal(spec.table, why, engine, plugin),
+            package=plugin.package,
+            built_for=plugin.datafusion_major,
+            installed=major(engine),
+        )
     io = PyArrowFileIO(table.io.properties)
     paths, filesystem = [], None
     for task in tasks:
