@@ -45,6 +45,7 @@ __all__ = [
     "KNOWN_DATAFUSION_MAJORS",
     "NativePlugins",
     "PluginGuard",
+    "PYICEBERG_CORE",
     "PluginVersion",
     "check_delta_compatibility",
     "declared_datafusion_major",
@@ -57,6 +58,8 @@ __all__ = [
 
 #: The distribution name of deltalake, the Delta plugin.
 DELTALAKE = "deltalake"
+#: The distribution name of pyiceberg-core, whose table provider PyIceberg tables hand over.
+PYICEBERG_CORE = "pyiceberg-core"
 
 
 def engine_versions() -> dict[str, str]:
@@ -83,7 +86,11 @@ def major(version: str) -> int:
 #: package over FFI): deltalake 1.6.6 embeds datafusion 55.1.0
 #: (``strings _internal.abi3.so | grep datafusion-ffi-``).
 KNOWN_DATAFUSION_MAJORS: Mapping[str, Mapping[str, int]] = MappingProxyType(
-    {DELTALAKE: MappingProxyType({"1.6": 55})}
+    {
+        DELTALAKE: MappingProxyType({"1.6": 55}),
+        # PyIceberg's table provider: pyiceberg-core 0.11.0 embeds datafusion-ffi 54.1.0.
+        PYICEBERG_CORE: MappingProxyType({"0.11": 54}),
+    }
 )
 #: deltalake's entry of ``KNOWN_DATAFUSION_MAJORS``.
 DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = KNOWN_DATAFUSION_MAJORS[DELTALAKE]
