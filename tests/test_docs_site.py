@@ -96,10 +96,12 @@ def test_the_profile_reference_has_every_key_of_every_section_format_and_kind() 
 def test_every_example_of_the_profile_reference_is_a_valid_profile() -> None:
     import tomllib  # noqa: PLC0415
 
-    examples = re.findall(r"```toml\n(.*?)```", hook().profile_reference(), re.DOTALL)
+    reference = hook()
+    examples = re.findall(r"```toml\n(.*?)```", reference.profile_reference(), re.DOTALL)
     assert len(examples) > 15
-    for example in examples:
-        dfsession.SessionProfile.from_dict(tomllib.loads(example))
+    for example in examples:  # beside the catalog the examples name, as the hook checks them
+        context = "" if example.startswith("[catalogs.") else reference.EXAMPLE_CONTEXT
+        dfsession.SessionProfile.from_dict(tomllib.loads(context + example))
 
 
 def test_the_cli_reference_has_every_command_and_option() -> None:

@@ -640,3 +640,8 @@ def test_a_catalog_property_can_be_overridden_by_its_dotted_key() -> None:
         "s3.endpoint": "http://127.0.0.1:9000",
     }
     assert profile.provenance()["catalogs.lake.properties.s3.endpoint"] == "override"
+
+
+def test_one_bad_include_glob_is_named_by_its_dotted_path() -> None:
+    found = problems({"catalogs": {"lake": {"kind": "iceberg", "include": ["sales"]}}})
+    assert list(found) == ["catalogs.lake.include.0"]

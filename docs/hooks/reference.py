@@ -25,6 +25,10 @@ from typing import Any
 import attrs
 
 MARKER = re.compile(r"<!-- generated: ([a-z-]+) -->")
+#: What the examples refer to by name: an example is checked as a profile beside these entries.
+#: (A build that fails on an example naming something else says which; add it here.)
+EXAMPLE_CONTEXT = '[catalogs.lake]\nkind = "iceberg"\n'
+
 DOCS = Path(__file__).resolve().parents[1]
 
 
@@ -144,6 +148,8 @@ class _ProfileWriter:
         lines = {key: f"{key} = {value}" for key, value in values.items()}
         table = header.strip("[]").replace("NAME", "name")
         text = "\n".join([header.replace("NAME", "name"), *lines.values()])
+        if not header.startswith("[catalogs."):
+            text = EXAMPLE_CONTEXT + text
         try:
             self.root.from_dict(tomllib.loads(text))  # type: ignore[attr-defined]
         except ProfileError as error:

@@ -16,6 +16,7 @@ import attrs
 from dfsession.profile.locations import is_url
 from dfsession.profile.values import (
     FieldError,
+    FieldsError,
     FrozenMap,
     SecretRef,
     TextMap,
@@ -56,7 +57,11 @@ def secret_map(value: Any) -> FrozenMap[str, SecretRef]:
 
 
 def _globs(_inst: Any, _attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
-    raise_all(_bad_globs(value))
+    # Always the several-problems error: its paths are read below the field (include.0), where
+    # a lone FieldError's would be read below the section.
+    problems = list(_bad_globs(value))
+    if problems:
+        raise FieldsError(problems)
 
 
 def _bad_globs(patterns: tuple[Any, ...]) -> Iterator[FieldError]:
@@ -85,11 +90,15 @@ class IcebergCatalog:
         TextMap.parse,
         "PyIceberg catalog properties (type, uri, warehouse, s3.endpoint...), passed as written",
         factory=TextMap,
+        example={"type": "sql", "uri": "sqlite:///catalog.db", "warehouse": "s3://lake/warehouse"},
     )
     secrets: FrozenMap[str, SecretRef] = attrs.field(
         factory=FrozenMap,
         converter=secret_map,
-        metadata=doc("catalog properties that are credentials, as secret references"),
+        metadata=doc(
+            "catalog properties that are credentials, as secret references",
+            {"s3.secret-access-key": {"env": "LAKE_SECRET"}},
+        ),
     )
     include: tuple[str, ...] = attrs.field(
         default=(),
@@ -97,7 +106,8 @@ class IcebergCatalog:
         validator=_globs,
         metadata=doc(
             "globs of 'namespace.table' names: every matching table is mounted under a schema "
-            "named like the catalog"
+            "named like the catalog",
+            ["sales.*"],
         ),
     )
 

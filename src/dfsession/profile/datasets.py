@@ -334,10 +334,10 @@ class IcebergDataset:
         "partition_cols": "Iceberg tables carry their own partitioning; remove this",
         "version": "Iceberg tables time-travel by snapshot_id or timestamp",
     }
-    catalog: str = attrs.field(metadata=doc("the [catalogs] entry the table is in"))
+    catalog: str = attrs.field(metadata=doc("the [catalogs] entry the table is in", "lake"))
     table: str = attrs.field(
         validator=lambda _inst, _attribute, value: _check_table_name(value),
-        metadata=doc("the table's name in the catalog: 'namespace.table'"),
+        metadata=doc("the table's name in the catalog: 'namespace.table'", "sales.orders"),
     )
     schema: FrozenMap[str, pa.DataType] | None = _schema_field()
     schema_mode: str | None = _schema_mode_field()

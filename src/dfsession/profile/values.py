@@ -220,9 +220,11 @@ def doc(text: str, example: Any = None) -> dict[str, Any]:
     return {"doc": text} if example is None else {"doc": text, "example": example}
 
 
-def parsed_field(parse: Callable[[Any], Any], text: str, **kwargs: Any) -> Any:
+def parsed_field(
+    parse: Callable[[Any], Any], text: str, *, example: Any = None, **kwargs: Any
+) -> Any:
     """An attrs field whose value ``parse`` reads (a raw value or one parsed already)."""
-    return attrs.field(converter=parse, metadata=doc(text), **kwargs)
+    return attrs.field(converter=parse, metadata=doc(text, example), **kwargs)
 
 
 def optional_field(
