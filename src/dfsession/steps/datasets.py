@@ -45,7 +45,8 @@ class DatasetsStep:
             (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
         ctx, catalog = build.ctx, build.profile.catalog
         jobs = [table_job(name, spec, stores) for name, spec in datasets.items()]
-        registered = register_tables(ctx, jobs)
+        concurrency = build.profile.execution.effective_registration_concurrency
+        registered = register_tables(ctx, jobs, concurrency)
         tables = default_schema(ctx, catalog)
         records: list[dict[str, Any]] = []
         for job, facts in zip(jobs, registered, strict=True):
