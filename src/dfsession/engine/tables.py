@@ -127,10 +127,15 @@ def table_schema(ctx: SessionContext, tables: Schema, name: str) -> pa.Schema:
 
 @attrs.frozen
 class _Where:
-    """Where the engine reads a file dataset: the location it is given, which files."""
+    """Where the engine reads a file dataset: the location, which files, and a trusted schema.
+
+    ``trusted`` is the files' schema when the profile says to trust its declared one
+    (``schema_mode = "trust"``): the engine is given it and reads none of the files to infer it.
+    """
 
     location: str
     extension: str
+    trusted: pa.Schema | None = None
 
 
 #: A file format's adapter: registers one dataset read from ``_Where``.
@@ -142,7 +147,7 @@ def _files(
 ) -> Facts:
     """Register a file dataset with its format's ``adapter``; a failure names the dataset."""
     path = stores.local_path(spec.location)
-    where = _Where(_folder_location(spec, path), _file_extension(spec, path))
+    where = _Where(_folder_location(spec, path), _file_extension(spec, path), _trusted(spec))
     try:
         adapter(ctx, name, spec, where)
     except Exception as exc:
@@ -150,6 +155,17 @@ def _files(
         require_path(name, path)
         raise registration_failed(name, spec, exc, stores) from None
     return {}
+
+
+def _trusted(spec: FileDataset) -> pa.Schema | None:
+    """The declared schema without partition columns (the engine adds those), if trusted."""
+    if spec.effective_schema_mode != "trust" or spec.schema is None:
+        return None
+    return pa.schema(
+        pa.field(name, type_)
+        for name, type_ in spec.schema.items()
+        if name not in spec.partition_cols
+    )
 
 
 def _given(value: T | None, default: T) -> T:
@@ -168,6 +184,7 @@ def _parquet(ctx: SessionContext, name: str, spec: ParquetDataset, where: _Where
         table_partition_cols=_partitions(spec),
         file_extension=where.extension,
         skip_metadata=_given(spec.options.skip_metadata, True),
+        schema=where.trusted,
     )
 
 
@@ -184,7 +201,7 @@ def _csv(ctx: SessionContext, name: str, spec: CsvDataset, where: _Where) -> Non
         )
         ctx.register_csv(name, where.location, options=read)
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> None:
@@ -198,12 +215,16 @@ def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> N
             table_partition_cols=_partitions(spec),
         )
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _arrow(ctx: SessionContext, name: str, spec: ArrowDataset, where: _Where) -> None:
     ctx.register_arrow(
-        name, where.location, file_extension=where.extension, table_partition_cols=_partitions(spec)
+        name,
+        where.location,
+        schema=where.trusted,
+        file_extension=where.extension,
+        table_partition_cols=_partitions(spec),
     )
 
 
@@ -211,13 +232,17 @@ def _with_declared_types(
     ctx: SessionContext,
     name: str,
     spec: CsvDataset | JsonDataset,
+    where: _Where,
     register: Callable[[pa.Schema | None], None],
 ) -> None:
     """Register a text dataset, then again with its declared types if the engine read others.
 
     Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
-    the integer the engine would infer.
+    the integer the engine would infer. A trusted schema is registered as it is, unread.
     """
+    if where.trusted is not None:
+        register(where.trusted)
+        return
     register(None)
     if spec.schema is None:
         return

@@ -46,7 +46,7 @@ __all__ = [
     "type_map",
 ]
 
-SCHEMA_MODES = ("exact", "compatible", "none")
+SCHEMA_MODES = ("exact", "compatible", "none", "trust")
 
 
 def type_map(value: Mapping[str, Any] | None) -> FrozenMap[str, pa.DataType]:
@@ -145,14 +145,17 @@ class _Table:
     schema_mode: str | None = attrs.field(
         default=None,
         validator=one_of(*SCHEMA_MODES),
-        metadata=doc("how the schema is checked: exact, compatible or none"),
+        metadata=doc(
+            "how the schema is checked: exact, compatible or none; trust: given to the engine "
+            "as the files' schema, unchecked (no request to read it)"
+        ),
     )
 
     def __attrs_post_init__(self) -> None:
         raise_all(self._broken_rules())
 
     def _broken_rules(self) -> Iterator[FieldError]:
-        if self.schema_mode in ("exact", "compatible") and self.schema is None:
+        if self.schema_mode in ("exact", "compatible", "trust") and self.schema is None:
             yield FieldError(
                 "schema_mode", f"{self.schema_mode!r} needs a declared schema; add a schema table"
             )
@@ -234,6 +237,12 @@ class DeltaDataset(_Table):
     def _broken_rules(self) -> Iterator[FieldError]:
         if self.version is not None and self.timestamp is not None:
             yield FieldError("timestamp", "give either version or timestamp, not both")
+        if self.schema_mode == "trust":
+            yield FieldError(
+                "schema_mode",
+                "'trust' is for files: a Delta table's schema is read from its log; "
+                "use exact, compatible or none",
+            )
         yield from super()._broken_rules()
 
 
