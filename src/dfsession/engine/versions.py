@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -32,12 +33,18 @@ def engine_versions() -> dict[str, str]:
 
     deltalake's is read from its package metadata: a build without Delta tables never loads it.
     """
-    return {
-        "dfsession": VERSION,
-        "datafusion": datafusion.__version__,
-        "deltalake": importlib.metadata.version("deltalake"),
-        "pyarrow": pyarrow.__version__,
-    }
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """The installed versions, read once: a process cannot swap the libraries it has loaded."""
+    return (
+        ("dfsession", VERSION),
+        ("datafusion", datafusion.__version__),
+        ("deltalake", importlib.metadata.version("deltalake")),
+        ("pyarrow", pyarrow.__version__),
+    )
 
 
 def major(version: str) -> int:
