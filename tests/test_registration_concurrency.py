@@ -86,7 +86,7 @@ def test_the_first_failing_dataset_in_declaration_order_is_the_error_every_time(
     _fill(s3_bucket, broken=(57, 58, 140))
     profile = _profile(s3_bucket, jittery_s3.endpoint)
     messages = set()
-    for _ in range(5):
+    for _ in range(3):
         with pytest.raises(StepFailedError) as caught:
             SessionContextBuilder(profile).build()
         error = caught.value

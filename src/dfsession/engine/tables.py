@@ -60,9 +60,12 @@ class TableJob:
     run: Callable[[SessionContext], Facts] = attrs.field(eq=False, repr=False)
 
     @property
-    def in_object_store(self) -> bool:
-        """Whether the registration reads an object store, where it waits on round trips."""
-        return not self.spec.location.is_local
+    def waits_on_store(self) -> bool:
+        """Whether the registration reads an object store, where it waits on round trips.
+
+        A trusted schema (``schema_mode = "trust"``) is registered without reading anything.
+        """
+        return not self.spec.location.is_local and self.spec.effective_schema_mode != "trust"
 
 
 def register_tables(
@@ -74,13 +77,15 @@ def register_tables(
     round trips of several registrations overlap. Whatever finishes first, the facts come in
     the jobs' order and the error raised is that of the first failing job in that order: jobs
     start in order, so every job before it has run; the jobs after it are cancelled or, when
-    already running, awaited before the error is raised. Local files register one after
-    another: there the engine's work is CPU-bound and threads only add their cost.
+    already running, awaited before the error is raised. Jobs that wait on no store (local
+    files, trusted schemas) run one after another: the engine's work is CPU-bound there and
+    threads only add their cost.
     """
-    if concurrency <= 1 or len(jobs) <= 1 or not any(job.in_object_store for job in jobs):
+    waiting = sum(job.waits_on_store for job in jobs)
+    if concurrency <= 1 or waiting <= 1:
         return [job.run(ctx) for job in jobs]
     with ThreadPoolExecutor(
-        max_workers=min(concurrency, len(jobs)), thread_name_prefix="dfsession-register"
+        max_workers=min(concurrency, waiting), thread_name_prefix="dfsession-register"
     ) as pool:
         running = [pool.submit(job.run, ctx) for job in jobs]
         try:
