@@ -15,12 +15,12 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 HEAVY = ("datafusion", "pyarrow", "deltalake", "structlog", "rich", "sqlglot", "cattrs")
 
 
-def _loaded_after(code: str) -> set[str]:
-    """The top-level packages of ``HEAVY`` loaded after running ``code`` in a fresh process."""
+def _loaded_after(code: str, watched: tuple[str, ...] = HEAVY) -> set[str]:
+    """The packages of ``watched`` loaded after running ``code`` in a fresh process."""
     probe = (
         "import contextlib, io, json, sys\n"
         f"{code}\n"
-        f"print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]), "
+        f"print(json.dumps([name for name in {watched!r} if name in sys.modules]), "
         "file=sys.__stderr__)\n"
     )
     env = {
@@ -57,3 +57,21 @@ def test_the_package_exports_every_public_name() -> None:
     for name in dfsession.__all__:
         assert getattr(dfsession, name) is not None
     assert set(dfsession.__all__) <= set(dir(dfsession))
+
+
+def test_a_query_through_the_command_line_loads_no_delta_packaging_or_sql_tokenizer(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "t.parquet")
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'[datasets.t]\nformat = "parquet"\nlocation = "{tmp_path / "t.parquet"}"\n')
+    code = (
+        "from dfsession.cli import main\n"
+        "quiet = contextlib.redirect_stdout(io.StringIO())\n"
+        "with quiet, contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    assert main(['sql', {str(profile)!r}, 'SELECT x FROM t']) == 0"
+    )
+    assert _loaded_after(code, ("deltalake", "packaging", "sqlglot")) == set()

@@ -6,17 +6,21 @@ import functools
 import importlib.metadata
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import attrs
 import datafusion
 import pyarrow
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+# packaging is imported by the functions that read versions: only Delta tables need them.
 
 __all__ = [
     "DELTALAKE_DATAFUSION_MAJORS",
@@ -49,6 +53,8 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
 
 def major(version: str) -> int:
     """The major number of a version such as ``55.0.0``; ``InvalidVersion`` (a ``ValueError``)."""
+    from packaging.version import Version  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+
     return Version(version).major
 
 
@@ -62,6 +68,9 @@ DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
 
 def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
     """The requirement on the ``datafusion`` package among ``requirements`` (markers ignored)."""
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+    from packaging.utils import canonicalize_name  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+
     for text in requirements:
         try:
             requirement = Requirement(text)
@@ -79,6 +88,8 @@ def _admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
     first release: probing those finds every major it admits among ``0`` to two past the
     highest it names, and an open upper end shows as more than one major.
     """
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+
     named = []
     for item in specifier:
         try:
@@ -116,6 +127,8 @@ def deltalake_datafusion_major(
 
 def _minor_release(version: str) -> str:
     """``1.6`` for ``1.6.6``, as ``DELTALAKE_DATAFUSION_MAJORS`` is keyed."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+
     try:
         release = Version(version)
     except InvalidVersion:
@@ -173,6 +186,8 @@ def check_delta_compatibility(
 
 
 def _installed_datafusion(text: str) -> Version:
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - only Delta tables need it (~20 ms to import)
+
     try:
         return Version(text)
     except InvalidVersion:
