@@ -48,9 +48,13 @@ class SettingsStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Set each key; an unknown key or bad value fails naming the key."""
+        if not build.profile.settings:
+            return StepRecord.skipped(self.name, "no [settings] in the profile")
         settings = runtime_settings(build.profile.settings)
         if not settings:
-            return StepRecord.skipped(self.name, "no datafusion.runtime.* keys in [settings]")
+            return StepRecord.skipped(
+                self.name, "no datafusion.runtime.* keys in [settings] (the context has the rest)"
+            )
         for key, value in settings.items():
             try:
                 set_option(build.ctx, key, value)
