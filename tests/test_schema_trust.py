@@ -117,3 +117,21 @@ def test_trusted_datasets_in_an_object_store_register_without_a_request(
     records = _datasets(session)
     assert [r["name"] for r in records] == [f"t{i}" for i in range(20)]
     assert session.ctx.table("t0").schema().names == ["id", "name", "day"]
+
+
+def test_trust_is_refused_for_provider_datasets() -> None:
+    with pytest.raises(ProfileError) as caught:
+        SessionProfile.from_dict(
+            {
+                "datasets": {
+                    "p": {
+                        "format": "provider",
+                        "ref": "provider_fixtures.sources:events",
+                        "schema": {"id": "int64"},
+                        "schema_mode": "trust",
+                    }
+                }
+            }
+        )
+    assert caught.value.path == "datasets.p.schema_mode"
+    assert "comes with its schema" in str(caught.value)
