@@ -78,7 +78,8 @@ class DatasetsStep:
         ]
         if catalogs is not None:
             jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
-        registered = register_tables(ctx, jobs)
+        concurrency = profile.execution.effective_registration_concurrency
+        registered = register_tables(ctx, jobs, concurrency)
         records = [
             _checked(ctx, profile, job, facts, stores)
             for job, facts in zip(jobs, registered, strict=True)
