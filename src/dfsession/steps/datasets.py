@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import default_schema, register_tables, table_job, table_schema
 from dfsession.engine.versions import DeltaGuard
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
-from dfsession.profile.datasets import DeltaDataset
+from dfsession.profile.datasets import (
+    ArrowDataset,
+    CsvDataset,
+    DeltaDataset,
+    JsonDataset,
+    ParquetDataset,
+)
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
 __all__ = [
     "DatasetsStep",
 ]
+
+#: The datasets a cluster can read: listing tables of files, which the client sends as a plan.
+_LISTING_TABLES = (ParquetDataset, CsvDataset, JsonDataset, ArrowDataset)
 
 
 @attrs.frozen(cache_hash=True)
@@ -66,3 +79,12 @@ class DatasetsStep:
                 }
             )
         return StepRecord(step=self.name, applied={"datasets": records})
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Datasets read by a provider of this process, and files in object stores."""
+        for name, spec in profile.datasets.items():
+            if not isinstance(spec, _LISTING_TABLES):
+                reason = f"a {spec.format!r} dataset: {REASONS['table_provider']}"
+                yield Unportable(f"datasets.{name}", reason)
+            elif not spec.location.is_local:
+                yield Unportable(f"datasets.{name}.location", REASONS["remote_dataset"])
