@@ -189,6 +189,30 @@ def test_guard_names_both_versions_and_the_fix_when_majors_differ() -> None:
     assert "pip install 'datafusion>=55,<56'" in message
 
 
+@pytest.mark.parametrize(
+    ("datafusion_version", "deltalake_version", "major"),
+    [("55.0.0", "1.6.6", 55), ("55.1.0", "1.6.3", 55), ("54.0.0", "1.6.2", 54)],
+)
+def test_guard_knows_both_engine_sets(
+    datafusion_version: str, deltalake_version: str, major: int
+) -> None:
+    found = check_delta_compatibility(
+        datafusion_version=datafusion_version,
+        deltalake_version=deltalake_version,
+        deltalake_requires=[],
+    )
+    assert found == major
+
+
+def test_guard_refuses_the_datafusion_54_deltalake_with_datafusion_55() -> None:
+    with pytest.raises(
+        IncompatibleVersionsError, match=r"deltalake 1\.6\.2 was built for DataFusion 54"
+    ):
+        check_delta_compatibility(
+            datafusion_version="55.0.0", deltalake_version="1.6.2", deltalake_requires=[]
+        )
+
+
 def test_guard_refuses_a_deltalake_release_it_does_not_know() -> None:
     with pytest.raises(IncompatibleVersionsError) as caught:
         check_delta_compatibility(
@@ -204,7 +228,7 @@ def test_a_declared_datafusion_requirement_wins_over_the_table() -> None:
     assert "declared requirement" in source
     assert (
         deltalake_datafusion_major("1.6.6", ["datafusion-ffi>=1"])[0]
-        == DELTALAKE_DATAFUSION_MAJORS["1.6"]
+        == DELTALAKE_DATAFUSION_MAJORS[">=1.6.3,<1.7"]
     )
 
 

@@ -45,12 +45,16 @@ def major(version: str) -> int:
     return Version(version).major
 
 
-#: The DataFusion major each deltalake minor release was built against. deltalake declares no
-#: datafusion requirement in its package metadata (it links DataFusion statically and talks to
-#: the ``datafusion`` package over FFI), so this table is the source when the metadata is
-#: silent. Read from the crate versions compiled into the wheels: deltalake 1.6.6 embeds
-#: datafusion 55.1.0 (``strings _internal.abi3.so | grep datafusion-ffi-``).
-DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
+#: The DataFusion major deltalake releases were built against, by PEP 440 specifier of the
+#: deltalake version. deltalake declares no datafusion requirement in its package metadata (it
+#: links DataFusion statically and talks to the ``datafusion`` package over FFI), so this table
+#: is the source when the metadata is silent. Read from the crate versions compiled into the
+#: wheels (``strings _internal.abi3.so | grep datafusion-ffi-``): deltalake 1.6.6 embeds
+#: datafusion-ffi 55.1.0, deltalake 1.6.2 datafusion-ffi 54.0.0 (the last release for 54, the
+#: set Apache Ballista 54 pins; 1.6.3 crashes with DataFusion 54).
+DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType(
+    {"==1.6.2": 54, ">=1.6.3,<1.7": 55}
+)
 
 
 def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
@@ -100,20 +104,20 @@ def deltalake_datafusion_major(
         if len(majors) == 1:
             return next(iter(majors)), f"deltalake's declared requirement {str(requirement)!r}"
         note = f"; its declared {str(requirement)!r} admits more than one major"
-    minor = _minor_release(deltalake_version)
-    built_for = DELTALAKE_DATAFUSION_MAJORS.get(minor)
-    if built_for is not None:
-        return built_for, f"dfsession's table of deltalake releases (deltalake {minor}.x{note})"
+    for releases, built_for in DELTALAKE_DATAFUSION_MAJORS.items():
+        if _is_release_in(deltalake_version, releases):
+            return built_for, (
+                f"dfsession's table of deltalake releases (deltalake {releases}{note})"
+            )
     return None, f"neither deltalake's metadata nor dfsession's table of releases says{note}"
 
 
-def _minor_release(version: str) -> str:
-    """``1.6`` for ``1.6.6``, as ``DELTALAKE_DATAFUSION_MAJORS`` is keyed."""
+def _is_release_in(version: str, releases: str) -> bool:
+    """Whether ``version`` is one of ``releases`` (a specifier set); ``False`` if unreadable."""
     try:
-        release = Version(version)
+        return SpecifierSet(releases).contains(Version(version), prereleases=True)
     except InvalidVersion:
-        return version
-    return f"{release.major}.{release.minor}"
+        return False
 
 
 def check_delta_compatibility(
@@ -145,7 +149,7 @@ def check_delta_compatibility(
         source = "the step's datafusion_major setting"
     if built_for is None:
         known = ", ".join(
-            f"deltalake {k}.x -> DataFusion {v}" for k, v in DELTALAKE_DATAFUSION_MAJORS.items()
+            f"deltalake {k} -> DataFusion {v}" for k, v in DELTALAKE_DATAFUSION_MAJORS.items()
         )
         raise IncompatibleVersionsError(
             f"cannot tell which DataFusion deltalake {deltalake_version} was built for: "
