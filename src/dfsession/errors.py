@@ -65,10 +65,10 @@ class NotPortableError(ProfileError):
         super().__init__(problems)
         self.engine = engine
         lines = [f"{path}: {reason}" if path else reason for path, reason in self.problems]
-        count = "1 item" if len(lines) == 1 else f"{len(lines)} items"
+        count, them = ("1 item", "it") if len(lines) == 1 else (f"{len(lines)} items", "them")
         self.args = (
-            f"{count} of this build cannot run on a {engine!r} engine (engine.kind); "
-            "remove them or use kind = 'local':\n" + "\n".join(f"  {line}" for line in lines),
+            f"{count} of this build cannot run on a {engine!r} engine (engine.kind); remove "
+            f"{them} or use kind = 'local':\n" + "\n".join(f"  {line}" for line in lines),
         )
 
 
