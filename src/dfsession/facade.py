@@ -584,7 +584,8 @@ class Queries:
                 f"unknown explain format {format!r}; expected one of {', '.join(EXPLAIN_FORMATS)}"
             )
         head = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
-        prefix = f"{head} FORMAT {format} "
+        # indent is the default; DataFusion 54 refuses EXPLAIN ANALYZE with any FORMAT.
+        prefix = f"{head} " if analyze and format == "indent" else f"{head} FORMAT {format} "
         with query_span(self._tracing, sql, {"dfsession.query.operation": "explain"}):
             try:
                 table = self._run(prefix + sql, sql, _param_values(params), self._options)

@@ -266,6 +266,11 @@ def _add_physical_rules(
 
 def _set_query_planner(ctx: SessionContext, ref: str, search: tuple[str, ...]) -> str:
     """Install the query planner the reference names."""
+    if not hasattr(ctx, "set_query_planner"):
+        raise IncompatibleVersionsError(
+            f"planner.query_planner needs SessionContext.set_query_planner, which datafusion "
+            f"{datafusion.__version__} lacks; upgrade datafusion or remove planner.query_planner"
+        )
     _install(
         ref,
         "planner.query_planner",
