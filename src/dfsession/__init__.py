@@ -6,6 +6,7 @@ __version__ = VERSION
 from dfsession.errors import (
     DfSessionError,
     IncompatibleVersionsError,
+    NotPortableError,
     ProfileError,
     QueryError,
     SchemaMismatchError,
@@ -15,6 +16,7 @@ from dfsession.errors import (
 )
 from dfsession.pipeline.cache import SessionCache
 from dfsession.pipeline.ordering import insert_after, insert_before, replace_step, without_step
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import InstallStep, SessionBuild
 from dfsession.profile.model import SessionProfile, load_profile
 from dfsession.record import StepRecord
@@ -25,6 +27,7 @@ __all__ = [
     "DfSessionError",
     "IncompatibleVersionsError",
     "InstallStep",
+    "NotPortableError",
     "ProfileError",
     "QueryError",
     "SchemaMismatchError",
@@ -36,6 +39,7 @@ __all__ = [
     "StepFailedError",
     "StepOrderError",
     "StepRecord",
+    "Unportable",
     "__version__",
     "default_steps",
     "insert_after",

@@ -10,10 +10,8 @@ cluster gets the session's settings as ``cluster_config``, once, when the contex
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Any
 
 from datafusion import SessionConfig, SessionContext
@@ -83,15 +81,16 @@ REASONS: Mapping[str, str] = {
 }
 
 
-def _import_ballista() -> ModuleType:
+def _import_ballista() -> Any:
     try:
-        return importlib.import_module("ballista")
+        import ballista  # noqa: PLC0415 - only a Ballista engine loads it
     except ImportError as exc:
         raise ProfileError.at(
             "engine.kind",
             f"kind = {BALLISTA!r} needs the Ballista client, which cannot be imported "
             f"({type(exc).__name__}: {exc}); {INSTALL_HINT}",
         ) from exc
+    return ballista
 
 
 def ballista_version() -> str | None:
