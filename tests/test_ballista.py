@@ -272,3 +272,14 @@ def test_plan_refuses_a_udf_a_delta_table_and_an_in_memory_step_on_a_cluster(
         builder.build()
     assert [path for path, _ in caught.value.problems] == ["udfs.0", "datasets.events", ""]
     assert cluster.job_ids() == before
+
+
+def test_the_report_of_a_cluster_session_validates(session: BuiltSession) -> None:
+    import jsonschema  # noqa: PLC0415
+
+    from dfsession.session import report_schema  # noqa: PLC0415
+
+    report = session.report()
+    jsonschema.validate(report, report_schema())
+    assert report["steps"][0]["applied"]["engine"] == "ballista"
+    assert report["provenance"]["engine.kind"]["value"] == "ballista"
