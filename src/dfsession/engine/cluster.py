@@ -4,8 +4,8 @@
 measured with ballista 54.1: a ``BallistaSessionContext`` is a local ``SessionContext`` whose
 DataFrames send their optimized logical plan to the scheduler when they are collected
 (``collect``, ``to_arrow_table``, ``count``, the ``write_*`` methods); ``to_pydict``,
-``to_pylist``, ``execute_stream`` and ``__arrow_c_stream__`` run in this process. The
-cluster gets the session's settings as ``cluster_config``, once, when the context is made.
+``to_pylist``, ``execute_stream`` and ``__arrow_c_stream__`` run in this process. Every query
+carries the settings the context was made with (``cluster_config``); a later ``SET`` stays local.
 """
 
 from __future__ import annotations
