@@ -234,3 +234,12 @@ def test_without_the_ballista_client_the_build_says_how_to_install_it(tmp_path: 
     assert caught.value.path == "engine.kind"
     assert 'pip install "dfsession[ballista]"' in str(caught.value)
     assert ".ci/install-ballista" in str(caught.value)
+
+
+def test_a_provider_dataset_is_refused_as_a_table_provider_of_this_process() -> None:
+    profile = cluster_profile(
+        datasets={"events": {"format": "provider", "ref": "provider_fixtures.sources:events"}}
+    )
+    (item,) = unportable_items(default_steps(), profile)
+    assert item.path == "datasets.events"
+    assert item.reason.startswith("a 'provider' dataset: it is read through a table provider")

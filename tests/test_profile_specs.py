@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile
 from dfsession.errors import QueryError
 from dfsession.profile.convert import VALUE_TYPES
-from dfsession.profile.datasets import CsvDataset, DatasetSpec, DeltaDataset, ParquetDataset
+from dfsession.profile.datasets import (
+    CsvDataset,
+    DatasetSpec,
+    DeltaDataset,
+    ParquetDataset,
+    ProviderDataset,
+)
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import ObjectStoreSpec, S3Options, S3Store
 from dfsession.profile.values import ImportRef, SecretRef, Timestamp
@@ -168,7 +174,8 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
         }
     )
     assert found["datasets.t.format"] == (
-        "expected one of parquet, csv, json, arrow, delta (got 'parquett'); did you mean 'parquet'?"
+        "expected one of parquet, csv, json, arrow, delta, provider (got 'parquett'); "
+        "did you mean 'parquet'?"
     )
     assert "did you mean 'azure'?" in found["object_stores.l.kind"]
 
@@ -176,7 +183,8 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
 def test_a_missing_format_is_reported_with_the_other_problems_of_the_dataset() -> None:
     found = problems_of({"datasets": {"t": {"fromat": "csv", "location": " "}}})
     assert found == {
-        "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta)",
+        "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta, "
+        "provider)",
         "datasets.t.fromat": "unknown key; did you mean 'format'?",
         "datasets.t.location": "expected a path or a URL (got ' ' that is a string)",
     }
@@ -250,7 +258,10 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     assert again == profile
     assert again.fingerprint() == profile.fingerprint()
     for spec in again.datasets.values():
-        assert isinstance(spec.location, Location)
+        if isinstance(spec, ProviderDataset):
+            assert isinstance(spec.ref, ImportRef)
+        else:
+            assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())
 

@@ -39,7 +39,7 @@ from dfsession.engine.delta import (
 )
 from dfsession.engine.files import LocalWrite, copy_statement
 from dfsession.engine.stores import ObjectStores
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, PluginGuard
 from dfsession.errors import (
     DfSessionError,
     QueryError,
@@ -48,7 +48,7 @@ from dfsession.errors import (
 )
 from dfsession.faults import UdfFaults, fault_error, is_engine_failure
 from dfsession.logs import get_logger
-from dfsession.profile.datasets import CsvDataset, DeltaDataset
+from dfsession.profile.datasets import CsvDataset, FileDataset
 from dfsession.profile.locations import Location, redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
@@ -467,9 +467,9 @@ class Queries:
     __slots__ = (
         "_cluster",
         "_ctx",
-        "_delta",
         "_delta_writes",
         "_faults",
+        "_guard",
         "_options",
         "_profile",
         "_stores",
@@ -484,7 +484,7 @@ class Queries:
         stores: ObjectStores | None = None,
         tracing: SessionTracing | None = None,
         faults: UdfFaults | None = None,
-        delta: DeltaGuard | None = None,
+        guard: PluginGuard | None = None,
     ) -> None:
         policy = profile.sql_policy
         self._ctx = ctx
@@ -497,8 +497,8 @@ class Queries:
         self._tracing = tracing
         #: Where the session's checked Python functions keep their faults.
         self._faults = faults
-        #: The version guard Delta writes run, as the build's delta step ran it.
-        self._delta = delta if delta is not None else DeltaGuard()
+        #: The native-plugin guard Delta writes run, as the build's delta step handed it on.
+        self._guard = guard if guard is not None else PluginGuard()
         self._delta_writes = DeltaWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
@@ -868,7 +868,7 @@ class Queries:
         *,
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
-        self._delta.check()
+        self._guard.check(DELTALAKE, required=True)
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
@@ -970,7 +970,7 @@ class Queries:
         """
         written = Path(self._stores.local_path(target) or target.text)
         for name, dataset in self._profile.datasets.items():
-            if isinstance(dataset, DeltaDataset):
+            if not isinstance(dataset, FileDataset):
                 continue
             read = self._stores.local_path(dataset.location)
             if read is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["one_line", "sql_string"]
+import inspect
+
+__all__ = ["describe_object", "one_line", "sql_string"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -13,3 +15,13 @@ def one_line(exc: BaseException) -> str:
 def sql_string(text: str) -> str:
     """``text`` as a SQL string literal: in single quotes, each quote doubled."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def describe_object(obj: object) -> str:
+    """What a reference resolved to, in a few words: ``the class m.C``, ``int 42``..."""
+    if inspect.isclass(obj):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, list | tuple) and not obj:
+        return "an empty list"
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"

@@ -22,9 +22,10 @@ from datafusion import (
 )
 
 from dfsession.engine.cluster import REASONS
+from dfsession.engine.text import describe_object
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.faults import CheckedFunction, UdfFaults
-from dfsession.imports import ReferenceResolver, describe_object, resolve_reference
+from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
 from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
