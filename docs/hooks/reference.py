@@ -402,18 +402,42 @@ def api_reference() -> str:
 
 
 def benchmark_table(path: Path = DOCS / "benchmark-results.json") -> str:
-    """Each benchmark's medians and ratio to its baseline, from a results file."""
+    """Each benchmark's medians and ratios to its baseline, from a results file.
+
+    The file is ``run_all.py``'s (one run: ``results``) or several runs of the benchmarks
+    (``runs``, each with the results of each benchmark module); each run gets its own table.
+    """
     document = json.loads(path.read_text(encoding="utf-8"))
     lines = [
-        f"From `{path.name}`: Python {document.get('python')}, {document.get('machine')}."
-        + (f" {_sentence(document['note'])}." if document.get("note") else ""),
-        "",
-        "| benchmark | median per candidate | time / the baseline's |",
-        "|---|---|---|",
+        f"From `{path.name}`." + (f" {_sentence(document['note'])}" if "note" in document else "")
     ]
-    for result in document["results"]:
-        lines.append(_benchmark_row(result))
+    if "commands" in document:
+        lines += ["", "```bash", *document["commands"], "```"]
+    for label, results in _runs(document):
+        lines += ["", f"### {label}", ""] if label else [""]
+        lines += [
+            "| benchmark | median per candidate | time / the baseline's |",
+            "|---|---|---|",
+            *(_benchmark_row(result) for result in results),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float) -> str:
+    """Four significant digits, thousands separated."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.4g}"
+
+
+def _runs(document: Mapping[str, Any]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    if "results" in document:
+        return [("", document["results"])]
+    return [
+        (
+            f"Run {run['run']}",
+            [result for part in run["benchmarks"].values() for result in part["results"]],
+        )
+        for run in document["runs"]
+    ]
 
 
 def _benchmark_row(result: Mapping[str, Any]) -> str:
@@ -422,7 +446,7 @@ def _benchmark_row(result: Mapping[str, Any]) -> str:
     unit, medians = (
         ("MB", result["median_mb"]) if "median_mb" in result else ("ms", result["median_ms"])
     )
-    figures = ", ".join(f"{name} {value:,.4g} {unit}" for name, value in medians.items())
+    figures = ", ".join(f"{name} {_figure(value)} {unit}" for name, value in medians.items())
     ratios = ", ".join(
         f"{name} {ratio:.2f}"
         for name, ratio in result.get("ratio_to_baseline", {}).items()
