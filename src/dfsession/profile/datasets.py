@@ -70,8 +70,8 @@ def type_map(value: Mapping[str, Any] | None) -> FrozenMap[str, pa.DataType]:
 # --- options, per format ----------------------------------------------------------------------
 
 
-def _option(text: str, **kwargs: Any) -> Any:
-    return attrs.field(default=None, metadata=doc(text), **kwargs)
+def _option(text: str, example: Any = None, **kwargs: Any) -> Any:
+    return attrs.field(default=None, metadata=doc(text, example), **kwargs)
 
 
 _EXTENSION = "only files with this extension are read (default: the format's own)"
@@ -83,7 +83,7 @@ class ParquetOptions:
     """Options of a Parquet dataset."""
 
     unknown_key: ClassVar[str] = "option for format 'parquet'"
-    file_extension: str | None = _option(_EXTENSION)
+    file_extension: str | None = _option(_EXTENSION, ".pq")
     skip_metadata: bool | None = _option("skip the files' own metadata (default true)")
 
 
@@ -92,9 +92,9 @@ class CsvOptions:
     """Options of a CSV dataset."""
 
     unknown_key: ClassVar[str] = "option for format 'csv'"
-    file_extension: str | None = _option(_EXTENSION)
+    file_extension: str | None = _option(_EXTENSION, ".txt")
     has_header: bool | None = _option("whether files start with a header line (default true)")
-    delimiter: str | None = _option("the field delimiter (default ',')")
+    delimiter: str | None = _option("the field delimiter (default ',')", ";")
     schema_infer_max_records: int | None = _option(_INFER, validator=non_negative)
 
 
@@ -103,7 +103,7 @@ class JsonOptions:
     """Options of a newline-delimited JSON dataset."""
 
     unknown_key: ClassVar[str] = "option for format 'json'"
-    file_extension: str | None = _option(_EXTENSION)
+    file_extension: str | None = _option(_EXTENSION, ".jsonl")
     schema_infer_max_records: int | None = _option(_INFER, validator=non_negative)
 
 
@@ -112,7 +112,7 @@ class ArrowOptions:
     """Options of an Arrow IPC dataset."""
 
     unknown_key: ClassVar[str] = "option for format 'arrow'"
-    file_extension: str | None = _option(_EXTENSION)
+    file_extension: str | None = _option(_EXTENSION, ".ipc")
 
 
 @attrs.frozen

@@ -70,7 +70,7 @@ class EngineConfig:
     kind: str = attrs.field(
         default=LOCAL,
         validator=one_of(*ENGINE_KINDS),
-        metadata=doc("where queries run: local (this process) or ballista (a cluster)"),
+        metadata=doc("where queries run: local (this process) or ballista (a cluster)", "ballista"),
     )
     url: SchedulerUrl | None = optional_field(
         SchedulerUrl.parse, "ballista: the address of a running scheduler, 'df://host:port'"

@@ -181,14 +181,20 @@ class FeaturesConfig:
 class ViewConfig:
     """A view: a name for a SQL query."""
 
-    sql: str = attrs.field(validator=identifier, metadata=doc("the view's query"))
+    sql: str = attrs.field(
+        validator=identifier,
+        metadata=doc("the view's query", "SELECT * FROM trips WHERE fare > 100"),
+    )
 
 
 @attrs.frozen
 class PreparedConfig:
     """A prepared statement with ``$1``-style parameters of declared Arrow types."""
 
-    sql: str = attrs.field(validator=identifier, metadata=doc("the statement, with $1, $2..."))
+    sql: str = attrs.field(
+        validator=identifier,
+        metadata=doc("the statement, with $1, $2...", "SELECT * FROM trips WHERE id = $1"),
+    )
     params: tuple[pa.DataType, ...] = attrs.field(
         default=(), converter=_type_tuple, metadata=doc("the Arrow type of each parameter")
     )
@@ -201,7 +207,9 @@ class UdfConfig:
     ref: ImportRef = parsed_field(
         ImportRef.parse, "'package.module:attribute' of a function, a list of them or a callable"
     )
-    name: str | None = attrs.field(default=None, metadata=doc("the SQL name of a plain callable"))
+    name: str | None = attrs.field(
+        default=None, metadata=doc("the SQL name of a plain callable", "clean_name")
+    )
     args: tuple[pa.DataType, ...] | None = optional_field(
         _type_tuple, "a plain callable's argument types"
     )
@@ -279,5 +287,6 @@ class TracingConfig:
         metadata=doc("global (the application's tracer provider), console or otlp"),
     )
     endpoint: str | None = attrs.field(
-        default=None, metadata=doc("the OTLP/HTTP collector's URL (otlp only)")
+        default=None,
+        metadata=doc("the OTLP/HTTP collector's URL (otlp only)", "http://127.0.0.1:4318"),
     )
