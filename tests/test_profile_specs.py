@@ -20,6 +20,7 @@ from dfsession.profile.datasets import (
     DeltaDataset,
     LocatedDataset,
     ParquetDataset,
+    ProviderDataset,
 )
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import ObjectStoreSpec, S3Options, S3Store
@@ -258,7 +259,9 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     assert again == profile
     assert again.fingerprint() == profile.fingerprint()
     for spec in again.datasets.values():
-        if isinstance(spec, LocatedDataset):  # not Iceberg (a catalog's) nor provider tables
+        if isinstance(spec, ProviderDataset):
+            assert isinstance(spec.ref, ImportRef)
+        elif isinstance(spec, LocatedDataset):  # an Iceberg table is found through its catalog
             assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())
