@@ -30,6 +30,7 @@ MODULES = (
     "bench_delta_remote",
     "bench_iceberg",
     "bench_layers",
+    "bench_views",
 )
 
 

@@ -8,6 +8,7 @@ or a module of its own like ``dfsession.engine.delta``) and its case in ``table_
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, assert_never
@@ -38,6 +39,7 @@ from dfsession.profile.datasets import (
     FileDataset,
     IcebergDataset,
     JsonDataset,
+    LocatedDataset,
     ParquetDataset,
     ProviderDataset,
 )
@@ -81,10 +83,45 @@ class TableJob:
         """``schema.name`` for a table of another schema; the name alone in the default one."""
         return self.name if self.schema is None else f"{self.schema}.{self.name}"
 
+    @property
+    def waits_on_store(self) -> bool:
+        """Whether the registration reads an object store, where it waits on round trips.
 
-def register_tables(ctx: SessionContext, jobs: Sequence[TableJob]) -> list[Facts]:
-    """Run the registration jobs one after another, in order; the facts of each."""
-    return [job.run(ctx) for job in jobs]
+        A trusted schema (``schema_mode = "trust"``) is registered without reading anything;
+        a provider dataset's object does its own reading, if any; Iceberg tables share their
+        catalog's client, so they are loaded one after another.
+        """
+        spec = self.spec
+        if not isinstance(spec, LocatedDataset):
+            return False
+        return not spec.location.is_local and spec.effective_schema_mode != "trust"
+
+
+def register_tables(
+    ctx: SessionContext, jobs: Sequence[TableJob], concurrency: int = 1
+) -> list[Facts]:
+    """Run the registration jobs, up to ``concurrency`` at once; the facts of each, in order.
+
+    The engine releases the interpreter lock while a registration waits on its store, so the
+    round trips of several registrations overlap. Whatever finishes first, the facts come in
+    the jobs' order and the error raised is that of the first failing job in that order: jobs
+    start in order, so every job before it has run; the jobs after it are cancelled or, when
+    already running, awaited before the error is raised. Jobs that wait on no store (local
+    files, trusted schemas) run one after another: the engine's work is CPU-bound there and
+    threads only add their cost.
+    """
+    waiting = sum(job.waits_on_store for job in jobs)
+    if concurrency <= 1 or waiting <= 1:
+        return [job.run(ctx) for job in jobs]
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, waiting), thread_name_prefix="dfsession-register"
+    ) as pool:
+        running = [pool.submit(job.run, ctx) for job in jobs]
+        try:
+            return [future.result() for future in running]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def table_job(
@@ -188,10 +225,15 @@ def table_schema(ctx: SessionContext, tables: Schema, name: str) -> pa.Schema:
 
 @attrs.frozen
 class _Where:
-    """Where the engine reads a file dataset: the location it is given, which files."""
+    """Where the engine reads a file dataset: the location, which files, and a trusted schema.
+
+    ``trusted`` is the files' schema when the profile says to trust its declared one
+    (``schema_mode = "trust"``): the engine is given it and reads none of the files to infer it.
+    """
 
     location: str
     extension: str
+    trusted: pa.Schema | None = None
 
 
 #: A file format's adapter: registers one dataset read from ``_Where``.
@@ -203,7 +245,7 @@ def _files(
 ) -> Facts:
     """Register a file dataset with its format's ``adapter``; a failure names the dataset."""
     path = stores.local_path(spec.location)
-    where = _Where(_folder_location(spec, path), _file_extension(spec, path))
+    where = _Where(_folder_location(spec, path), _file_extension(spec, path), _trusted(spec))
     try:
         adapter(ctx, name, spec, where)
     except Exception as exc:
@@ -211,6 +253,17 @@ def _files(
         require_path(name, path)
         raise registration_failed(name, spec, exc, stores) from None
     return {}
+
+
+def _trusted(spec: FileDataset) -> pa.Schema | None:
+    """The declared schema without partition columns (the engine adds those), if trusted."""
+    if spec.effective_schema_mode != "trust" or spec.schema is None:
+        return None
+    return pa.schema(
+        pa.field(name, type_)
+        for name, type_ in spec.schema.items()
+        if name not in spec.partition_cols
+    )
 
 
 def _given(value: T | None, default: T) -> T:
@@ -229,6 +282,7 @@ def _parquet(ctx: SessionContext, name: str, spec: ParquetDataset, where: _Where
         table_partition_cols=_partitions(spec),
         file_extension=where.extension,
         skip_metadata=_given(spec.options.skip_metadata, True),
+        schema=where.trusted,
     )
 
 
@@ -245,7 +299,7 @@ def _csv(ctx: SessionContext, name: str, spec: CsvDataset, where: _Where) -> Non
         )
         ctx.register_csv(name, where.location, options=read)
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> None:
@@ -259,12 +313,16 @@ def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> N
             table_partition_cols=_partitions(spec),
         )
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _arrow(ctx: SessionContext, name: str, spec: ArrowDataset, where: _Where) -> None:
     ctx.register_arrow(
-        name, where.location, file_extension=where.extension, table_partition_cols=_partitions(spec)
+        name,
+        where.location,
+        schema=where.trusted,
+        file_extension=where.extension,
+        table_partition_cols=_partitions(spec),
     )
 
 
@@ -272,13 +330,17 @@ def _with_declared_types(
     ctx: SessionContext,
     name: str,
     spec: CsvDataset | JsonDataset,
+    where: _Where,
     register: Callable[[pa.Schema | None], None],
 ) -> None:
     """Register a text dataset, then again with its declared types if the engine read others.
 
     Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
-    the integer the engine would infer.
+    the integer the engine would infer. A trusted schema is registered as it is, unread.
     """
+    if where.trusted is not None:
+        register(where.trusted)
+        return
     register(None)
     if spec.schema is None:
         return

@@ -21,23 +21,29 @@ pairs, crashes the process), so every such hand-off goes through ``PluginGuard``
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import attrs
 import datafusion
 import pyarrow
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+# packaging is imported by the functions that read versions: a build without native plugins
+# (Delta, providers, planner objects) never needs it.
 
 __all__ = [
     "DELTALAKE",
@@ -67,29 +73,39 @@ def engine_versions() -> dict[str, str]:
 
     deltalake's is read from its package metadata: a build without Delta tables never loads it.
     """
-    return {
-        "dfsession": VERSION,
-        "datafusion": datafusion.__version__,
-        DELTALAKE: importlib.metadata.version(DELTALAKE),
-        "pyarrow": pyarrow.__version__,
-    }
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """The installed versions, read once: a process cannot swap the libraries it has loaded."""
+    return (
+        ("dfsession", VERSION),
+        ("datafusion", datafusion.__version__),
+        (DELTALAKE, importlib.metadata.version(DELTALAKE)),
+        ("pyarrow", pyarrow.__version__),
+    )
 
 
 def major(version: str) -> int:
     """The major number of a version such as ``55.0.0``; ``InvalidVersion`` (a ``ValueError``)."""
+    from packaging.version import Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     return Version(version).major
 
 
-#: The DataFusion major each release of a native plugin was built against, by distribution
-#: name and minor release, for plugins whose package metadata is silent. deltalake declares no
-#: datafusion requirement (it links DataFusion statically and talks to the ``datafusion``
-#: package over FFI): deltalake 1.6.6 embeds datafusion 55.1.0
-#: (``strings _internal.abi3.so | grep datafusion-ffi-``).
+#: The DataFusion major releases of a native plugin were built against, by distribution name
+#: and PEP 440 specifier of the release, for plugins whose package metadata is silent.
+#: deltalake declares no datafusion requirement (it links DataFusion statically and talks to
+#: the ``datafusion`` package over FFI); read from the crate versions compiled into the wheels
+#: (``strings _internal.abi3.so | grep datafusion-ffi-``): deltalake 1.6.6 embeds datafusion-ffi
+#: 55.1.0, deltalake 1.6.2 datafusion-ffi 54.0.0 (the last release for DataFusion 54, the set
+#: Apache Ballista 54 pins; 1.6.3 crashes with DataFusion 54).
 KNOWN_DATAFUSION_MAJORS: Mapping[str, Mapping[str, int]] = MappingProxyType(
     {
-        DELTALAKE: MappingProxyType({"1.6": 55}),
+        DELTALAKE: MappingProxyType({"==1.6.2": 54, ">=1.6.3,<1.7": 55}),
         # PyIceberg's table provider: pyiceberg-core 0.11.0 embeds datafusion-ffi 54.1.0.
-        PYICEBERG_CORE: MappingProxyType({"0.11": 54}),
+        PYICEBERG_CORE: MappingProxyType({">=0.11,<0.12": 54}),
     }
 )
 #: deltalake's entry of ``KNOWN_DATAFUSION_MAJORS``.
@@ -123,6 +139,9 @@ class PluginVersion:
 
 def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
     """The requirement on the ``datafusion`` package among ``requirements`` (markers ignored)."""
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415 - start-up time (~20 ms)
+    from packaging.utils import canonicalize_name  # noqa: PLC0415 - start-up time (~20 ms)
+
     for text in requirements:
         try:
             requirement = Requirement(text)
@@ -140,6 +159,8 @@ def _admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
     first release: probing those finds every major it admits among ``0`` to two past the
     highest it names, and an open upper end shows as more than one major.
     """
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     named = []
     for item in specifier:
         try:
@@ -167,10 +188,11 @@ def declared_datafusion_major(
         if len(majors) == 1:
             return next(iter(majors)), f"{package}'s declared requirement {str(requirement)!r}"
         note = f"; its declared {str(requirement)!r} admits more than one major"
-    minor = _minor_release(version)
-    built_for = KNOWN_DATAFUSION_MAJORS.get(package, {}).get(minor)
-    if built_for is not None:
-        return built_for, f"dfsession's table of {package} releases ({package} {minor}.x{note})"
+    for releases, built_for in KNOWN_DATAFUSION_MAJORS.get(package, {}).items():
+        if _is_release_in(version, releases):
+            return built_for, (
+                f"dfsession's table of {package} releases ({package} {releases}{note})"
+            )
     return None, f"neither {package}'s metadata nor dfsession's table of releases says{note}"
 
 
@@ -181,16 +203,20 @@ def deltalake_datafusion_major(
     return declared_datafusion_major(DELTALAKE, deltalake_version, requirements)
 
 
-def _minor_release(version: str) -> str:
-    """``1.6`` for ``1.6.6``, as ``KNOWN_DATAFUSION_MAJORS`` is keyed."""
+def _is_release_in(version: str, releases: str) -> bool:
+    """Whether ``version`` is one of ``releases`` (a specifier set); ``False`` if unreadable."""
+    from packaging.specifiers import SpecifierSet  # noqa: PLC0415 - start-up time (~20 ms)
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     try:
-        release = Version(version)
+        return SpecifierSet(releases).contains(Version(version), prereleases=True)
     except InvalidVersion:
-        return version
-    return f"{release.major}.{release.minor}"
+        return False
 
 
 def _installed_datafusion(text: str) -> Version:
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     try:
         return Version(text)
     except InvalidVersion:
@@ -395,7 +421,7 @@ def _refuse_mismatch(
         if not required:
             return
         known = ", ".join(
-            f"{plugin.package} {k}.x -> DataFusion {v}"
+            f"{plugin.package} {k} -> DataFusion {v}"
             for k, v in KNOWN_DATAFUSION_MAJORS.get(plugin.package, {}).items()
         )
         raise IncompatibleVersionsError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,6 +13,7 @@ import attrs
 from dfsession.errors import DfSessionError, StepFailedError, chained
 from dfsession.pipeline.monitor import BuildMonitor
 from dfsession.pipeline.ordering import validate_order
+from dfsession.pipeline.portability import check_portability
 from dfsession.pipeline.step import InstallStep, Provided, SessionBuild
 from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
@@ -19,7 +21,7 @@ from dfsession.record import StepRecord
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
-__all__ = ["BuildResult", "run_build"]
+__all__ = ["BuildResult", "plan_steps", "run_build"]
 
 
 @attrs.frozen
@@ -36,6 +38,18 @@ class BuildResult:
     retained: tuple[object, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
+def plan_steps(steps: Iterable[InstallStep], profile: SessionProfile) -> tuple[InstallStep, ...]:
+    """``steps`` in run order, validated, and runnable on the profile's engine; runs nothing.
+
+    ``StepOrderError`` for an order that cannot run; ``NotPortableError`` listing every item
+    a remote engine (``[engine] kind``) cannot run.
+    """
+    ordered = tuple(steps)
+    _check_order(ordered)
+    check_portability(ordered, profile)
+    return ordered
+
+
 def run_build(
     steps: Iterable[InstallStep],
     profile: SessionProfile,
@@ -43,7 +57,7 @@ def run_build(
     *,
     given: Iterable[object] = (),
 ) -> BuildResult:
-    """Validate the order of ``steps``, run them against ``profile`` and return the result.
+    """Plan ``steps`` (``plan_steps``), run them against ``profile`` and return the result.
 
     ``given`` objects are readable by the steps (``build.get``/``build.need``) by type. A step
     raising a ``DfSessionError`` fails the build with it; any other exception (an engine panic
@@ -51,7 +65,7 @@ def run_build(
     that ran before). A failed build runs the failure callbacks steps registered and drops what
     it made (see ``_release``), then raises.
     """
-    ordered = validate_order(steps)
+    ordered = plan_steps(steps, profile)
     build = SessionBuild(profile, given)
     for monitor in monitors:
         monitor.build_started(build, ordered)
@@ -70,6 +84,28 @@ def run_build(
     for monitor in monitors:
         monitor.build_finished(None)
     return BuildResult(build.ctx, tuple(records), build.provided, build.replaced_contexts)
+
+
+def _check_order(steps: tuple[InstallStep, ...]) -> None:
+    """``validate_order``, once for each list of hashable steps (a list of equal steps).
+
+    Steps are values: the verdict depends on their names, requirements and provisions only,
+    so an unchanged list (the default steps, build after build) is not checked again. A list
+    holding a step that cannot be hashed is checked every time.
+    """
+    try:
+        hash(steps)
+    except TypeError:
+        validate_order(steps)
+        return
+    _validated(steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _validated(steps: tuple[InstallStep, ...]) -> bool:
+    """``validate_order(steps)`` succeeded (a failure raises and is not cached)."""
+    validate_order(steps)
+    return True
 
 
 def _run_step(

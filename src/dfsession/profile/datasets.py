@@ -53,7 +53,7 @@ __all__ = [
     "type_map",
 ]
 
-SCHEMA_MODES = ("exact", "compatible", "none")
+SCHEMA_MODES = ("exact", "compatible", "none", "trust")
 
 
 def type_map(value: Mapping[str, Any] | None) -> FrozenMap[str, pa.DataType]:
@@ -138,14 +138,25 @@ def _schema_mode_field() -> Any:
     return attrs.field(
         default=None,
         validator=one_of(*SCHEMA_MODES),
-        metadata=doc("how the schema is checked: exact, compatible or none"),
+        metadata=doc(
+            "how the schema is checked: exact, compatible or none; trust (files only): given to "
+            "the engine as the files' schema, unchecked (no request to read it)"
+        ),
     )
 
 
 def _schema_rules(schema: object, schema_mode: str | None) -> Iterator[FieldError]:
-    if schema_mode in ("exact", "compatible") and schema is None:
+    if schema_mode in ("exact", "compatible", "trust") and schema is None:
         yield FieldError(
             "schema_mode", f"{schema_mode!r} needs a declared schema; add a schema table"
+        )
+
+
+def _trust_refused(schema_mode: str | None, why: str) -> Iterator[FieldError]:
+    """The error of ``schema_mode = "trust"`` on a dataset that is not files (``why``)."""
+    if schema_mode == "trust":
+        yield FieldError(
+            "schema_mode", f"'trust' is for files: {why}; use exact, compatible or none"
         )
 
 
@@ -257,6 +268,7 @@ class DeltaDataset(_Table):
     def _broken_rules(self) -> Iterator[FieldError]:
         if self.version is not None and self.timestamp is not None:
             yield FieldError("timestamp", "give either version or timestamp, not both")
+        yield from _trust_refused(self.schema_mode, "a Delta table's schema is read from its log")
         yield from super()._broken_rules()
 
 
@@ -317,7 +329,12 @@ class ProviderDataset:
     schema_mode: str | None = _schema_mode_field()
 
     def __attrs_post_init__(self) -> None:
-        raise_all(_schema_rules(self.schema, self.schema_mode))
+        raise_all(
+            [
+                *_schema_rules(self.schema, self.schema_mode),
+                *_trust_refused(self.schema_mode, "a provider's table comes with its schema"),
+            ]
+        )
 
     @property
     def effective_schema_mode(self) -> str:

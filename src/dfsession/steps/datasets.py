@@ -4,12 +4,13 @@ provider tables included) and for the tables Iceberg catalogs' ``include`` mount
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
@@ -25,10 +26,12 @@ from dfsession.engine.tables import (
 )
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.imports import ReferenceResolver
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import (
     DatasetSpec,
     DeltaDataset,
+    FileDataset,
     IcebergDataset,
     LocatedDataset,
     ProviderDataset,
@@ -39,6 +42,8 @@ from dfsession.record import StepRecord
 __all__ = [
     "DatasetsStep",
 ]
+
+#: The datasets a cluster can read: listing tables of files, which the client sends as a plan.
 
 
 @attrs.frozen(cache_hash=True)
@@ -78,7 +83,8 @@ class DatasetsStep:
         ]
         if catalogs is not None:
             jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
-        registered = register_tables(ctx, jobs)
+        concurrency = profile.execution.effective_registration_concurrency
+        registered = register_tables(ctx, jobs, concurrency)
         records = [
             _checked(ctx, profile, job, facts, stores)
             for job, facts in zip(jobs, registered, strict=True)
@@ -87,6 +93,19 @@ class DatasetsStep:
         if profile.catalogs:
             applied["catalogs"] = [catalog_record(n, c) for n, c in profile.catalogs.items()]
         return StepRecord(step=self.name, applied=applied)
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Datasets read by a provider of this process, and files in object stores."""
+        for name, spec in profile.datasets.items():
+            if not isinstance(spec, FileDataset):
+                reason = f"a {spec.format!r} dataset: {REASONS['table_provider']}"
+                yield Unportable(f"datasets.{name}", reason)
+            elif not spec.location.is_local:
+                yield Unportable(f"datasets.{name}.location", REASONS["remote_dataset"])
+        for name, catalog in profile.catalogs.items():
+            if catalog.include:
+                reason = f"the tables it mounts: {REASONS['table_provider']}"
+                yield Unportable(f"catalogs.{name}.include", reason)
 
 
 def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
