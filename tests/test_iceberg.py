@@ -42,6 +42,7 @@ from dfsession.engine.iceberg import files_reason, native_route
 from dfsession.engine.versions import PluginVersion
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.profile.json_schema import profile_schema
+from dfsession.session import report_schema
 
 ORDERS = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("note", pa.string())])
 
@@ -359,6 +360,7 @@ def test_include_mounts_every_matching_table_under_the_catalogs_schema(lake: Lak
     assert names == {"lake.orders": "sales.orders", "lake.shops": "sales.eu.shops"}
     catalogs = next(r for r in session.records if r.step == "datasets").applied["catalogs"]
     assert catalogs[0]["include"] == ["sales.*"]
+    jsonschema.validate(json.loads(json.dumps(session.report())), report_schema())
 
 
 def test_include_refuses_two_tables_that_would_share_a_name(lake: Lake) -> None:

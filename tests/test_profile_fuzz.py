@@ -204,7 +204,7 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     }
     tables = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
-        if not hasattr(dataset, "location"):  # provider and Iceberg datasets have none
+        if not isinstance(dataset, datasets.LocatedDataset):  # provider and Iceberg tables
             tables[name] = dataset
             continue
         location = dataset.location.text

@@ -261,7 +261,7 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     for spec in again.datasets.values():
         if isinstance(spec, ProviderDataset):
             assert isinstance(spec.ref, ImportRef)
-        if isinstance(spec, LocatedDataset):  # not Iceberg (a catalog's) nor provider tables
+        elif isinstance(spec, LocatedDataset):  # an Iceberg table is found through its catalog
             assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())
