@@ -197,6 +197,9 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     }
     tables = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
+        if not hasattr(dataset, "location"):  # a provider dataset: its object has the data
+            tables[name] = dataset
+            continue
         location = dataset.location.text
         if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
             location = str(root / f"dataset{index}")
