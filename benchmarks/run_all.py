@@ -28,6 +28,7 @@ MODULES = (
     "bench_startup",
     "bench_remote_lake",
     "bench_delta_remote",
+    "bench_iceberg",
     "bench_layers",
     "bench_views",
 )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from dfsession.errors import (
         DfSessionError,
         IncompatibleVersionsError,
+        NotPortableError,
         ProfileError,
         QueryError,
         SchemaMismatchError,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         replace_step,
         without_step,
     )
+    from dfsession.pipeline.portability import Unportable
     from dfsession.pipeline.step import InstallStep, SessionBuild
     from dfsession.profile.model import SessionProfile, load_profile
     from dfsession.record import StepRecord
@@ -43,6 +45,7 @@ _HOMES = {
     "DfSessionError": "dfsession.errors",
     "IncompatibleVersionsError": "dfsession.errors",
     "InstallStep": "dfsession.pipeline.step",
+    "NotPortableError": "dfsession.errors",
     "ProfileError": "dfsession.errors",
     "QueryError": "dfsession.errors",
     "SchemaMismatchError": "dfsession.errors",
@@ -54,6 +57,7 @@ _HOMES = {
     "StepFailedError": "dfsession.errors",
     "StepOrderError": "dfsession.errors",
     "StepRecord": "dfsession.record",
+    "Unportable": "dfsession.pipeline.portability",
     "default_steps": "dfsession.session",
     "insert_after": "dfsession.pipeline.ordering",
     "insert_before": "dfsession.pipeline.ordering",
@@ -67,6 +71,7 @@ __all__ = [
     "DfSessionError",
     "IncompatibleVersionsError",
     "InstallStep",
+    "NotPortableError",
     "ProfileError",
     "QueryError",
     "SchemaMismatchError",
@@ -78,6 +83,7 @@ __all__ = [
     "StepFailedError",
     "StepOrderError",
     "StepRecord",
+    "Unportable",
     "__version__",
     "default_steps",
     "insert_after",

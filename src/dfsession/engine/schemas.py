@@ -141,7 +141,7 @@ def declared_schema(spec: DatasetSpec) -> pyarrow.Schema | None:
     if spec.schema is None:
         return None
     fields = [pyarrow.field(name, type_) for name, type_ in spec.schema.items()]
-    if isinstance(spec, FileDataset):  # a Delta table carries its own partitioning
+    if isinstance(spec, FileDataset):  # table formats (Delta, Iceberg) carry their own partitions
         fields += [
             pyarrow.field(name, type_)
             for name, type_ in spec.partition_cols.items()

@@ -19,16 +19,27 @@ from datafusion import CsvReadOptions, SessionContext
 from datafusion.catalog import Schema
 
 from dfsession.engine.delta import register_delta
+from dfsession.engine.iceberg import (
+    IcebergCatalogs,
+    included_tables,
+    mount_included,
+    mounted_name,
+    register_iceberg,
+)
 from dfsession.engine.providers import Resolve, register_provider
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
 from dfsession.engine.versions import PluginGuard
+from dfsession.errors import ProfileError
+from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import (
     ArrowDataset,
     CsvDataset,
     DatasetSpec,
     DeltaDataset,
     FileDataset,
+    IcebergDataset,
     JsonDataset,
+    LocatedDataset,
     ParquetDataset,
     ProviderDataset,
 )
@@ -37,6 +48,7 @@ from dfsession.profile.sections import CatalogConfig
 __all__ = [
     "Facts",
     "TableJob",
+    "catalog_jobs",
     "default_schema",
     "register_tables",
     "table_job",
@@ -55,21 +67,32 @@ _DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "a
 
 @attrs.frozen
 class TableJob:
-    """One dataset's registration: ``run(ctx)`` registers it and returns its ``Facts``."""
+    """One dataset's registration: ``run(ctx)`` registers it and returns its ``Facts``.
+
+    ``schema``: the schema the table is registered in, when not the default one (the tables a
+    catalog's ``include`` mounts under the catalog's name).
+    """
 
     name: str
     spec: DatasetSpec
     run: Callable[[SessionContext], Facts] = attrs.field(eq=False, repr=False)
+    schema: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.name`` for a table of another schema; the name alone in the default one."""
+        return self.name if self.schema is None else f"{self.schema}.{self.name}"
 
     @property
     def waits_on_store(self) -> bool:
         """Whether the registration reads an object store, where it waits on round trips.
 
         A trusted schema (``schema_mode = "trust"``) is registered without reading anything;
-        a provider dataset's object does its own reading, if any.
+        a provider dataset's object does its own reading, if any; Iceberg tables share their
+        catalog's client, so they are loaded one after another.
         """
         spec = self.spec
-        if isinstance(spec, ProviderDataset):
+        if not isinstance(spec, LocatedDataset):
             return False
         return not spec.location.is_local and spec.effective_schema_mode != "trust"
 
@@ -108,11 +131,13 @@ def table_job(
     *,
     guard: PluginGuard | None = None,
     resolve: Resolve | None = None,
+    catalogs: IcebergCatalogs | None = None,
 ) -> TableJob:
     """The job that registers dataset ``name`` through the adapter of its format.
 
     ``guard`` checks the native plugins a provider dataset hands the engine, and ``resolve``
-    imports its reference (needed for a provider dataset).
+    imports its reference (needed for a provider dataset); ``catalogs``: the profile's Iceberg
+    catalogs, which an Iceberg dataset is read through (needed for an Iceberg dataset).
     """
     match spec:
         case ParquetDataset():
@@ -129,9 +154,56 @@ def table_job(
             if resolve is None:
                 raise TypeError(f"dataset {name!r} is a provider dataset: pass resolve=")
             run = partial(register_provider, name, spec, guard or PluginGuard(), resolve)
+        case IcebergDataset():
+            if catalogs is None:
+                raise TypeError(f"dataset {name!r} is an Iceberg table: pass catalogs=")
+            run = partial(register_iceberg, name, spec, catalogs)
         case _:
             assert_never(spec)
     return TableJob(name, spec, run)
+
+
+def catalog_jobs(
+    ctx: SessionContext,
+    catalog: CatalogConfig,
+    specs: Mapping[str, IcebergCatalog],
+    catalogs: IcebergCatalogs,
+) -> list[TableJob]:
+    """The jobs mounting each catalog's ``include``d tables under a schema named like it.
+
+    Lists the catalogs' tables and makes the schemas now, so that the jobs only register.
+    """
+    jobs = []
+    for name, spec in specs.items():
+        if not spec.include:
+            continue
+        tables = included_tables(catalogs, name, spec)
+        _refuse_same_names(name, tables)
+        ctx.catalog(catalog.default_catalog).register_schema(name, Schema.memory_schema())
+        jobs += [
+            TableJob(
+                mounted_name(table),
+                IcebergDataset(catalog=name, table=table),
+                partial(mount_included, name, catalog.default_catalog, table, catalogs),
+                schema=name,
+            )
+            for table in tables
+        ]
+    return jobs
+
+
+def _refuse_same_names(catalog: str, tables: Sequence[str]) -> None:
+    """Two included tables of one name (in two namespaces) cannot share the catalog's schema."""
+    seen: dict[str, str] = {}
+    for table in tables:
+        other = seen.setdefault(mounted_name(table), table)
+        if other != table:
+            raise ProfileError.at(
+                f"catalogs.{catalog}.include",
+                f"tables {other!r} and {table!r} would both be mounted as "
+                f"{catalog}.{mounted_name(table)}; narrow include, or declare one of them as "
+                'a dataset (format = "iceberg") under a name of its own',
+            )
 
 
 def default_schema(ctx: SessionContext, catalog: CatalogConfig) -> Schema:

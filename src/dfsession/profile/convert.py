@@ -26,6 +26,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, to_arrow_type
+from dfsession.profile.engine import SchedulerUrl
 from dfsession.profile.locations import Location
 from dfsession.profile.values import (
     INT64_MAX,
@@ -35,6 +36,7 @@ from dfsession.profile.values import (
     FrozenMap,
     ImportRef,
     SecretRef,
+    TextMap,
     Timestamp,
     describe_value,
     did_you_mean,
@@ -63,7 +65,15 @@ def _strict(cls: type) -> Any:
 #: The value types: each parses itself (``parse(value)`` in, ``unstructure()`` out) and the
 #: converter learns every one by that pair alone. Registered by class, as ``ByteSize`` (an
 #: ``int``) and ``ImportRef`` (a ``str``) must win over the converter's own ``int`` and ``str``.
-VALUE_TYPES: tuple[type[Any], ...] = (ByteSize, ImportRef, SecretRef, Timestamp, Location)
+VALUE_TYPES: tuple[type[Any], ...] = (
+    ByteSize,
+    ImportRef,
+    SecretRef,
+    Timestamp,
+    Location,
+    TextMap,
+    SchedulerUrl,
+)
 
 
 def _parse(value: object, type_: Any) -> Any:
