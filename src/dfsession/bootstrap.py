@@ -286,7 +286,12 @@ def check_dataset(
     """
     config = profile.datasets[name]
     alone = attrs.evolve(
-        profile, datasets={name: config}, views={}, prepared={}, tracing=TracingConfig()
+        profile,
+        datasets={name: config},
+        catalogs={key: attrs.evolve(spec, include=()) for key, spec in profile.catalogs.items()},
+        views={},
+        prepared={},
+        tracing=TracingConfig(),
     )
     kept = tuple(step for step in steps if step.name in DATA_STEPS)
     with SessionContextBuilder(alone, steps=kept).build() as session:

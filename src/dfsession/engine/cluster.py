@@ -23,7 +23,6 @@ from dfsession.profile.sections import CatalogConfig, ExecutionConfig
 __all__ = [
     "INSTALL_HINT",
     "REASONS",
-    "RUNTIME_PREFIX",
     "ballista_version",
     "cluster_settings",
     "new_cluster_context",
@@ -36,8 +35,6 @@ INSTALL_HINT = (
     "source installs the official wheel with its two weak glibc-2.39 symbols marked weak"
 )
 
-#: The settings of the engine's runtime (memory, disk, caches): a process's own.
-RUNTIME_PREFIX = "datafusion.runtime."
 _CLUSTER = "a Ballista cluster"
 #: Why a cluster cannot run each kind of item, measured with ballista 54.1; one home for each.
 REASONS: Mapping[str, str] = {

@@ -36,6 +36,7 @@ from dfsession.profile.values import (
     FrozenMap,
     ImportRef,
     SecretRef,
+    TextMap,
     Timestamp,
     describe_value,
     did_you_mean,
@@ -70,6 +71,7 @@ VALUE_TYPES: tuple[type[Any], ...] = (
     SecretRef,
     Timestamp,
     Location,
+    TextMap,
     SchedulerUrl,
 )
 

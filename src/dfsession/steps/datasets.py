@@ -1,21 +1,24 @@
-"""The ``datasets`` step: the schema registry for every declared dataset, Delta tables included."""
+"""The ``datasets`` step: the schema registry for every declared dataset (Delta, Iceberg and
+provider tables included) and for the tables Iceberg catalogs' ``include`` mounts."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
-from datafusion.catalog import Schema
 
 from dfsession.engine.cluster import REASONS
+from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import (
     Facts,
     TableJob,
+    catalog_jobs,
     default_schema,
     register_tables,
     table_job,
@@ -26,12 +29,11 @@ from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.datasets import (
-    ArrowDataset,
-    CsvDataset,
     DatasetSpec,
     DeltaDataset,
-    JsonDataset,
-    ParquetDataset,
+    FileDataset,
+    IcebergDataset,
+    LocatedDataset,
     ProviderDataset,
 )
 from dfsession.profile.model import SessionProfile
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 #: The datasets a cluster can read: listing tables of files, which the client sends as a plan.
-_LISTING_TABLES = (ParquetDataset, CsvDataset, JsonDataset, ArrowDataset)
 
 
 @attrs.frozen(cache_hash=True)
@@ -50,7 +51,8 @@ class DatasetsStep:
     """Register every dataset through its format's adapter, check its schema, record it.
 
     Delta tables are opened after the version guard the ``delta`` step hands on has passed
-    (the default guard when no step hands one on).
+    (the default guard when no step hands one on). Iceberg catalogs are loaded (their secrets
+    resolved) when a table of theirs is registered.
     """
 
     name: str = "datasets"
@@ -63,35 +65,47 @@ class DatasetsStep:
         Registering every table first and reading schemas after is measurably faster than
         interleaving the two (see benchmarks/bench_datasets.py).
         """
-        datasets = build.profile.datasets
-        if not datasets:
+        profile = build.profile
+        datasets = profile.datasets
+        mounting = any(catalog.include for catalog in profile.catalogs.values())
+        if not datasets and not mounting:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
         guard = (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
         if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
             guard.check(DELTALAKE, required=True)  # before deltalake's native code
-        ctx, catalog = build.ctx, build.profile.catalog
-        resolve = _imported(datasets, build.profile.features.import_paths)
+        ctx = build.ctx
+        resolve = _imported(datasets, profile.features.import_paths)
+        catalogs = _catalogs(profile, guard)
         jobs = [
-            table_job(name, spec, stores, guard=guard, resolve=resolve)
+            table_job(name, spec, stores, guard=guard, resolve=resolve, catalogs=catalogs)
             for name, spec in datasets.items()
         ]
-        registered = register_tables(ctx, jobs)
-        tables = default_schema(ctx, catalog)
+        if catalogs is not None:
+            jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
+        concurrency = profile.execution.effective_registration_concurrency
+        registered = register_tables(ctx, jobs, concurrency)
         records = [
-            _checked(ctx, tables, job, facts, stores)
+            _checked(ctx, profile, job, facts, stores)
             for job, facts in zip(jobs, registered, strict=True)
         ]
-        return StepRecord(step=self.name, applied={"datasets": records})
+        applied: dict[str, Any] = {"datasets": records}
+        if profile.catalogs:
+            applied["catalogs"] = [catalog_record(n, c) for n, c in profile.catalogs.items()]
+        return StepRecord(step=self.name, applied=applied)
 
     def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
         """Datasets read by a provider of this process, and files in object stores."""
         for name, spec in profile.datasets.items():
-            if not isinstance(spec, _LISTING_TABLES):
+            if not isinstance(spec, FileDataset):
                 reason = f"a {spec.format!r} dataset: {REASONS['table_provider']}"
                 yield Unportable(f"datasets.{name}", reason)
             elif not spec.location.is_local:
                 yield Unportable(f"datasets.{name}.location", REASONS["remote_dataset"])
+        for name, catalog in profile.catalogs.items():
+            if catalog.include:
+                reason = f"the tables it mounts: {REASONS['table_provider']}"
+                yield Unportable(f"catalogs.{name}.include", reason)
 
 
 def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
@@ -109,21 +123,36 @@ def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> R
     return lambda ref, _path: found[ref]
 
 
+def _catalogs(profile: SessionProfile, guard: PluginGuard) -> IcebergCatalogs | None:
+    """The profile's Iceberg catalogs, when a dataset or an ``include`` reads one."""
+    used = any(isinstance(spec, IcebergDataset) for spec in profile.datasets.values())
+    if not used and not any(catalog.include for catalog in profile.catalogs.values()):
+        return None
+    return IcebergCatalogs(profile.catalogs, os.environ, guard=guard)
+
+
 def _checked(
-    ctx: SessionContext, tables: Schema, job: TableJob, facts: Facts, stores: ObjectStores
+    ctx: SessionContext,
+    profile: SessionProfile,
+    job: TableJob,
+    facts: Facts,
+    stores: ObjectStores,
 ) -> dict[str, Any]:
-    """A registered dataset's record, once its schema is read back and checked."""
-    name, spec = job.name, job.spec
+    """A registered table's record, once its schema is read back and checked."""
+    spec = job.spec
+    tables = default_schema(ctx, profile.catalog)
+    if job.schema is not None:  # mounted by a catalog's include
+        tables = ctx.catalog(profile.catalog.default_catalog).schema(job.schema)
     try:
-        actual = table_schema(ctx, tables, name)
+        actual = table_schema(ctx, tables, job.name)
     except Exception as exc:
-        if isinstance(spec, ProviderDataset):
+        if not isinstance(spec, LocatedDataset):  # its adapter names it in its own errors
             raise
-        raise registration_failed(name, spec, exc, stores) from None
-    check_declared_schema(name, spec, actual)
-    where = {} if isinstance(spec, ProviderDataset) else {"location": spec.location.redacted()}
+        raise registration_failed(job.qualified_name, spec, exc, stores) from None
+    check_declared_schema(job.qualified_name, spec, actual)
+    where = {"location": spec.location.redacted()} if isinstance(spec, LocatedDataset) else {}
     return {
-        "name": name,
+        "name": job.qualified_name,
         "format": spec.format,
         **where,
         **facts,

@@ -6,13 +6,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from dfsession.engine.cluster import (
-    REASONS,
-    RUNTIME_PREFIX,
-    cluster_settings,
-    new_cluster_context,
-)
-from dfsession.engine.context import new_context, set_option
+from dfsession.engine.cluster import REASONS, cluster_settings, new_cluster_context
+from dfsession.engine.context import RUNTIME_PREFIX, new_context, runtime_settings, set_option
 from dfsession.errors import ProfileError
 from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
@@ -30,6 +25,9 @@ __all__ = [
 class ContextStep:
     """Create the ``SessionContext`` from a fresh ``SessionConfig`` and ``RuntimeEnvBuilder``.
 
+    The ``[settings]`` that ``SessionConfig`` takes (all but ``datafusion.runtime.*``) go into
+    it, as plain code does; the ``settings`` step applies the rest.
+
     With a Ballista engine, a ``BallistaSessionContext`` whose queries run on the cluster,
     which gets the execution section's partitions and batch size, the optimizer settings and
     the raw settings with every query.
@@ -43,7 +41,7 @@ class ContextStep:
         """Build the context; the record lists every execution and catalog value applied."""
         profile = build.profile
         if profile.engine.is_local:
-            build.ctx, applied = new_context(profile.execution, profile.catalog)
+            build.ctx, applied = new_context(profile.execution, profile.catalog, profile.settings)
         else:
             settings = cluster_settings(
                 profile.execution, profile.settings, profile.planner.optimizer
@@ -60,7 +58,10 @@ class ContextStep:
 
 @attrs.frozen(cache_hash=True)
 class SettingsStep:
-    """Apply the profile's raw engine settings (``datafusion.runtime.*`` included) with ``SET``."""
+    """Apply the profile's runtime settings (``datafusion.runtime.*``) with ``SET``.
+
+    The other ``[settings]`` are in the context's ``SessionConfig`` (see ``ContextStep``).
+    """
 
     name: str = "settings"
     requires: frozenset[str] = frozenset({"context"})
@@ -68,15 +69,19 @@ class SettingsStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Set each key; an unknown key or bad value fails naming the key."""
-        settings = build.profile.settings
-        if not settings:
+        if not build.profile.settings:
             return StepRecord.skipped(self.name, "no [settings] in the profile")
+        settings = runtime_settings(build.profile.settings)
+        if not settings:
+            return StepRecord.skipped(
+                self.name, "no datafusion.runtime.* keys in [settings] (the context has the rest)"
+            )
         for key, value in settings.items():
             try:
                 set_option(build.ctx, key, value)
             except ValueError as exc:
                 raise ProfileError.at(f"settings.{key}", str(exc)) from exc
-        return StepRecord(step=self.name, applied={"settings": dict(settings)})
+        return StepRecord(step=self.name, applied={"settings": settings})
 
     def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
         """Runtime settings (memory, disk): a cluster's are its executors' own."""
