@@ -203,6 +203,9 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     }
     tables = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
+        if not hasattr(dataset, "location"):  # a provider dataset: named by reference
+            tables[name] = dataset
+            continue
         location = dataset.location.text
         if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
             location = str(root / f"dataset{index}")
