@@ -243,3 +243,14 @@ def test_a_provider_dataset_is_refused_as_a_table_provider_of_this_process() -> 
     (item,) = unportable_items(default_steps(), profile)
     assert item.path == "datasets.events"
     assert item.reason.startswith("a 'provider' dataset: it is read through a table provider")
+
+
+def test_iceberg_datasets_and_mounted_catalogs_are_refused() -> None:
+    catalog = {"kind": "iceberg", "properties": {"type": "sql", "uri": "sqlite:///c.db"}}
+    profile = cluster_profile(
+        catalogs={"lake": {**catalog, "include": ["sales.*"]}},
+        datasets={"orders": {"format": "iceberg", "catalog": "lake", "table": "sales.orders"}},
+    )
+    items = unportable_items(default_steps(), profile)
+    assert [item.path for item in items] == ["datasets.orders", "catalogs.lake.include"]
+    assert items[0].reason.startswith("a 'iceberg' dataset")

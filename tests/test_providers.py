@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
+from conftest import DATAFUSION_MAJOR
 from dfsession import (
     IncompatibleVersionsError,
     ProfileError,
@@ -59,7 +60,7 @@ def test_a_callable_gets_the_options_and_its_ffi_provider_is_scanned(orders: Pat
     assert entry["ref"] == f"{SOURCES}:delta"
     assert (entry["provider"], entry["package"]) == ("native", "deltalake")
     assert "location" not in entry
-    assert session.report()["versions"]["deltalake.datafusion_major"] == "55"
+    assert session.report()["versions"]["deltalake.datafusion_major"] == str(DATAFUSION_MAJOR)
 
 
 def test_options_keep_their_types_nested_values_included(orders: Path) -> None:
@@ -136,7 +137,7 @@ def test_a_bad_provider_is_an_error_at_its_ref(
 
 
 def test_a_provider_from_a_plugin_built_for_another_datafusion_is_refused(orders: Path) -> None:
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=DATAFUSION_MAJOR - 1))
     dataset = {
         "format": "provider",
         "ref": f"{SOURCES}:delta",
@@ -145,7 +146,9 @@ def test_a_provider_from_a_plugin_built_for_another_datafusion_is_refused(orders
     with pytest.raises(IncompatibleVersionsError) as caught:
         build({"orders": dataset}, steps=steps)
     assert caught.value.step == "datasets"
-    assert "deltalake" in str(caught.value) and "DataFusion 54" in str(caught.value)
+    assert "deltalake" in str(caught.value) and f"DataFusion {DATAFUSION_MAJOR - 1}" in str(
+        caught.value
+    )
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,9 @@ def _configured(
     for key, value in given.items():
         try:
             config = config.set(key, value)
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # DataFusion 54 panics (PanicException) on a bad setting
             raise ProfileError.at(
                 f"settings.{key}", f"the engine rejected {value!r}: {one_line(exc)}"
             ) from exc
