@@ -24,7 +24,7 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from dfsession.engine.schemas import declared_schema
-from dfsession.engine.text import one_line
+from dfsession.engine.text import one_line, sql_identifier
 from dfsession.engine.versions import DeltaGuard
 from dfsession.engine.views import cycle_text, missing_table, prepare, register_views
 from dfsession.pipeline.step import InstallStep
@@ -286,15 +286,19 @@ def check_dataset(
     """
     config = profile.datasets[name]
     alone = attrs.evolve(
-        profile, datasets={name: config}, views={}, prepared={}, tracing=TracingConfig()
+        profile,
+        datasets={name: config},
+        discover={},
+        views={},
+        prepared={},
+        tracing=TracingConfig(),
     )
     kept = tuple(step for step in steps if step.name in DATA_STEPS)
     with SessionContextBuilder(alone, steps=kept).build() as session:
         compared = "compared with the declared schema" if config.schema else "no schema declared"
         if not isinstance(config, CsvDataset | JsonDataset):  # self-describing: schema is the check
             return f"schema read back, {compared}"
-        quoted = '"' + name.replace('"', '""') + '"'
-        rows = session.execute(f"SELECT * FROM {quoted} LIMIT {sample_rows}").num_rows
+        rows = session.execute(f"SELECT * FROM {sql_identifier(name)} LIMIT {sample_rows}").num_rows
     types = "the declared types" if config.schema else "inferred types"
     return f"{rows} rows parsed with {types}"
 

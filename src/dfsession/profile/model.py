@@ -14,6 +14,7 @@ import tomli_w
 
 from dfsession.profile.convert import unstructure
 from dfsession.profile.datasets import DatasetSpec
+from dfsession.profile.discovery import DiscoverSpec
 from dfsession.profile.interpolation import escape
 from dfsession.profile.layers import Origins, dotted, leaves
 from dfsession.profile.loading import Composed, compose_file, compose_mapping
@@ -72,6 +73,11 @@ class SessionProfile:
     )
     datasets: FrozenMap[str, DatasetSpec] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("tables by name")
+    )
+    discover: FrozenMap[str, DiscoverSpec] = attrs.field(
+        factory=FrozenMap,
+        converter=frozen_map,
+        metadata=doc("folders whose sub-folders each become a dataset, by name"),
     )
     views: FrozenMap[str, ViewConfig] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("views by name")

@@ -1,16 +1,28 @@
-"""The ``datasets`` step: the schema registry for every declared dataset, Delta tables included."""
+"""The ``datasets`` step: the schema registry for every declared and discovered dataset."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import attrs
+from datafusion import SessionContext
+from datafusion.catalog import Schema
 
+from dfsession.engine.discovery import Discovered, FoundTable
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
-from dfsession.engine.tables import default_schema, register_tables, table_job, table_schema
+from dfsession.engine.tables import (
+    TableJob,
+    register_tables,
+    schema_named,
+    table_job,
+    table_schema,
+)
+from dfsession.engine.text import sql_identifier
 from dfsession.engine.versions import DeltaGuard
+from dfsession.errors import DfSessionError
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.record import StepRecord
 
@@ -19,10 +31,21 @@ __all__ = [
 ]
 
 
+@attrs.frozen
+class _Entry:
+    """One dataset to register: its job, the schema it goes in, what its record adds."""
+
+    job: TableJob
+    name: str
+    schema: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
 @attrs.frozen(cache_hash=True)
 class DatasetsStep:
     """Register every dataset through its format's adapter, check its schema, record it.
 
+    The declared datasets, then the tables the ``discover`` step found (each in its schema).
     Delta tables are opened after the version guard the ``delta`` step hands on has passed
     (the default guard when no step hands one on).
     """
@@ -37,32 +60,74 @@ class DatasetsStep:
         Registering every table first and reading schemas after is measurably faster than
         interleaving the two (see benchmarks/bench_datasets.py).
         """
-        datasets = build.profile.datasets
-        if not datasets:
+        profile = build.profile
+        found = _discovered(build)
+        if not profile.datasets and not found:
             return StepRecord.skipped(self.name, "no [datasets] in the profile")
         stores = build.need(ObjectStores)
-        if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
+        entries = [
+            _Entry(table_job(name, spec, stores), name) for name, spec in profile.datasets.items()
+        ]
+        entries += [_found_entry(table, stores) for table in found]
+        if any(isinstance(entry.job.spec, DeltaDataset) for entry in entries):
             (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
-        ctx, catalog = build.ctx, build.profile.catalog
-        jobs = [table_job(name, spec, stores) for name, spec in datasets.items()]
-        registered = register_tables(ctx, jobs)
-        tables = default_schema(ctx, catalog)
-        records: list[dict[str, Any]] = []
-        for job, facts in zip(jobs, registered, strict=True):
-            name, spec = job.name, job.spec
-            try:
-                actual = table_schema(ctx, tables, name)
-            except Exception as exc:
-                raise registration_failed(name, spec, exc, stores) from None
-            check_declared_schema(name, spec, actual)
-            records.append(
-                {
-                    "name": name,
-                    "format": spec.format,
-                    "location": spec.location.redacted(),
-                    **facts,
-                    "schema_mode": spec.effective_schema_mode,
-                    "schema_fingerprint": schema_fingerprint(actual),
-                }
-            )
+        ctx, catalog = build.ctx, profile.catalog
+        # Every schema first (discovered tables go into theirs), read through its provider.
+        schemas = {name: schema_named(ctx, catalog, name) for name in {e.schema for e in entries}}
+        registered = register_tables(ctx, [entry.job for entry in entries])
+        records = [
+            _checked(ctx, schemas[entry.schema], entry, facts, stores)
+            for entry, facts in zip(entries, registered, strict=True)
+        ]
         return StepRecord(step=self.name, applied={"datasets": records})
+
+
+def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:
+    """The tables the ``discover`` step found; an error if the profile has some but none ran."""
+    found = build.get(Discovered)
+    if found is None:
+        if build.profile.discover:
+            raise DfSessionError(
+                "the profile has [discover] entries but no step discovered tables before "
+                "'datasets'; put DiscoverStep() before DatasetsStep() in the step list"
+            )
+        return ()
+    return found.tables
+
+
+def _found_entry(table: FoundTable, stores: ObjectStores) -> _Entry:
+    """A discovered table's entry: registered under its quoted (schema-qualified) name."""
+    parts = [table.name] if table.schema is None else [table.schema, table.name]
+    reference = ".".join(map(sql_identifier, parts))
+    extra: dict[str, Any] = {"discovered_by": f"discover.{table.source}"}
+    partitions = getattr(table.spec, "partition_cols", None)
+    if partitions:
+        extra["partition_cols"] = {k: format_arrow_type(v) for k, v in partitions.items()}
+    return _Entry(table_job(reference, table.spec, stores), table.name, table.schema, extra)
+
+
+def _checked(
+    ctx: SessionContext,
+    tables: Schema,
+    entry: _Entry,
+    facts: dict[str, Any],
+    stores: ObjectStores,
+) -> dict[str, Any]:
+    """Read a registered table's schema back, check it against the declared one; its record."""
+    spec = entry.job.spec
+    try:
+        actual = table_schema(ctx, tables, entry.name)
+    except Exception as exc:
+        raise registration_failed(entry.job.name, spec, exc, stores) from None
+    check_declared_schema(entry.name, spec, actual)
+    schema = {} if entry.schema is None else {"schema": entry.schema}
+    return {
+        "name": entry.name,
+        **schema,
+        "format": spec.format,
+        "location": spec.location.redacted(),
+        **entry.extra,
+        **facts,
+        "schema_mode": spec.effective_schema_mode,
+        "schema_fingerprint": schema_fingerprint(actual),
+    }
