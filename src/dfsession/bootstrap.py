@@ -26,7 +26,13 @@ from datafusion import SessionContext
 from dfsession.engine.schemas import declared_schema
 from dfsession.engine.text import one_line, sql_identifier
 from dfsession.engine.versions import DeltaGuard
-from dfsession.engine.views import cycle_text, missing_table, prepare, register_views
+from dfsession.engine.views import (
+    cycle_text,
+    missing_table,
+    prepare,
+    register_views,
+    unknown_table,
+)
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
@@ -205,7 +211,15 @@ class _Validation:
         """Why an item that failed with ``error`` was not checked: a table it reads is missing."""
         table = missing_table(error, self.profile.catalog)
         why = None if table is None else self.missing.get(table.lower())
-        return None if why is None else f"depends on {why}"
+        if why is not None:
+            return f"depends on {why}"
+        unknown = unknown_table(error)
+        if unknown is not None and self.profile.discover:
+            return (
+                f"reads {unknown!r}, which no dataset declares; [discover] may find it when the "
+                "session is built (validation lists no folder)"
+            )
+        return None
 
     def failed(self, kind: ItemKind, name: str, error: Exception) -> None:
         """Record an item the engine refused: skipped when it reads a missing table, else failed."""
