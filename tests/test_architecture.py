@@ -88,6 +88,18 @@ RULES = (
         forbidden=("dfsession.steps", "dfsession.facade", "dfsession.tracing"),
     ),
     Rule(
+        "the doctor checks through the engine: it builds nothing and knows no step",
+        layer="dfsession.doctor",
+        forbidden=(
+            "dfsession.steps",
+            "dfsession.pipeline",
+            "dfsession.session",
+            "dfsession.bootstrap",
+            "dfsession.facade",
+            "datafusion",
+        ),
+    ),
+    Rule(
         "the query facade runs queries on a built session: it knows no step and no build",
         layer="dfsession.facade",
         forbidden=(

@@ -3,6 +3,7 @@
 from dfsession._version import VERSION
 
 __version__ = VERSION
+from dfsession.doctor import DoctorReport, doctor
 from dfsession.errors import (
     DfSessionError,
     IncompatibleVersionsError,
@@ -23,6 +24,7 @@ from dfsession.session import BuiltSession, SessionContextBuilder, default_steps
 __all__ = [
     "BuiltSession",
     "DfSessionError",
+    "DoctorReport",
     "IncompatibleVersionsError",
     "InstallStep",
     "ProfileError",
@@ -38,6 +40,7 @@ __all__ = [
     "StepRecord",
     "__version__",
     "default_steps",
+    "doctor",
     "insert_after",
     "insert_before",
     "load_profile",
