@@ -25,7 +25,7 @@ from datafusion import SessionContext
 
 from dfsession.engine.schemas import declared_schema
 from dfsession.engine.text import one_line, sql_identifier
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, PluginGuard
 from dfsession.engine.views import (
     cycle_text,
     missing_table,
@@ -352,7 +352,7 @@ def validate_profile(
     session = SessionContextBuilder(scratch, steps=scratch_steps(steps)).build()
     if any(isinstance(dataset, DeltaDataset) for dataset in profile.datasets.values()):
         # The guard a build runs: validation passes no profile that build refuses.
-        (session.provided.get(DeltaGuard) or DeltaGuard()).check()
+        (session.provided.get(PluginGuard) or PluginGuard()).check(DELTALAKE, required=True)
     run = _Validation(profile, session.ctx, seed_rows, progress)
     run.datasets()
     run.views()

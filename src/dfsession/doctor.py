@@ -23,7 +23,7 @@ from dfsession.engine.delta import open_delta, open_latest
 from dfsession.engine.listing import LISTABLE_KINDS, ListingError, open_listing
 from dfsession.engine.stores import ObjectStores, StoreAccess, open_store
 from dfsession.engine.text import one_line
-from dfsession.engine.versions import check_delta_compatibility, engine_versions
+from dfsession.engine.versions import DELTALAKE, PluginGuard, PluginVersion, engine_versions
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.profile.discovery import DiscoverDelta
 from dfsession.profile.locations import Location
@@ -224,7 +224,7 @@ def _delta(run: _Run) -> Iterator[Check]:
     if not tables:
         return
     try:
-        check_delta_compatibility()
+        PluginGuard().check(DELTALAKE, required=True)
     except Exception:
         for name, spec in tables.items():
             yield Check("delta", _delta_what(name, spec), "skipped", "deltalake does not fit")
@@ -276,16 +276,20 @@ def _plugins(run: _Run) -> Iterator[Check]:
     )
     if not delta:
         return
-    versions = engine_versions()
-    what = f"deltalake {versions['deltalake']} with datafusion {versions['datafusion']}"
+    yield _plugin(DELTALAKE)
+
+
+def _plugin(package: str) -> Check:
+    """One plugin package checked by the version guard a build runs."""
+    guard = PluginGuard()
+    installed = engine_versions()["datafusion"]
+    what = f"{package} {guard.declared(package).version} with datafusion {installed}"
     try:
-        major = check_delta_compatibility()
+        plugin: PluginVersion = guard.check(package, required=True)
     except Exception as exc:
-        text = one_line(exc)
-        reason, _, fix = text.partition(" Fix: ")
-        yield Check("plugin", what, "failed", reason, fix)
-    else:
-        yield Check("plugin", what, "ok", f"built for DataFusion {major}")
+        reason, _, fix = one_line(exc).partition(" Fix: ")
+        return Check("plugin", what, "failed", reason, fix)
+    return Check("plugin", what, "ok", f"built for DataFusion {plugin.datafusion_major}")
 
 
 #: The families of checks, in the order they run: each may read what earlier ones found.

@@ -39,7 +39,7 @@ from dfsession.engine.delta import (
 )
 from dfsession.engine.files import LocalWrite, copy_statement
 from dfsession.engine.stores import ObjectStores
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, PluginGuard
 from dfsession.errors import (
     DfSessionError,
     QueryError,
@@ -466,9 +466,9 @@ class Queries:
 
     __slots__ = (
         "_ctx",
-        "_delta",
         "_delta_writes",
         "_faults",
+        "_guard",
         "_options",
         "_profile",
         "_stores",
@@ -483,7 +483,7 @@ class Queries:
         stores: ObjectStores | None = None,
         tracing: SessionTracing | None = None,
         faults: UdfFaults | None = None,
-        delta: DeltaGuard | None = None,
+        guard: PluginGuard | None = None,
     ) -> None:
         policy = profile.sql_policy
         self._ctx = ctx
@@ -493,8 +493,8 @@ class Queries:
         self._tracing = tracing
         #: Where the session's checked Python functions keep their faults.
         self._faults = faults
-        #: The version guard Delta writes run, as the build's delta step ran it.
-        self._delta = delta if delta is not None else DeltaGuard()
+        #: The native-plugin guard Delta writes run, as the build's delta step handed it on.
+        self._guard = guard if guard is not None else PluginGuard()
         self._delta_writes = DeltaWrites()
         # No options when everything is allowed: the engine then skips the plan check.
         self._options: SQLOptions | None = None
@@ -850,7 +850,7 @@ class Queries:
         *,
         partition_by: tuple[str, ...] = (),
     ) -> tuple[WriteResult, DataFrame | None]:
-        self._delta.check()
+        self._guard.check(DELTALAKE, required=True)
         counter = _Counter(progress)
         df: DataFrame | None = None
         if isinstance(query, DataFrame):

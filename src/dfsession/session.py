@@ -18,7 +18,7 @@ import pyarrow as pa
 from datafusion import DataFrame, SessionContext
 
 from dfsession.engine.stores import ObjectStores
-from dfsession.engine.versions import DeltaGuard, engine_versions
+from dfsession.engine.versions import NativePlugins, PluginGuard, engine_versions
 from dfsession.facade import ProgressCallback, Queries, WriteResult
 from dfsession.faults import UdfFaults
 from dfsession.pipeline.cache import SessionCache, profile_key
@@ -96,11 +96,17 @@ class BuiltSession:
     #: Context handles steps replaced: tables registered through them are tied to them.
     retained: tuple[object, ...] = attrs.field(default=(), eq=False, repr=False)
     tracing: SessionTracing | None = attrs.field(default=None, eq=False, repr=False)
+    #: The native plugins the build handed the engine (their versions go in ``versions``).
+    plugins: NativePlugins = attrs.field(factory=NativePlugins, eq=False, repr=False)
 
     @functools.cached_property
     def versions(self) -> dict[str, str]:
-        """The versions of dfsession and the engine libraries; read on first use."""
-        return engine_versions()
+        """The versions of dfsession, the engine libraries and the native plugins the build used.
+
+        Read on first use. A plugin adds its version and the DataFusion major it declares
+        (``"<package>.datafusion_major"``, ``"undeclared"`` when it declares none).
+        """
+        return {**engine_versions(), **self.plugins.report_entries()}
 
     @functools.cached_property
     def runtime_hash(self) -> str:
@@ -146,7 +152,7 @@ class BuiltSession:
             stores=self.provided.get(ObjectStores),
             tracing=self.provided.get(SessionTracing),
             faults=self.provided.get(UdfFaults),
-            delta=self.provided.get(DeltaGuard),
+            guard=self.provided.get(PluginGuard),
         )
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
@@ -295,7 +301,9 @@ class SessionContextBuilder:
         if tracing is not None:
             monitors.append(TracingMonitor(tracing, fingerprint))
         # The tracing step reads the session's tracing (given) and hands it on to the queries.
-        given = () if tracing is None else (tracing,)
+        # The steps note the native plugins they hand the engine in ``plugins`` (given).
+        plugins = NativePlugins()
+        given = (plugins,) if tracing is None else (plugins, tracing)
         try:
             result = run_build(self.steps, profile, monitors, given=given)
         except BaseException:
@@ -310,4 +318,5 @@ class SessionContextBuilder:
             provided=result.provided,
             retained=result.retained,
             tracing=tracing,
+            plugins=plugins,
         )

@@ -24,7 +24,7 @@ from datafusion.catalog import Table, TableProviderFactory
 from dfsession.engine.schemas import schema_differences
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
 from dfsession.engine.text import one_line
-from dfsession.engine.versions import check_delta_compatibility, major
+from dfsession.engine.versions import DELTALAKE, PluginGuard, major
 from dfsession.errors import ProfileError, QueryError, SchemaMismatchError, SqlPolicyError
 from dfsession.logs import get_logger
 from dfsession.profile.datasets import DeltaDataset
@@ -153,15 +153,15 @@ class DeltaTableFactory(TableProviderFactory):
     Storage options come from the object store the location lies in; the statement's
     ``OPTIONS`` may add only ``STATEMENT_OPTIONS`` (``'version' '3'`` or ``'timestamp' '...'``
     time-travel), and a remote location must lie in a registered store: SQL never decides
-    where credentials go. The version guard runs before deltalake is touched.
+    where credentials go. The native-plugin guard runs before deltalake is touched.
     """
 
     stores: ObjectStores = attrs.field(factory=ObjectStores, repr=False)
-    datafusion_major: int | None = None
+    guard: PluginGuard = attrs.field(factory=PluginGuard)
 
     def create(self, cmd: Any) -> Table:
         """Open the table the statement names and hand it to the engine."""
-        check_delta_compatibility(built_for=self.datafusion_major)
+        self.guard.check(DELTALAKE, required=True)
         table_name = cmd.name()
         location = _statement_location(table_name, cmd.locations())
         options = self._statement_options(table_name, location, dict(cmd.options()))

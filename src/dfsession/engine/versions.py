@@ -1,9 +1,29 @@
-"""The installed engine libraries: their versions, and the guard that deltalake fits DataFusion."""
+"""The installed engine libraries, and one guard that a native plugin fits the DataFusion installed.
+
+A native plugin is a compiled library that hands the engine FFI objects: deltalake's Delta
+table provider, PyIceberg's, a ``format = "provider"`` dataset's object, planner capsules.
+Handing the engine an FFI object built for another DataFusion major fails (or, with some older
+pairs, crashes the process), so every such hand-off goes through ``PluginGuard``:
+
+- ``guard.check(package)`` before the object reaches the engine: the DataFusion major the
+  package declares (its ``datafusion`` requirement, ``KNOWN_DATAFUSION_MAJORS``, or the guard's
+  override) against the installed one; ``IncompatibleVersionsError`` when they differ. The
+  answer, a ``PluginVersion``, says what was found even when the package declares nothing.
+- ``guard.declared(package)``: the same facts without raising (to choose another path).
+- ``with guard.handing(plugin, "table provider"):`` around the engine call: the engine's own
+  ``ImportError: Incompatible DataFusion ... major version X; expected Y`` becomes
+  ``IncompatibleVersionsError`` naming the package, both majors and the way out.
+- ``package_of(obj)``: the installed distribution an object comes from (``None`` when none).
+- ``NativePlugins``: the plugins a build used, for ``report()["versions"]``.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable, Mapping
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 
 import attrs
@@ -18,13 +38,23 @@ from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
 
 __all__ = [
+    "DELTALAKE",
     "DELTALAKE_DATAFUSION_MAJORS",
-    "DeltaGuard",
+    "KNOWN_DATAFUSION_MAJORS",
+    "NativePlugins",
+    "PluginGuard",
+    "PluginVersion",
     "check_delta_compatibility",
+    "declared_datafusion_major",
     "deltalake_datafusion_major",
+    "engine_refusal",
     "engine_versions",
     "major",
+    "package_of",
 ]
+
+#: The distribution name of deltalake, the Delta plugin.
+DELTALAKE = "deltalake"
 
 
 def engine_versions() -> dict[str, str]:
@@ -35,7 +65,7 @@ def engine_versions() -> dict[str, str]:
     return {
         "dfsession": VERSION,
         "datafusion": datafusion.__version__,
-        "deltalake": importlib.metadata.version("deltalake"),
+        DELTALAKE: importlib.metadata.version(DELTALAKE),
         "pyarrow": pyarrow.__version__,
     }
 
@@ -45,12 +75,41 @@ def major(version: str) -> int:
     return Version(version).major
 
 
-#: The DataFusion major each deltalake minor release was built against. deltalake declares no
-#: datafusion requirement in its package metadata (it links DataFusion statically and talks to
-#: the ``datafusion`` package over FFI), so this table is the source when the metadata is
-#: silent. Read from the crate versions compiled into the wheels: deltalake 1.6.6 embeds
-#: datafusion 55.1.0 (``strings _internal.abi3.so | grep datafusion-ffi-``).
-DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = MappingProxyType({"1.6": 55})
+#: The DataFusion major each release of a native plugin was built against, by distribution
+#: name and minor release, for plugins whose package metadata is silent. deltalake declares no
+#: datafusion requirement (it links DataFusion statically and talks to the ``datafusion``
+#: package over FFI): deltalake 1.6.6 embeds datafusion 55.1.0
+#: (``strings _internal.abi3.so | grep datafusion-ffi-``).
+KNOWN_DATAFUSION_MAJORS: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {DELTALAKE: MappingProxyType({"1.6": 55})}
+)
+#: deltalake's entry of ``KNOWN_DATAFUSION_MAJORS``.
+DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = KNOWN_DATAFUSION_MAJORS[DELTALAKE]
+
+#: What the engine raises when handed an FFI object built for another DataFusion major.
+_ENGINE_REFUSAL = re.compile(
+    r"Incompatible DataFusion (?P<kind>[\w ]+?) major version (?P<found>\d+); "
+    r"expected (?P<expected>\d+)"
+)
+
+
+@attrs.frozen
+class PluginVersion:
+    """What the guard knows of one native plugin.
+
+    ``datafusion_major`` is the major it was built for (``None``: it declares none), and
+    ``source`` where that was read.
+    """
+
+    package: str
+    version: str
+    datafusion_major: int | None
+    source: str
+
+    def report_entries(self) -> dict[str, str]:
+        """Its ``report()["versions"]`` entries: its version, the DataFusion major it declares."""
+        built_for = "undeclared" if self.datafusion_major is None else str(self.datafusion_major)
+        return {self.package: self.version, f"{self.package}.datafusion_major": built_for}
 
 
 def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
@@ -84,36 +143,218 @@ def _admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
     return frozenset(v.major for v in probes if specifier.contains(v, prereleases=True))
 
 
-def deltalake_datafusion_major(
-    deltalake_version: str, requirements: Iterable[str] = ()
+def declared_datafusion_major(
+    package: str, version: str, requirements: Iterable[str] = ()
 ) -> tuple[int | None, str]:
-    """The DataFusion major a deltalake release was built for, and where that was read.
+    """The DataFusion major a release of ``package`` was built for, and where that was read.
 
-    First deltalake's own declared ``datafusion`` requirement (``importlib.metadata.requires``),
-    when it admits exactly one major; then ``DELTALAKE_DATAFUSION_MAJORS``; ``(None, ...)``
-    when neither knows.
+    First the package's own declared ``datafusion`` requirement, when it admits exactly one
+    major; then ``KNOWN_DATAFUSION_MAJORS``; ``(None, ...)`` when neither knows.
     """
     requirement = _datafusion_requirement(requirements)
     note = ""
     if requirement is not None:
         majors = _admitted_majors(requirement.specifier)
         if len(majors) == 1:
-            return next(iter(majors)), f"deltalake's declared requirement {str(requirement)!r}"
+            return next(iter(majors)), f"{package}'s declared requirement {str(requirement)!r}"
         note = f"; its declared {str(requirement)!r} admits more than one major"
-    minor = _minor_release(deltalake_version)
-    built_for = DELTALAKE_DATAFUSION_MAJORS.get(minor)
+    minor = _minor_release(version)
+    built_for = KNOWN_DATAFUSION_MAJORS.get(package, {}).get(minor)
     if built_for is not None:
-        return built_for, f"dfsession's table of deltalake releases (deltalake {minor}.x{note})"
-    return None, f"neither deltalake's metadata nor dfsession's table of releases says{note}"
+        return built_for, f"dfsession's table of {package} releases ({package} {minor}.x{note})"
+    return None, f"neither {package}'s metadata nor dfsession's table of releases says{note}"
+
+
+def deltalake_datafusion_major(
+    deltalake_version: str, requirements: Iterable[str] = ()
+) -> tuple[int | None, str]:
+    """``declared_datafusion_major`` for deltalake."""
+    return declared_datafusion_major(DELTALAKE, deltalake_version, requirements)
 
 
 def _minor_release(version: str) -> str:
-    """``1.6`` for ``1.6.6``, as ``DELTALAKE_DATAFUSION_MAJORS`` is keyed."""
+    """``1.6`` for ``1.6.6``, as ``KNOWN_DATAFUSION_MAJORS`` is keyed."""
     try:
         release = Version(version)
     except InvalidVersion:
         return version
     return f"{release.major}.{release.minor}"
+
+
+def _installed_datafusion(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise IncompatibleVersionsError(
+            f"cannot read the installed datafusion's version {text!r} (not a PEP 440 version), "
+            "so cannot tell whether a native plugin (deltalake, a table provider) can work with "
+            "it; handing the engine a plugin built for another DataFusion major can crash the "
+            "process. Fix: install a datafusion release (pip install --force-reinstall datafusion)"
+        ) from None
+
+
+def _check_declared_requirement(
+    plugin: str, requirement: Requirement | None, text: str, installed: Version
+) -> None:
+    """A plugin's own ``datafusion`` requirement, when it declares one, admits ``installed``."""
+    if requirement is None or requirement.specifier.contains(installed, prereleases=True):
+        return
+    raise IncompatibleVersionsError(
+        f"{plugin} requires {str(requirement)!r} but datafusion {text} is installed; handing "
+        "the engine a plugin built for another DataFusion major can crash the process. "
+        f"Fix: pip install '{requirement.name}{requirement.specifier}'"
+    )
+
+
+def _override_hint(package: str) -> str:
+    if package == DELTALAKE:
+        return "DeltaStep(datafusion_major=N)"
+    return f"PluginGuard(overrides={{{package!r}: N}})"
+
+
+def package_of(obj: object) -> str | None:
+    """The installed distribution that ships the module ``obj`` (or its class) comes from."""
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    top = module.partition(".")[0]
+    names = importlib.metadata.packages_distributions().get(top, [])
+    return names[0] if names else None
+
+
+def engine_refusal(exc: BaseException, plugin: PluginVersion) -> IncompatibleVersionsError | None:
+    """The engine's refusal of an FFI object from ``plugin``, as ``IncompatibleVersionsError``.
+
+    ``None`` when ``exc`` is not the engine's ``Incompatible DataFusion ... major version``.
+    """
+    found = _ENGINE_REFUSAL.search(str(exc)) if isinstance(exc, ImportError) else None
+    if found is None:
+        return None
+    built_for, expected = int(found["found"]), int(found["expected"])
+    return IncompatibleVersionsError(
+        f"the {found['kind']} from {plugin.package} {plugin.version} was built for DataFusion "
+        f"{built_for}, but the installed datafusion {datafusion.__version__} expects DataFusion "
+        f"{expected}; the engine refused it. Fix: install a {plugin.package} release built for "
+        f"DataFusion {expected}, or pip install 'datafusion>={built_for},<{built_for + 1}'"
+    )
+
+
+def _read_only(overrides: Mapping[str, int]) -> Mapping[str, int]:
+    return MappingProxyType(dict(overrides))
+
+
+@attrs.frozen
+class PluginGuard:
+    """The one version guard for every native plugin.
+
+    ``overrides`` maps a distribution name to the DataFusion major it was built for, when
+    dfsession cannot read it (``DeltaStep(datafusion_major=N)`` sets deltalake's).
+    """
+
+    overrides: Mapping[str, int] = attrs.field(factory=dict, converter=_read_only)
+
+    def declared(self, package: str) -> PluginVersion:
+        """What ``package`` declares, without raising for a mismatch (the override wins)."""
+        version = _package_version(package)
+        if package in self.overrides:
+            return PluginVersion(package, version, self.overrides[package], _OVERRIDE)
+        requires = importlib.metadata.requires(package) or ()
+        built_for, source = declared_datafusion_major(package, version, requires)
+        return PluginVersion(package, version, built_for, source)
+
+    def check(self, package: str, *, required: bool = False) -> PluginVersion:
+        """Raise ``IncompatibleVersionsError`` unless ``package`` fits the installed DataFusion.
+
+        Reads package metadata only, never the plugin's native code: safe before any native
+        call. ``required``: also refuse a plugin that declares no major (deltalake: some
+        pairs crash the process). Returns what was found.
+        """
+        override = self.overrides.get(package)
+        requires = () if override is not None else importlib.metadata.requires(package) or ()
+        return _guard(
+            package,
+            _package_version(package),
+            requires,
+            datafusion.__version__,
+            override=override,
+            required=required,
+        )
+
+    @contextmanager
+    def handing(self, plugin: PluginVersion) -> Iterator[None]:
+        """Around an engine call taking ``plugin``'s FFI object: its refusal, translated."""
+        try:
+            yield
+        except ImportError as exc:
+            refusal = engine_refusal(exc, plugin)
+            if refusal is None:
+                raise
+            raise refusal from exc
+
+
+def _package_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+#: Where a ``PluginVersion`` read from ``PluginGuard.overrides`` says it was read.
+_OVERRIDE = "the guard's override"
+
+
+def _guard(
+    package: str,
+    version: str,
+    requires: Iterable[str],
+    datafusion_version: str,
+    *,
+    override: int | None,
+    required: bool,
+) -> PluginVersion:
+    """The guard on explicit facts: what the plugin declares, checked against the installed."""
+    installed = _installed_datafusion(datafusion_version)
+    if override is not None:
+        plugin = PluginVersion(package, version, override, _OVERRIDE)
+    else:
+        requires = tuple(requires)
+        requirement = _datafusion_requirement(requires)
+        _check_declared_requirement(
+            f"{package} {version}", requirement, datafusion_version, installed
+        )
+        plugin = PluginVersion(
+            package, version, *declared_datafusion_major(package, version, requires)
+        )
+    _refuse_mismatch(plugin, datafusion_version, installed, required=required)
+    return plugin
+
+
+def _refuse_mismatch(
+    plugin: PluginVersion, text: str, installed: Version, *, required: bool
+) -> None:
+    """Raise when ``plugin`` declares another major than ``installed`` (or, required, none)."""
+    name = f"{plugin.package} {plugin.version}"
+    if plugin.datafusion_major is None:
+        if not required:
+            return
+        known = ", ".join(
+            f"{plugin.package} {k}.x -> DataFusion {v}"
+            for k, v in KNOWN_DATAFUSION_MAJORS.get(plugin.package, {}).items()
+        )
+        raise IncompatibleVersionsError(
+            f"cannot tell which DataFusion {name} was built for: {plugin.source} "
+            f"(known: {known or 'none'}); installed datafusion is {text}. Handing the engine a "
+            "plugin built for another DataFusion major can crash the process. Fix: install a "
+            f"{plugin.package} release dfsession knows for this datafusion, or, once you have "
+            f"checked, pass {_override_hint(plugin.package)}"
+        )
+    built_for = plugin.datafusion_major
+    if built_for != installed.major:
+        raise IncompatibleVersionsError(
+            f"{name} was built for DataFusion {built_for} (from {plugin.source}) but "
+            f"datafusion {text} is installed (major {installed.major}); handing the engine a "
+            "plugin built for another DataFusion major can crash the process. Fix: "
+            f"pip install 'datafusion>={built_for},<{built_for + 1}', or install a "
+            f"{plugin.package} release built for DataFusion {installed.major}"
+        )
 
 
 def check_delta_compatibility(
@@ -123,83 +364,38 @@ def check_delta_compatibility(
     deltalake_requires: Iterable[str] | None = None,
     built_for: int | None = None,
 ) -> int:
-    """Raise ``IncompatibleVersionsError`` unless deltalake was built for the installed DataFusion.
+    """The deltalake guard on explicit facts (tests, tools); the installed DataFusion major.
 
-    Reads package metadata only and never loads deltalake's native code, so it is safe to run
-    before any native call. ``built_for`` overrides what deltalake was built for (and its
-    declared requirement). Returns the DataFusion major.
+    Each fact left ``None`` is read from the installed packages; ``built_for`` overrides what
+    deltalake was built for (and its declared requirement).
     """
-    if datafusion_version is None:
-        datafusion_version = datafusion.__version__
-    if deltalake_version is None:
-        deltalake_version = importlib.metadata.version("deltalake")
-    installed = _installed_datafusion(datafusion_version)
-    if built_for is None:
-        if deltalake_requires is None:
-            deltalake_requires = importlib.metadata.requires("deltalake") or ()
-        requirements = tuple(deltalake_requires)
-        requirement = _datafusion_requirement(requirements)
-        _check_declared_requirement(deltalake_version, requirement, datafusion_version, installed)
-        built_for, source = deltalake_datafusion_major(deltalake_version, requirements)
-    else:
-        source = "the step's datafusion_major setting"
-    if built_for is None:
-        known = ", ".join(
-            f"deltalake {k}.x -> DataFusion {v}" for k, v in DELTALAKE_DATAFUSION_MAJORS.items()
-        )
-        raise IncompatibleVersionsError(
-            f"cannot tell which DataFusion deltalake {deltalake_version} was built for: "
-            f"{source} (known: {known}); installed datafusion is {datafusion_version}. "
-            "Registering a Delta table across DataFusion majors can crash the process. Fix: "
-            "install a deltalake release dfsession knows for this datafusion, or, once you have "
-            "checked, pass DeltaStep(datafusion_major=N)"
-        )
-    if built_for != installed.major:
-        raise IncompatibleVersionsError(
-            f"deltalake {deltalake_version} was built for DataFusion {built_for} (from {source}) "
-            f"but datafusion {datafusion_version} is installed (major {installed.major}); "
-            "registering a Delta table across DataFusion majors can crash the process. Fix: "
-            f"pip install 'datafusion>={built_for},<{built_for + 1}', or install a deltalake "
-            f"release built for DataFusion {installed.major}"
-        )
-    return installed.major
+    text = datafusion.__version__ if datafusion_version is None else datafusion_version
+    if deltalake_requires is None:
+        deltalake_requires = importlib.metadata.requires(DELTALAKE) or ()
+    version = deltalake_version or importlib.metadata.version(DELTALAKE)
+    _guard(DELTALAKE, version, deltalake_requires, text, override=built_for, required=True)
+    return _installed_datafusion(text).major
 
 
-def _installed_datafusion(text: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        raise IncompatibleVersionsError(
-            f"cannot read the installed datafusion's version {text!r} (not a PEP 440 version), "
-            "so cannot tell whether deltalake can work with it; registering a Delta table across "
-            "DataFusion majors can crash the process. Fix: install a datafusion release "
-            "(pip install --force-reinstall datafusion)"
-        ) from None
+class NativePlugins:
+    """The native plugins a build handed the engine, for ``report()["versions"]``; thread-safe."""
 
+    __slots__ = ("_lock", "_plugins")
 
-def _check_declared_requirement(
-    deltalake_version: str, requirement: Requirement | None, text: str, installed: Version
-) -> None:
-    """deltalake's own ``datafusion`` requirement, when it declares one, admits ``installed``."""
-    if requirement is None or requirement.specifier.contains(installed, prereleases=True):
-        return
-    raise IncompatibleVersionsError(
-        f"deltalake {deltalake_version} requires {str(requirement)!r} but datafusion {text} is "
-        "installed; registering a Delta table across DataFusion majors can crash the process. "
-        f"Fix: pip install '{requirement.name}{requirement.specifier}'"
-    )
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plugins: dict[str, PluginVersion] = {}
 
+    def add(self, plugin: PluginVersion) -> None:
+        """Note that the build used ``plugin``."""
+        with self._lock:
+            self._plugins[plugin.package] = plugin
 
-@attrs.frozen
-class DeltaGuard:
-    """The version guard as the build's delta step ran it, for Delta writes to run the same.
-
-    ``datafusion_major`` is the step's override of what deltalake was built for (``None``:
-    read it from deltalake's metadata or dfsession's table of releases).
-    """
-
-    datafusion_major: int | None = None
-
-    def check(self) -> int:
-        """``check_delta_compatibility`` with this guard's override; the DataFusion major."""
-        return check_delta_compatibility(built_for=self.datafusion_major)
+    def report_entries(self) -> dict[str, str]:
+        """Every plugin's version and declared DataFusion major, by package, sorted."""
+        with self._lock:
+            plugins = sorted(self._plugins.items())
+        entries: dict[str, str] = {}
+        for _, plugin in plugins:
+            entries.update(plugin.report_entries())
+        return entries

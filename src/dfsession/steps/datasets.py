@@ -19,7 +19,7 @@ from dfsession.engine.tables import (
     table_schema,
 )
 from dfsession.engine.text import sql_identifier
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.errors import DfSessionError
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
@@ -70,7 +70,11 @@ class DatasetsStep:
         ]
         entries += [_found_entry(table, stores) for table in found]
         if any(isinstance(entry.job.spec, DeltaDataset) for entry in entries):
-            (build.get(DeltaGuard) or DeltaGuard()).check()  # before deltalake's native code
+            guard = build.get(PluginGuard) or PluginGuard()
+            plugin = guard.check(DELTALAKE, required=True)  # before deltalake's native code
+            plugins = build.get(NativePlugins)
+            if plugins is not None:
+                plugins.add(plugin)
         ctx, catalog = build.ctx, profile.catalog
         # Every schema first (discovered tables go into theirs), read through its provider.
         schemas = {name: schema_named(ctx, catalog, name) for name in {e.schema for e in entries}}

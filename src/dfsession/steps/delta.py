@@ -6,7 +6,7 @@ import attrs
 
 from dfsession.engine.delta import DELTA_FORMAT, DeltaTableFactory
 from dfsession.engine.stores import ObjectStores
-from dfsession.engine.versions import DeltaGuard
+from dfsession.engine.versions import DELTALAKE, PluginGuard
 from dfsession.pipeline.step import SessionBuild
 from dfsession.record import StepRecord
 
@@ -17,12 +17,12 @@ __all__ = [
 
 @attrs.frozen(cache_hash=True)
 class DeltaStep:
-    """Install the ``DELTATABLE`` table factory, and the version guard Delta tables run.
+    """Install the ``DELTATABLE`` table factory, and the native-plugin version guard.
 
-    Delta datasets are the ``datasets`` step's; it, the factory and Delta writes run the guard
-    this step hands on. ``datafusion_major`` tells the guard which DataFusion major the
-    installed deltalake was built for, when dfsession cannot tell (see
-    ``dfsession.engine.versions``).
+    Delta datasets are the ``datasets`` step's; it, the factory, Delta writes and every other
+    native plugin (``format = "provider"`` datasets) run the guard this step hands on.
+    ``datafusion_major`` tells the guard which DataFusion major the installed deltalake was
+    built for, when dfsession cannot tell (see ``dfsession.engine.versions``).
     """
 
     name: str = "delta"
@@ -32,7 +32,10 @@ class DeltaStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Register the table factory; hand on the guard."""
-        build.provide(DeltaGuard(self.datafusion_major))
-        factory = DeltaTableFactory(build.need(ObjectStores), self.datafusion_major)
+        guard = PluginGuard()
+        if self.datafusion_major is not None:
+            guard = PluginGuard({DELTALAKE: self.datafusion_major})
+        build.provide(guard)
+        factory = DeltaTableFactory(build.need(ObjectStores), guard)
         build.ctx.register_table_factory(DELTA_FORMAT, factory)
         return StepRecord(step=self.name, applied={"table_factory": DELTA_FORMAT})
