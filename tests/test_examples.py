@@ -17,7 +17,7 @@ EXAMPLES = sorted(
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "custom_step.py"}
+    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "custom_step.py", "discovery.py"}
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
