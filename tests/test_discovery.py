@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from conftest import S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile, load_profile
 from dfsession.bootstrap import validate_profile
 from dfsession.engine.schemas import schema_fingerprint
+from dfsession.session import report_schema
 
 ORDERS = pa.table({"id": pa.array([1, 2], pa.int64()), "amount": [9.5, 20.0]})
 
@@ -179,10 +181,23 @@ def test_a_relative_location_leads_from_the_profile_file(tmp_path: Path) -> None
 
 def test_the_same_lake_gives_the_same_records_and_runtime_hash(tmp_path: Path) -> None:
     for name in ("zeta", "alpha", "mid"):
-        parquet(tmp_path, f"{name}/a.parquet")
+        parquet(tmp_path, f"{name}/year=2024/a.parquet")
     first, second = build(raw(tmp_path)), build(raw(tmp_path))
-    assert [d["name"] for d in first.report()["datasets"]] == ["alpha", "mid", "zeta"]
+    report = first.report()
+    assert [d["name"] for d in report["datasets"]] == ["alpha", "mid", "zeta"]
+    jsonschema.validate(report, report_schema())
     assert first.runtime_hash == second.runtime_hash
+
+
+def test_a_location_in_a_local_store_is_listed_under_its_prefix(tmp_path: Path) -> None:
+    parquet(tmp_path, "raw/orders/a.parquet")
+    data = raw("local://lake/raw/")
+    data["object_stores"] = {
+        "files": {"url": "local://lake", "kind": "local", "options": {"prefix": str(tmp_path)}}
+    }
+    session = build(data)
+    assert session.execute("SELECT count(*) AS n FROM orders").to_pydict() == {"n": [2]}
+    assert datasets_record(session)["orders"]["location"] == "local://lake/raw/orders/"
 
 
 def test_views_read_discovered_tables(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from dfsession.pipeline.step import InstallStep
+from dfsession.profile.datasets import FORMATS
+from dfsession.profile.discovery import LAYOUTS
 from dfsession.profile.model import SessionProfile
 
 __all__ = ["profiles", "step_orders"]
@@ -193,11 +195,21 @@ def _stores() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _discover() -> st.SearchStrategy[dict[str, Any]]:
+    """A ``[discover.NAME]`` entry of any format and layout, with globs over names."""
+    globs = st.lists(_NAME.map(lambda n: f"{n}*"), max_size=2)
+    return st.fixed_dictionaries(
+        {"format": st.sampled_from(FORMATS), "location": _NAME.map(lambda n: f"{n}/")},
+        optional={"layout": st.sampled_from(LAYOUTS), "include": globs, "exclude": globs},
+    )
+
+
 def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
         optional={
             "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), _dataset(), max_size=4),
+            "discover": st.dictionaries(_NAME.map(lambda n: f"d_{n}"), _discover(), max_size=2),
             "object_stores": _stores(),
             "views": st.dictionaries(
                 _NAME.map(lambda n: f"v_{n}"), st.just({"sql": "SELECT 1 AS x"}), max_size=3
