@@ -28,6 +28,7 @@ MODULES = (
     "bench_startup",
     "bench_remote_lake",
     "bench_layers",
+    "bench_discovery",
 )
 
 

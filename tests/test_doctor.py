@@ -18,6 +18,7 @@ from deltalake import write_deltalake
 
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import DoctorReport, SessionProfile, doctor
+from dfsession.doctor import FAMILIES, Check, DoctorRun
 from test_cli import run
 
 ORDERS = pa.table({"id": pa.array([1, 2], pa.int64())})
@@ -222,3 +223,15 @@ def test_the_cli_takes_env_and_set_and_prints_json_checks(lake: Path) -> None:
     bad = run("doctor", profile, "--set", "datasets.events.version=9", "--json")
     assert bad.returncode == 1
     assert json.loads(bad.stdout)[2]["status"] == "failed"
+
+
+def test_a_family_of_checks_can_be_added(lake: Path) -> None:
+    def tables_named(run: DoctorRun) -> Iterator[Check]:
+        for name in run.profile.datasets:
+            status = "ok" if name.islower() else "failed"
+            yield Check("naming", f"datasets.{name}", status, fix="use lower case")
+
+    profile = SessionProfile.from_dict(local_profile(lake))
+    report = doctor(profile, families=(*FAMILIES, tables_named))
+    assert [c.kind for c in report.checks][-2:] == ["naming", "naming"]
+    assert report.ok

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -31,9 +31,16 @@ from dfsession.profile.model import SessionProfile
 from dfsession.profile.stores import ObjectStoreSpec
 from dfsession.profile.values import SecretRef, given_fields
 
-__all__ = ["FAMILIES", "Check", "CheckKind", "CheckStatus", "DoctorReport", "doctor"]
+__all__ = [
+    "FAMILIES",
+    "Check",
+    "CheckFamily",
+    "CheckStatus",
+    "DoctorReport",
+    "DoctorRun",
+    "doctor",
+]
 
-CheckKind = Literal["secret", "store", "location", "delta", "plugin"]
 CheckStatus = Literal["ok", "failed", "skipped"]
 #: The words of a store that refuses the credentials it was given.
 _REFUSED = re.compile(
@@ -46,7 +53,8 @@ _REFUSED = re.compile(
 class Check:
     """One check: what it looked at (a dotted profile path), how it fared, the fix if it failed."""
 
-    kind: CheckKind
+    #: ``secret``, ``store``, ``plugin``, ``location``, ``delta``, or a family's own.
+    kind: str
     what: str
     status: CheckStatus
     detail: str = ""
@@ -102,8 +110,12 @@ class DoctorReport:
         }
 
 
-class _Run:
-    """One doctor run: the profile, the environment, and the stores that opened so far."""
+class DoctorRun:
+    """One doctor run, as each family of checks reads it.
+
+    ``profile`` and ``environ``; ``secrets`` the resolved secrets of each store (never to be
+    shown), ``unset`` the stores with a secret missing, ``opened`` the stores that opened.
+    """
 
     def __init__(self, profile: SessionProfile, environ: Mapping[str, str]) -> None:
         self.profile = profile
@@ -114,14 +126,15 @@ class _Run:
 
     @property
     def stores(self) -> ObjectStores:
+        """The stores that opened, as the engine layer reads them."""
         return ObjectStores(self.opened)
 
 
 #: A family of checks: reads the run (and what earlier families found), yields its checks.
-Family = Callable[[_Run], Iterator[Check]]
+CheckFamily = Callable[[DoctorRun], Iterator[Check]]
 
 
-def _secrets(run: _Run) -> Iterator[Check]:
+def _secrets(run: DoctorRun) -> Iterator[Check]:
     """Every secret reference of every store resolves (its value is never shown)."""
     for name, spec in run.profile.object_stores.items():
         values: dict[str, str] = {}
@@ -144,7 +157,7 @@ def _secrets(run: _Run) -> Iterator[Check]:
         run.secrets[name] = values
 
 
-def _stores(run: _Run) -> Iterator[Check]:
+def _stores(run: DoctorRun) -> Iterator[Check]:
     """Every store opens and answers a listing of its prefix."""
     for name, spec in run.profile.object_stores.items():
         what = f"object_stores.{name} ({spec.kind} {spec.url.redacted()})"
@@ -181,7 +194,7 @@ def _store_fix(name: str, spec: ObjectStoreSpec, error: str) -> str:
     return f"check object_stores.{name}.url and its options (endpoint, bucket, region)"
 
 
-def _locations(run: _Run) -> Iterator[Check]:
+def _locations(run: DoctorRun) -> Iterator[Check]:
     """Every dataset and discovery location exists."""
     sections = (("datasets", run.profile.datasets), ("discover", run.profile.discover))
     for section, entries in sections:
@@ -189,7 +202,7 @@ def _locations(run: _Run) -> Iterator[Check]:
             yield _location(run, f"{section}.{name}.location", spec.location)
 
 
-def _location(run: _Run, what: str, location: Location) -> Check:
+def _location(run: DoctorRun, what: str, location: Location) -> Check:
     shown = f"{what} ({location.redacted()})"
     store = _store_name(run, location)
     spec = run.profile.object_stores.get(store)
@@ -208,7 +221,7 @@ def _location(run: _Run, what: str, location: Location) -> Check:
     return Check("location", shown, "ok", "exists")
 
 
-def _store_name(run: _Run, location: Location) -> str:
+def _store_name(run: DoctorRun, location: Location) -> str:
     """The name of the profile's store ``location`` lies in; ``""`` when none (or local)."""
     if location.is_local:
         return ""
@@ -218,7 +231,7 @@ def _store_name(run: _Run, location: Location) -> str:
     return ""
 
 
-def _delta(run: _Run) -> Iterator[Check]:
+def _delta(run: DoctorRun) -> Iterator[Check]:
     """Every Delta table's log opens at the declared version or time (no data file is read)."""
     tables = {n: s for n, s in run.profile.datasets.items() if isinstance(s, DeltaDataset)}
     if not tables:
@@ -239,7 +252,7 @@ def _delta_what(name: str, spec: DeltaDataset) -> str:
     return f"datasets.{name} (Delta log at {spec.location.redacted()}, {at})"
 
 
-def _delta_log(run: _Run, name: str, spec: DeltaDataset) -> Check:
+def _delta_log(run: DoctorRun, name: str, spec: DeltaDataset) -> Check:
     what = _delta_what(name, spec)
     stores = run.stores
     uri, options = stores.delta_uri(spec.location), stores.storage_options(spec.location)
@@ -268,7 +281,7 @@ def _delta_fix(name: str, spec: DeltaDataset, uri: str, options: dict[str, str] 
     return f"the table has versions 0 to {latest.version()}: fix datasets.{name}.{field}"
 
 
-def _plugins(run: _Run) -> Iterator[Check]:
+def _plugins(run: DoctorRun) -> Iterator[Check]:
     """Every native plugin the profile needs was built for the installed DataFusion."""
     profile = run.profile
     delta = any(isinstance(s, DeltaDataset) for s in profile.datasets.values()) or any(
@@ -293,12 +306,21 @@ def _plugin(package: str) -> Check:
 
 
 #: The families of checks, in the order they run: each may read what earlier ones found.
-#: Iceberg catalogs and metadata files are to add a family of their own after ``_delta``.
-FAMILIES: tuple[Family, ...] = (_secrets, _stores, _plugins, _locations, _delta)
+#: The hook for new kinds of table: Iceberg catalogs and metadata files add a family of their
+#: own after ``_delta`` (a function of a ``DoctorRun`` yielding ``Check`` values).
+FAMILIES: tuple[CheckFamily, ...] = (_secrets, _stores, _plugins, _locations, _delta)
 
 
-def doctor(profile: SessionProfile, *, environ: Mapping[str, str] | None = None) -> DoctorReport:
-    """Check that ``profile`` can work here, reading no row; ``environ`` defaults to os.environ."""
-    run = _Run(profile, os.environ if environ is None else environ)
-    checks = [check for family in FAMILIES for check in family(run)]
+def doctor(
+    profile: SessionProfile,
+    *,
+    environ: Mapping[str, str] | None = None,
+    families: Sequence[CheckFamily] = FAMILIES,
+) -> DoctorReport:
+    """Check that ``profile`` can work here, reading no row; ``environ`` defaults to os.environ.
+
+    ``families``: the checks to run, in order (``FAMILIES`` plus your own, say).
+    """
+    run = DoctorRun(profile, os.environ if environ is None else environ)
+    checks = [check for family in families for check in family(run)]
     return DoctorReport(tuple(checks), profile.fingerprint())
