@@ -323,3 +323,12 @@ def test_a_remote_location_without_a_store_is_named() -> None:
         build(raw("s3://elsewhere/raw/"))
     assert caught.value.path == "discover.raw.location"
     assert "no [object_stores] entry covers 's3://elsewhere'" in str(caught.value)
+
+
+def test_a_lake_without_tables_registers_nothing_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    session = build(raw(tmp_path))
+    assert session.record("discover").applied["discover"][0]["tables"] == []
+    datasets = session.record("datasets")
+    assert datasets.status == "skipped"
+    assert datasets.applied["reason"].endswith("and [discover] found no table")

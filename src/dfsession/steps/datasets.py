@@ -63,7 +63,8 @@ class DatasetsStep:
         profile = build.profile
         found = _discovered(build)
         if not profile.datasets and not found:
-            return StepRecord.skipped(self.name, "no [datasets] in the profile")
+            more = ", and [discover] found no table" if profile.discover else ""
+            return StepRecord.skipped(self.name, f"no [datasets] in the profile{more}")
         stores = build.need(ObjectStores)
         entries = [
             _Entry(table_job(name, spec, stores), name) for name, spec in profile.datasets.items()
