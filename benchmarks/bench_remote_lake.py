@@ -329,8 +329,7 @@ def main(
     replay: bool = True,
 ) -> list[dict[str, Any]]:
     """Fill the lake, then time every case; print and return the results."""
-    # Errors only: dfsession warns once per remote Delta table per build (datafusion 55 cannot
-    # scan them), which would bury the figures.
+    # Errors only: warnings would bury the figures.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     sizes = sizes or ((50,) if quick else SIZES)
     delays_ms = delays_ms or ((20,) if quick else DELAYS_MS)

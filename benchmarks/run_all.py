@@ -27,6 +27,7 @@ MODULES = (
     "bench_ibis",
     "bench_startup",
     "bench_remote_lake",
+    "bench_delta_remote",
     "bench_layers",
     "bench_discovery",
 )

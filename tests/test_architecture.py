@@ -96,7 +96,6 @@ RULES = (
             "dfsession.session",
             "dfsession.bootstrap",
             "dfsession.facade",
-            "datafusion",
         ),
     ),
     Rule(

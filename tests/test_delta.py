@@ -72,6 +72,8 @@ def test_record_holds_version_and_schema_fingerprint(orders: Path) -> None:
         "format": "delta",
         "location": str(orders),
         "version": 1,
+        "provider": "native",
+        "reason": "a table on local disk: deltalake's native provider reads it",
         "schema_mode": "none",
         "schema_fingerprint": schema_fingerprint(session.ctx.table("orders").schema()),
     }
@@ -336,14 +338,129 @@ def test_delta_table_in_s3_opens_with_options_from_its_object_store(s3_bucket: S
     assert session.ctx.sql("SELECT count(*) AS n FROM orders").to_pydict() == {"n": [2]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upstream: datafusion 55's FFI hands foreign scans a default RuntimeEnv, so remote "
-    "Delta data scans find no object store (delta-io/delta-rs#4623, apache/datafusion#24733)",
-)
-def test_delta_table_in_s3_data_scan(s3_bucket: S3Bucket) -> None:
+def test_delta_table_in_s3_scans_the_versions_rows_as_a_pyarrow_dataset(
+    s3_bucket: S3Bucket,
+) -> None:
     session = _s3_orders(s3_bucket)
     assert ids(session) == [1, 2]
+    (entry,) = session.record("datasets").applied["datasets"]
+    assert entry["provider"] == "pyarrow-dataset"
+    assert "object store" in entry["reason"] and "delta-rs/issues/4623" in entry["reason"]
+
+
+def _s3_profile(s3_bucket: S3Bucket, **dataset: Any) -> SessionProfile:
+    return SessionProfile.from_dict(
+        {
+            "object_stores": {"lake": s3_bucket.store()},
+            "datasets": {"t": {"format": "delta", **dataset}},
+        }
+    )
+
+
+def test_delta_table_in_s3_time_travels_by_version_and_timestamp(s3_bucket: S3Bucket) -> None:
+    location = f"s3://{s3_bucket.name}/orders"
+    options = s3_bucket.delta_storage_options()
+    write_deltalake(location, V0, storage_options=options)
+    # deltalake times a commit by its log file's modification time: whole seconds on the server.
+    time.sleep(1.1)
+    between = datetime.now(UTC)
+    time.sleep(1.1)
+    write_deltalake(location, V1, mode="append", storage_options=options)
+    latest = SessionContextBuilder(_s3_profile(s3_bucket, location=location)).build()
+    assert ids(latest, "t") == [1, 2, 3]
+    assert latest.record("datasets").applied["datasets"][0]["version"] == 1
+    first = _s3_profile(s3_bucket, location=location, version=0)
+    assert ids(SessionContextBuilder(first).build(), "t") == [1, 2]
+    then = _s3_profile(s3_bucket, location=location, timestamp=between.isoformat())
+    session = SessionContextBuilder(then).build()
+    assert ids(session, "t") == [1, 2]
+    assert session.record("datasets").applied["datasets"][0]["version"] == 0
+
+
+def test_delta_table_in_s3_excludes_the_files_an_overwrite_removed(s3_bucket: S3Bucket) -> None:
+    location = f"s3://{s3_bucket.name}/orders"
+    options = s3_bucket.delta_storage_options()
+    write_deltalake(location, V0, storage_options=options)
+    write_deltalake(location, V1, mode="overwrite", storage_options=options)
+    listed = s3_bucket.client.list_objects_v2(Bucket=s3_bucket.name, Prefix="orders/")
+    data_files = [o["Key"] for o in listed["Contents"] if o["Key"].endswith(".parquet")]
+    assert len(data_files) == 2  # the removed file is still in the bucket
+    session = SessionContextBuilder(_s3_profile(s3_bucket, location=location)).build()
+    assert session.execute("SELECT id, name FROM t").to_pydict() == {"id": [3], "name": ["c"]}
+    before = _s3_profile(s3_bucket, location=location, version=0)
+    assert ids(SessionContextBuilder(before).build(), "t") == [1, 2]
+
+
+def test_delta_table_in_s3_reads_its_partitions(s3_bucket: S3Bucket) -> None:
+    location = f"s3://{s3_bucket.name}/sales"
+    sales = pa.table({"id": pa.array([1, 2, 3, 4], pa.int64()), "region": ["eu", "us", "eu", "ap"]})
+    write_deltalake(
+        location, sales, partition_by=["region"], storage_options=s3_bucket.delta_storage_options()
+    )
+    session = SessionContextBuilder(_s3_profile(s3_bucket, location=location)).build()
+    eu = session.execute("SELECT id FROM t WHERE region = 'eu' ORDER BY id").to_pydict()
+    assert eu == {"id": [1, 3]}
+    counts = session.execute(
+        "SELECT region, count(*) AS n FROM t GROUP BY region ORDER BY region"
+    ).to_pydict()
+    assert counts == {"region": ["ap", "eu", "us"], "n": [1, 2, 1]}
+    assert session.ctx.table("t").schema().field("region").type == pa.string()
+
+
+@pytest.mark.parametrize(
+    ("configuration", "feature", "fix"),
+    [
+        ({"delta.enableDeletionVectors": "true"}, "deletionVectors", "REORG TABLE"),
+        ({"delta.columnMapping.mode": "name"}, "columnMapping", "without column mapping"),
+    ],
+)
+def test_delta_table_in_s3_with_a_feature_the_dataset_path_cannot_honour_is_refused(
+    s3_bucket: S3Bucket, configuration: dict[str, str], feature: str, fix: str
+) -> None:
+    location = f"s3://{s3_bucket.name}/orders"
+    write_deltalake(
+        location, V0, configuration=configuration, storage_options=s3_bucket.delta_storage_options()
+    )
+    with pytest.raises(ProfileError) as caught:
+        SessionContextBuilder(_s3_profile(s3_bucket, location=location)).build()
+    assert caught.value.path == "datasets.t"
+    message = str(caught.value)
+    assert "Delta table 't'" in message and repr(feature) in message
+    assert fix in message and "local disk" in message
+
+
+def test_a_local_delta_table_with_deletion_vectors_keeps_the_native_provider(
+    tmp_path: Path,
+) -> None:
+    write_deltalake(tmp_path / "dv", V0, configuration={"delta.enableDeletionVectors": "true"})
+    session = build({"t": {"format": "delta", "location": str(tmp_path / "dv")}})
+    assert ids(session, "t") == [1, 2]
+    assert session.record("datasets").applied["datasets"][0]["provider"] == "native"
+
+
+def test_delta_table_in_s3_refuses_without_files(s3_bucket: S3Bucket) -> None:
+    location = f"s3://{s3_bucket.name}/orders"
+    write_deltalake(location, V0, storage_options=s3_bucket.delta_storage_options())
+    profile = _s3_profile(s3_bucket, location=location, options={"without_files": True})
+    with pytest.raises(ProfileError) as caught:
+        SessionContextBuilder(profile).build()
+    assert caught.value.path == "datasets.t.options.without_files"
+
+
+def test_create_external_table_reads_a_delta_table_in_s3(s3_bucket: S3Bucket) -> None:
+    location = f"s3://{s3_bucket.name}/orders"
+    options = s3_bucket.delta_storage_options()
+    write_deltalake(location, V0, storage_options=options)
+    write_deltalake(location, V1, mode="append", storage_options=options)
+    profile = SessionProfile.from_dict({"object_stores": {"lake": s3_bucket.store()}})
+    session = SessionContextBuilder(profile).build()
+    session.ctx.sql(f"CREATE EXTERNAL TABLE o STORED AS DELTATABLE LOCATION '{location}'")
+    assert ids(session, "o") == [1, 2, 3]
+    session.ctx.sql(
+        f"CREATE EXTERNAL TABLE o0 STORED AS DELTATABLE LOCATION '{location}' "
+        "OPTIONS ('version' '0')"
+    )
+    assert ids(session, "o0") == [1, 2]
 
 
 def test_delta_table_in_a_local_store_resolves_to_the_stores_prefix(orders: Path) -> None:

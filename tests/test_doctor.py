@@ -235,3 +235,28 @@ def test_a_family_of_checks_can_be_added(lake: Path) -> None:
     report = doctor(profile, families=(*FAMILIES, tables_named))
     assert [c.kind for c in report.checks][-2:] == ["naming", "naming"]
     assert report.ok
+
+
+def test_provider_datasets_are_imported_and_guarded_but_never_called(lake: Path) -> None:
+    (lake / "lake_providers.py").write_text(
+        "from deltalake import DeltaTable\n"
+        f"EVENTS = DeltaTable({str(lake / 'events')!r})\n"
+        "def make(options):\n    raise AssertionError('the doctor calls no provider')\n"
+    )
+    data = {
+        "features": {"import_paths": [str(lake)]},
+        "datasets": {
+            "events": {"format": "provider", "ref": "lake_providers:EVENTS"},
+            "made": {"format": "provider", "ref": "lake_providers:make"},
+            "gone": {"format": "provider", "ref": "lake_providers:GONE"},
+        },
+    }
+    report = doctor(SessionProfile.from_dict(data))
+    events = check_of(report, "datasets.events.ref")
+    assert (events.kind, events.status) == ("plugin", "ok")
+    assert events.detail.startswith("deltalake ")
+    assert events.detail.endswith("built for DataFusion 55")
+    assert check_of(report, "datasets.made.ref").status == "skipped"
+    gone = check_of(report, "datasets.gone.ref")
+    assert (gone.status, gone.fix) == ("failed", "fix datasets.gone.ref")
+    assert [c.kind for c in report.checks] == ["plugin"] * 3

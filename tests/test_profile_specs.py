@@ -168,7 +168,8 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
         }
     )
     assert found["datasets.t.format"] == (
-        "expected one of parquet, csv, json, arrow, delta (got 'parquett'); did you mean 'parquet'?"
+        "expected one of parquet, csv, json, arrow, delta, provider (got 'parquett'); "
+        "did you mean 'parquet'?"
     )
     assert "did you mean 'azure'?" in found["object_stores.l.kind"]
 
@@ -176,7 +177,8 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
 def test_a_missing_format_is_reported_with_the_other_problems_of_the_dataset() -> None:
     found = problems_of({"datasets": {"t": {"fromat": "csv", "location": " "}}})
     assert found == {
-        "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta)",
+        "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta, "
+        "provider)",
         "datasets.t.fromat": "unknown key; did you mean 'format'?",
         "datasets.t.location": "expected a path or a URL (got ' ' that is a string)",
     }

@@ -84,3 +84,9 @@ def test_report_versions_name_the_plugins_a_build_used(tmp_path: Path) -> None:
     assert versions["deltalake.datafusion_major"] == INSTALLED
     plain = SessionContextBuilder(SessionProfile.from_dict({})).build()
     assert "deltalake.datafusion_major" not in plain.report()["versions"]
+
+
+def test_handing_a_package_name_reads_what_it_declares_only_on_a_refusal() -> None:
+    with pytest.raises(IncompatibleVersionsError) as caught, PluginGuard().handing(DELTALAKE):
+        raise ImportError(ENGINE_TEXT)
+    assert "table provider from deltalake" in str(caught.value)

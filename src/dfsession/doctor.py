@@ -12,19 +12,23 @@ found (the stores that opened). A new kind of table (Iceberg metadata, say) adds
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
+from datafusion.catalog import Table
 
 from dfsession.engine.delta import open_delta, open_latest
 from dfsession.engine.listing import LISTABLE_KINDS, ListingError, open_listing
+from dfsession.engine.providers import TABLE_PROVIDER
 from dfsession.engine.stores import ObjectStores, StoreAccess, open_store
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DELTALAKE, PluginGuard, PluginVersion, engine_versions
-from dfsession.profile.datasets import DeltaDataset
+from dfsession.imports import ReferenceResolver
+from dfsession.profile.datasets import DeltaDataset, ProviderDataset
 from dfsession.profile.discovery import DiscoverDelta
 from dfsession.profile.locations import Location
 from dfsession.profile.model import SessionProfile
@@ -196,10 +200,11 @@ def _store_fix(name: str, spec: ObjectStoreSpec, error: str) -> str:
 
 def _locations(run: DoctorRun) -> Iterator[Check]:
     """Every dataset and discovery location exists."""
-    sections = (("datasets", run.profile.datasets), ("discover", run.profile.discover))
-    for section, entries in sections:
-        for name, spec in entries.items():
-            yield _location(run, f"{section}.{name}.location", spec.location)
+    for name, spec in run.profile.datasets.items():
+        if not isinstance(spec, ProviderDataset):  # a provider dataset has no location
+            yield _location(run, f"datasets.{name}.location", spec.location)
+    for name, entry in run.profile.discover.items():
+        yield _location(run, f"discover.{name}.location", entry.location)
 
 
 def _location(run: DoctorRun, what: str, location: Location) -> Check:
@@ -287,9 +292,35 @@ def _plugins(run: DoctorRun) -> Iterator[Check]:
     delta = any(isinstance(s, DeltaDataset) for s in profile.datasets.values()) or any(
         isinstance(s, DiscoverDelta) for s in profile.discover.values()
     )
-    if not delta:
-        return
-    yield _plugin(DELTALAKE)
+    if delta:
+        yield _plugin(DELTALAKE)
+    resolver = ReferenceResolver(profile.features.import_paths)
+    for name, spec in profile.datasets.items():
+        if isinstance(spec, ProviderDataset):
+            yield _provider(resolver, name, spec)
+
+
+def _provider(resolver: ReferenceResolver, name: str, spec: ProviderDataset) -> Check:
+    """A provider dataset's object, imported (never called) and checked by the guard."""
+    what = f"datasets.{name}.ref ({spec.ref})"
+    try:
+        target = resolver.resolve(spec.ref, f"datasets.{name}.ref")
+    except Exception as exc:
+        return Check("plugin", what, "failed", one_line(exc), f"fix datasets.{name}.ref")
+    if isinstance(target, Table):
+        return Check("plugin", what, "ok", "a datafusion Table: no native plugin")
+    if inspect.isclass(target) or not hasattr(target, TABLE_PROVIDER):
+        return Check(
+            "plugin", what, "skipped", "a callable: its provider is checked when it is built"
+        )
+    try:
+        plugin = PluginGuard().check_object(target)
+    except Exception as exc:
+        reason, _, fix = one_line(exc).partition(" Fix: ")
+        return Check("plugin", what, "failed", reason, fix)
+    major = plugin.datafusion_major
+    declared = "declares no DataFusion major" if major is None else f"built for DataFusion {major}"
+    return Check("plugin", what, "ok", f"{plugin.package} {plugin.version}: {declared}")
 
 
 def _plugin(package: str) -> Check:

@@ -48,7 +48,7 @@ from dfsession.errors import (
 )
 from dfsession.faults import UdfFaults, fault_error, is_engine_failure
 from dfsession.logs import get_logger
-from dfsession.profile.datasets import CsvDataset, DeltaDataset
+from dfsession.profile.datasets import CsvDataset, FileDataset
 from dfsession.profile.locations import Location, redact_url
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import SqlPolicy
@@ -954,7 +954,7 @@ class Queries:
         """
         written = Path(self._stores.local_path(target) or target.text)
         for name, dataset in self._profile.datasets.items():
-            if isinstance(dataset, DeltaDataset):
+            if not isinstance(dataset, FileDataset):
                 continue
             read = self._stores.local_path(dataset.location)
             if read is None:

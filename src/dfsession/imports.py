@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -13,7 +12,7 @@ from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError
 from dfsession.profile.values import ImportRef, did_you_mean
 
-__all__ = ["ReferenceResolver", "describe_object", "resolve_reference"]
+__all__ = ["ReferenceResolver", "resolve_reference"]
 
 
 def _is_missing_module(exc: ModuleNotFoundError, module: str) -> bool:
@@ -31,16 +30,6 @@ def resolve_reference(reference: str, path: str, search: tuple[str, ...] = ()) -
     attribute is missing.
     """
     return ReferenceResolver(search).resolve(reference, path)
-
-
-def describe_object(obj: object) -> str:
-    """What a reference resolved to, in a few words: ``the class m.C``, ``int 42``..."""
-    if inspect.isclass(obj):
-        return f"the class {obj.__module__}.{obj.__qualname__}"
-    if isinstance(obj, list | tuple) and not obj:
-        return "an empty list"
-    text = repr(obj)
-    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 class ReferenceResolver:

@@ -171,7 +171,12 @@ def _dataset() -> st.SearchStrategy[dict[str, Any]]:
         ),
         travel,
     ).map(lambda parts: {**parts[0], **parts[1]})
-    return st.one_of(files, delta)
+    option_value = st.one_of(_NAME, st.integers(-5, 5), st.booleans(), st.lists(_NAME, max_size=2))
+    provider = st.fixed_dictionaries(
+        {"format": st.just("provider"), "ref": _NAME.map(lambda n: f"{n}.sources:{n}")},
+        optional={"schema": schema, "options": st.dictionaries(_NAME, option_value, max_size=3)},
+    )
+    return st.one_of(files, delta, provider)
 
 
 def _store(name: str, kind: str) -> st.SearchStrategy[dict[str, Any]]:

@@ -25,7 +25,13 @@ from dfsession.engine.schemas import schema_differences
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DELTALAKE, PluginGuard, major
-from dfsession.errors import ProfileError, QueryError, SchemaMismatchError, SqlPolicyError
+from dfsession.errors import (
+    IncompatibleVersionsError,
+    ProfileError,
+    QueryError,
+    SchemaMismatchError,
+    SqlPolicyError,
+)
 from dfsession.logs import get_logger
 from dfsession.profile.datasets import DeltaDataset
 from dfsession.profile.locations import Location
@@ -37,12 +43,17 @@ if TYPE_CHECKING:
 __all__ = [
     "DELTA_FORMAT",
     "LAST_MAJOR_WITH_GAP",
+    "NATIVE",
+    "PYARROW_DATASET",
+    "PYARROW_READER_FEATURES",
     "REMOTE_SCAN_ISSUE",
     "STATEMENT_OPTIONS",
     "DeltaTableFactory",
     "DeltaWrites",
     "FolderState",
     "check_append_schema",
+    "delta_path",
+    "delta_source",
     "open_delta",
     "open_latest",
     "refuse_existing_folder",
@@ -59,6 +70,19 @@ DELTA_FORMAT = "DELTATABLE"
 REMOTE_SCAN_ISSUE = "https://github.com/delta-io/delta-rs/issues/4623"
 #: The newest DataFusion major known to have that gap (apache/datafusion#24733 closes it).
 LAST_MAJOR_WITH_GAP = 55
+#: The two ways a Delta table is registered (the record's ``provider``): deltalake's native
+#: table provider, or the snapshot's data files as a pyarrow dataset deltalake builds.
+NATIVE = "native"
+PYARROW_DATASET = "pyarrow-dataset"
+#: The reader features (protocol 3) the pyarrow dataset path reads right: deltalake's pyarrow
+#: reader refuses the others, and column mapping (protocol 2) it would read by physical names.
+PYARROW_READER_FEATURES = frozenset({"timestampNtz"})
+#: The way out of each reader feature the pyarrow dataset path cannot honour.
+_FEATURE_FIXES = {
+    "deletionVectors": "purge the deletion vectors (REORG TABLE ... APPLY (PURGE), then "
+    "ALTER TABLE ... SET TBLPROPERTIES ('delta.enableDeletionVectors' = false))",
+    "columnMapping": "rewrite the table without column mapping (delta.columnMapping.mode = 'none')",
+}
 #: The ``OPTIONS`` a ``CREATE EXTERNAL TABLE ... STORED AS DELTATABLE`` statement may give: time
 #: travel and client timeouts. Any other storage option (endpoint, region, allow_http, proxy,
 #: credentials...) could send the store's credentials to another host, so only the profile sets it.
@@ -85,49 +109,120 @@ def open_delta(
     if timestamp is not None:
         table.load_as_version(timestamp)
         if table.version() == 0:  # deltalake answers version 0 for any earlier time, too
-            first = datetime.fromtimestamp(table.history()[-1]["timestamp"] / 1000, tz=UTC)
-            moment = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
-            if moment < first:
-                raise ValueError(
-                    f"the table did not exist at {moment.isoformat()}: its first commit "
-                    f"(version 0) is at {first.isoformat()}"
-                )
+            _refuse_before_creation(table, timestamp)
     return table
 
 
+def _refuse_before_creation(table: DeltaTable, timestamp: datetime) -> None:
+    """Refuse a time before the table was created (read at version 0).
+
+    The creation time is in the snapshot's metadata; ``history()`` would list the log again,
+    holding the interpreter lock while it waits on the store.
+    """
+    created_ms = table.metadata().created_time
+    if created_ms is None:
+        created_ms = table.history()[-1]["timestamp"]
+    created = datetime.fromtimestamp(created_ms / 1000, tz=UTC)
+    moment = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=UTC)
+    if moment < created:
+        raise ValueError(
+            f"the table did not exist at {moment.isoformat()}: it was created (version 0) at "
+            f"{created.isoformat()}"
+        )
+
+
 def register_delta(
-    name: str, spec: DeltaDataset, stores: ObjectStores, ctx: SessionContext
+    name: str, spec: DeltaDataset, stores: ObjectStores, guard: PluginGuard, ctx: SessionContext
 ) -> dict[str, Any]:
-    """The Delta adapter: open the table the spec names and register it; its version (and time)."""
+    """The Delta adapter: open the table the spec names and register it; its facts.
+
+    The facts: its version (and time), which way it was registered (``provider``) and why
+    (``reason``): see ``delta_path``.
+    """
+    provider, reason = delta_path(stores.local_path(spec.location) is not None)
+    if provider == PYARROW_DATASET and spec.options.without_files:
+        raise ProfileError.at(
+            f"datasets.{name}.options.without_files",
+            f"Delta table {name!r} lies in an object store, so it is read as a pyarrow dataset "
+            f"of its snapshot's files ({reason}), which needs them: remove without_files",
+        )
     table = _open_dataset(name, spec, stores)
     try:
-        ctx.register_table(name, table)
+        source = delta_source(name, table, provider)
+    except ValueError as exc:
+        raise ProfileError.at(f"datasets.{name}", str(exc)) from None
+    try:
+        with guard.handing(DELTALAKE):
+            ctx.register_table(name, source)
+    except IncompatibleVersionsError:
+        raise
     except Exception as exc:
         raise registration_failed(name, spec, exc, stores) from None
     facts: dict[str, Any] = {"version": table.version()}
     if spec.timestamp is not None:
         facts["timestamp"] = spec.timestamp.text
-    return facts
+    return {**facts, "provider": provider, "reason": reason}
+
+
+def delta_path(local: bool) -> tuple[str, str]:
+    """How a Delta table on local disk (``local``) or in an object store is registered, and why.
+
+    deltalake's native provider reads local tables; in an object store its data scans fail
+    with the engine's FFI of DataFusion <= ``LAST_MAJOR_WITH_GAP`` (it gets none of the
+    session's stores: ``REMOTE_SCAN_ISSUE``), so there the snapshot's files are registered as
+    a pyarrow dataset, which deltalake reads with the store's storage options. Measured
+    (benchmarks/bench_delta_remote.py): as fast as plain DataFusion over the same dataset.
+    """
+    if local:
+        return NATIVE, "a table on local disk: deltalake's native provider reads it"
+    if major(datafusion.__version__) > LAST_MAJOR_WITH_GAP:
+        return NATIVE, "deltalake's native provider sees the session's object stores"
+    return PYARROW_DATASET, (
+        f"in an object store, deltalake's native provider cannot scan with datafusion "
+        f"{datafusion.__version__} ({REMOTE_SCAN_ISSUE}); its snapshot's files are read as a "
+        "pyarrow dataset"
+    )
+
+
+def delta_source(name: str, table: DeltaTable, provider: str) -> Any:
+    """What the engine registers for ``table``: the table itself, or its pyarrow dataset.
+
+    The pyarrow dataset path refuses (``ValueError`` naming the table, the feature and the
+    way out) the reader features it cannot honour: deletion vectors, column mapping...
+    """
+    if provider == NATIVE:
+        return table
+    refused = _unreadable_features(table)
+    if refused:
+        feature = refused[0]
+        fix = _FEATURE_FIXES.get(feature, "rewrite the table without it")
+        raise ValueError(
+            f"Delta table {name!r} uses the reader feature {feature!r}, which its files read "
+            f"as a pyarrow dataset cannot honour (a table in an object store is read that way "
+            f"with datafusion {datafusion.__version__}): {fix}, or copy the table to local "
+            "disk, where deltalake's native provider reads it",
+        )
+    return Table(table.to_pyarrow_dataset())
+
+
+def _unreadable_features(table: DeltaTable) -> list[str]:
+    """The table's reader features the pyarrow dataset path cannot honour, sorted."""
+    protocol = table.protocol()
+    features = set(protocol.reader_features or ())
+    mode = table.metadata().configuration.get("delta.columnMapping.mode", "none")
+    if protocol.min_reader_version == 2 or mode != "none":
+        features.add("columnMapping")
+    return sorted(features - PYARROW_READER_FEATURES)
 
 
 def _open_dataset(name: str, spec: DeltaDataset, stores: ObjectStores) -> DeltaTable:
     """Open a Delta dataset; a failure is a ``ProfileError`` at the field it is about."""
     location = spec.location
     require_path(name, stores.local_path(location))
-    storage_options = stores.storage_options(location)
-    if storage_options is not None and major(datafusion.__version__) <= LAST_MAJOR_WITH_GAP:
-        log.warning(
-            "dfsession.delta.remote_table",
-            dataset=name,
-            location=location.redacted(),
-            note="data scans of remote Delta tables fail with datafusion 55 (FFI object "
-            "store gap); metadata and count(*) work",
-            issue=REMOTE_SCAN_ISSUE,
-        )
     try:
         return open_delta(
             stores.delta_uri(location),
-            storage_options,
+            stores.storage_options(location),
             version=spec.version,
             timestamp=None if spec.timestamp is None else spec.timestamp.moment,
             without_files=bool(spec.options.without_files),
@@ -181,7 +276,9 @@ class DeltaTableFactory(TableProviderFactory):
             version=version,
             timestamp=None if timestamp is None else _statement_timestamp(table_name, timestamp),
         )
-        return Table(table)
+        provider, _ = delta_path(self.stores.local_path(location) is not None)
+        source = delta_source(table_name, table, provider)
+        return source if isinstance(source, Table) else Table(source)
 
     def _statement_options(
         self, table: str, location: Location, given: Mapping[str, str]

@@ -18,7 +18,7 @@ from dfsession.engine.listing import ListingError, open_listing
 from dfsession.engine.stores import ObjectStores
 from dfsession.engine.tables import DEFAULT_EXTENSIONS
 from dfsession.errors import ProfileError
-from dfsession.profile.datasets import DatasetSpec
+from dfsession.profile.datasets import LocatedDataset
 from dfsession.profile.discovery import DiscoverDelta, DiscoverSpec
 from dfsession.profile.locations import Location
 
@@ -44,7 +44,7 @@ class FoundTable:
     source: str
     schema: str | None
     name: str
-    spec: DatasetSpec
+    spec: LocatedDataset
 
     @property
     def key(self) -> str:

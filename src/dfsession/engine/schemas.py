@@ -8,7 +8,7 @@ import pyarrow
 
 from dfsession.errors import SchemaMismatchError
 from dfsession.profile.arrow_types import format_arrow_type
-from dfsession.profile.datasets import DatasetSpec, DeltaDataset
+from dfsession.profile.datasets import DatasetSpec, FileDataset
 
 __all__ = [
     "check_declared_schema",
@@ -140,7 +140,7 @@ def declared_schema(spec: DatasetSpec) -> pyarrow.Schema | None:
     if spec.schema is None:
         return None
     fields = [pyarrow.field(name, type_) for name, type_ in spec.schema.items()]
-    if not isinstance(spec, DeltaDataset):  # a Delta table carries its own partitioning
+    if isinstance(spec, FileDataset):  # a Delta table carries its own partitioning
         fields += [
             pyarrow.field(name, type_)
             for name, type_ in spec.partition_cols.items()

@@ -18,7 +18,7 @@ from datafusion.object_store import AmazonS3, GoogleCloud, Http, LocalFileSystem
 
 from dfsession.engine.text import one_line
 from dfsession.errors import ProfileError, StepFailedError
-from dfsession.profile.datasets import DatasetSpec
+from dfsession.profile.datasets import LocatedDataset
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import (
     AzureStore,
@@ -298,7 +298,7 @@ def require_path(name: str, path: str | None) -> None:
 
 
 def registration_failed(
-    name: str, spec: DatasetSpec, exc: BaseException, stores: ObjectStores
+    name: str, spec: LocatedDataset, exc: BaseException, stores: ObjectStores
 ) -> StepFailedError:
     """The error of a dataset the engine did not register, with credentials kept out of it."""
     location = spec.location

@@ -18,14 +18,18 @@ from datafusion import CsvReadOptions, SessionContext
 from datafusion.catalog import Schema
 
 from dfsession.engine.delta import register_delta
+from dfsession.engine.providers import Resolve, register_provider
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
+from dfsession.engine.versions import PluginGuard
 from dfsession.profile.datasets import (
     ArrowDataset,
     CsvDataset,
     DatasetSpec,
     DeltaDataset,
+    FileDataset,
     JsonDataset,
     ParquetDataset,
+    ProviderDataset,
 )
 from dfsession.profile.sections import CatalogConfig
 
@@ -41,8 +45,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-#: A dataset of files: every format but Delta.
-FileDataset = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset
 F = TypeVar("F", ParquetDataset, CsvDataset, JsonDataset, ArrowDataset)
 #: What a registration adds to the dataset's record (a Delta table's version, say).
 Facts = dict[str, Any]
@@ -66,8 +68,19 @@ def register_tables(ctx: SessionContext, jobs: Sequence[TableJob]) -> list[Facts
     return [job.run(ctx) for job in jobs]
 
 
-def table_job(name: str, spec: DatasetSpec, stores: ObjectStores) -> TableJob:
-    """The job that registers dataset ``name`` through the adapter of its format."""
+def table_job(
+    name: str,
+    spec: DatasetSpec,
+    stores: ObjectStores,
+    *,
+    guard: PluginGuard | None = None,
+    resolve: Resolve | None = None,
+) -> TableJob:
+    """The job that registers dataset ``name`` through the adapter of its format.
+
+    ``guard`` checks the native plugins a provider dataset hands the engine, and ``resolve``
+    imports its reference (needed for a provider dataset).
+    """
     match spec:
         case ParquetDataset():
             run = partial(_files, name, spec, stores, _parquet)
@@ -78,7 +91,11 @@ def table_job(name: str, spec: DatasetSpec, stores: ObjectStores) -> TableJob:
         case ArrowDataset():
             run = partial(_files, name, spec, stores, _arrow)
         case DeltaDataset():
-            run = partial(register_delta, name, spec, stores)
+            run = partial(register_delta, name, spec, stores, guard or PluginGuard())
+        case ProviderDataset():
+            if resolve is None:
+                raise TypeError(f"dataset {name!r} is a provider dataset: pass resolve=")
+            run = partial(register_provider, name, spec, guard or PluginGuard(), resolve)
         case _:
             assert_never(spec)
     return TableJob(name, spec, run)

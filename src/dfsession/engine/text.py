@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["one_line", "sql_identifier", "sql_string"]
+import inspect
+
+__all__ = ["describe_object", "one_line", "sql_identifier", "sql_string"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -18,3 +20,13 @@ def sql_string(text: str) -> str:
 def sql_identifier(name: str) -> str:
     """``name`` as a SQL identifier kept as it is: in double quotes, each quote doubled."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def describe_object(obj: object) -> str:
+    """What a reference resolved to, in a few words: ``the class m.C``, ``int 42``..."""
+    if inspect.isclass(obj):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, list | tuple) and not obj:
+        return "an empty list"
+    text = repr(obj)
+    return f"{type(obj).__name__} {text if len(text) <= 60 else text[:57] + '...'}"

@@ -13,8 +13,10 @@ pairs, crashes the process), so every such hand-off goes through ``PluginGuard``
 - ``with guard.handing(plugin, "table provider"):`` around the engine call: the engine's own
   ``ImportError: Incompatible DataFusion ... major version X; expected Y`` becomes
   ``IncompatibleVersionsError`` naming the package, both majors and the way out.
-- ``package_of(obj)``: the installed distribution an object comes from (``None`` when none).
-- ``NativePlugins``: the plugins a build used, for ``report()["versions"]``.
+- ``guard.check_object(obj)``: ``check`` for the distribution ``obj`` comes from
+  (``package_of(obj)``; an object from no installed distribution passes, declaring nothing).
+- ``NativePlugins``: the plugins a build used, for ``report()["versions"]``; a guard made
+  with ``guard.noting(plugins)`` notes every plugin it checks there.
 """
 
 from __future__ import annotations
@@ -212,10 +214,14 @@ def _override_hint(package: str) -> str:
     return f"PluginGuard(overrides={{{package!r}: N}})"
 
 
+def _module_of(obj: object) -> str:
+    module = getattr(obj, "__module__", None)
+    return module if isinstance(module, str) else type(obj).__module__
+
+
 def package_of(obj: object) -> str | None:
     """The installed distribution that ships the module ``obj`` (or its class) comes from."""
-    module = getattr(obj, "__module__", None) or type(obj).__module__
-    top = module.partition(".")[0]
+    top = _module_of(obj).partition(".")[0]
     names = importlib.metadata.packages_distributions().get(top, [])
     return names[0] if names else None
 
@@ -250,13 +256,19 @@ class PluginGuard:
     """
 
     overrides: Mapping[str, int] = attrs.field(factory=dict, converter=_read_only)
+    #: Where each plugin checked is noted (the build's), if anywhere.
+    seen: NativePlugins | None = attrs.field(default=None, eq=False, repr=False)
+
+    def noting(self, seen: NativePlugins | None) -> PluginGuard:
+        """This guard, noting the plugins it checks in ``seen``."""
+        return attrs.evolve(self, seen=seen)
 
     def declared(self, package: str) -> PluginVersion:
         """What ``package`` declares, without raising for a mismatch (the override wins)."""
         version = _package_version(package)
         if package in self.overrides:
             return PluginVersion(package, version, self.overrides[package], _OVERRIDE)
-        requires = importlib.metadata.requires(package) or ()
+        requires = _package_requires(package)
         built_for, source = declared_datafusion_major(package, version, requires)
         return PluginVersion(package, version, built_for, source)
 
@@ -268,8 +280,8 @@ class PluginGuard:
         pairs crash the process). Returns what was found.
         """
         override = self.overrides.get(package)
-        requires = () if override is not None else importlib.metadata.requires(package) or ()
-        return _guard(
+        requires = () if override is not None else _package_requires(package)
+        plugin = _guard(
             package,
             _package_version(package),
             requires,
@@ -277,17 +289,46 @@ class PluginGuard:
             override=override,
             required=required,
         )
+        if self.seen is not None:
+            self.seen.add(plugin)
+        return plugin
+
+    def check_object(self, obj: object) -> PluginVersion:
+        """``check`` for the package ``obj`` comes from (``package_of``).
+
+        An object from no installed distribution (a module on ``features.import_paths``)
+        declares nothing: it passes, noted under its top-level module's name.
+        """
+        package = package_of(obj)
+        if package is not None:
+            return self.check(package)
+        module = _module_of(obj).partition(".")[0]
+        plugin = PluginVersion(module, "(no package)", None, "no installed distribution ships it")
+        if self.seen is not None:
+            self.seen.add(plugin)
+        return plugin
 
     @contextmanager
-    def handing(self, plugin: PluginVersion) -> Iterator[None]:
-        """Around an engine call taking ``plugin``'s FFI object: its refusal, translated."""
+    def handing(self, plugin: PluginVersion | str) -> Iterator[None]:
+        """Around an engine call taking ``plugin``'s FFI object: its refusal, translated.
+
+        ``plugin`` may be a package name, read (``declared``) only if the engine refuses.
+        """
         try:
             yield
         except ImportError as exc:
-            refusal = engine_refusal(exc, plugin)
+            found = self.declared(plugin) if isinstance(plugin, str) else plugin
+            refusal = engine_refusal(exc, found)
             if refusal is None:
                 raise
             raise refusal from exc
+
+
+def _package_requires(package: str) -> tuple[str, ...]:
+    try:
+        return tuple(importlib.metadata.requires(package) or ())
+    except importlib.metadata.PackageNotFoundError:
+        return ()
 
 
 def _package_version(package: str) -> str:

@@ -217,7 +217,10 @@ def _untagged_problems(
     given: object,
     rest: Mapping[str, Any],
 ) -> list[Exception]:
-    """A missing or unknown tag, and what can be checked without it: the shared fields, the keys."""
+    """A missing or unknown tag, and what can be checked without it: the shared fields, the keys.
+
+    A field is shared when every member that has it reads it alike (same type and converter).
+    """
     choices = [_tag_value(cls, tag) for cls in members]
     if given is None:
         message = f"required, but missing (one of {', '.join(choices)})"
@@ -230,9 +233,16 @@ def _untagged_problems(
     for key, raw in rest.items():
         if key not in known:
             found.append(FieldError(key, "unknown key" + did_you_mean(key, sorted(known))))
-        elif all(key in names for names in fields):
-            found.extend(_field_value(conv, fields[0][key], raw)[1])
+        else:
+            holders = [names[key] for names in fields if key in names]
+            if all(_alike(holder, holders[0]) for holder in holders):
+                found.extend(_field_value(conv, holders[0], raw)[1])
     return found
+
+
+def _alike(one: attrs.Attribute[Any], other: attrs.Attribute[Any]) -> bool:
+    """Whether two spec classes read a field alike: the same type and converter."""
+    return one.type == other.type and one.converter == other.converter
 
 
 def _tagged_unstructure(conv: cattrs.Converter, cls: Any) -> Any:

@@ -18,6 +18,7 @@ from dfsession.profile.locations import Location
 from dfsession.profile.values import (
     FieldError,
     FrozenMap,
+    ImportRef,
     Timestamp,
     doc,
     frozen_map,
@@ -39,10 +40,15 @@ __all__ = [
     "DatasetSpec",
     "DeltaDataset",
     "DeltaOptions",
+    "FileDataset",
     "JsonDataset",
     "JsonOptions",
     "ParquetDataset",
     "ParquetOptions",
+    "ProviderDataset",
+    "LocatedDataset",
+    "option_values",
+    "plain_options",
     "type_map",
 ]
 
@@ -119,8 +125,34 @@ class DeltaOptions:
 # --- what every dataset has ------------------------------------------------------------------
 
 
-def _format_field(name: str) -> Any:
-    return attrs.field(default=name, init=False, metadata=doc("the table's file format"))
+def _format_field(name: str, text: str = "the table's file format") -> Any:
+    return attrs.field(default=name, init=False, metadata=doc(text))
+
+
+def _schema_field() -> Any:
+    return optional_field(type_map, "the expected columns: name to Arrow type")
+
+
+def _schema_mode_field() -> Any:
+    return attrs.field(
+        default=None,
+        validator=one_of(*SCHEMA_MODES),
+        metadata=doc("how the schema is checked: exact, compatible or none"),
+    )
+
+
+def _schema_rules(schema: object, schema_mode: str | None) -> Iterator[FieldError]:
+    if schema_mode in ("exact", "compatible") and schema is None:
+        yield FieldError(
+            "schema_mode", f"{schema_mode!r} needs a declared schema; add a schema table"
+        )
+
+
+def _effective_schema_mode(schema: object, schema_mode: str | None) -> str:
+    """``compatible`` when a schema is declared and ``none`` otherwise, unless set."""
+    if schema_mode is not None:
+        return schema_mode
+    return "compatible" if schema is not None else "none"
 
 
 def _options_field(cls: type) -> Any:
@@ -139,30 +171,19 @@ class _Table:
     location: Location = parsed_field(
         Location.parse, "the file, folder or URL of the data (a URL lies in an object store)"
     )
-    schema: FrozenMap[str, pa.DataType] | None = optional_field(
-        type_map, "the expected columns: name to Arrow type"
-    )
-    schema_mode: str | None = attrs.field(
-        default=None,
-        validator=one_of(*SCHEMA_MODES),
-        metadata=doc("how the schema is checked: exact, compatible or none"),
-    )
+    schema: FrozenMap[str, pa.DataType] | None = _schema_field()
+    schema_mode: str | None = _schema_mode_field()
 
     def __attrs_post_init__(self) -> None:
         raise_all(self._broken_rules())
 
     def _broken_rules(self) -> Iterator[FieldError]:
-        if self.schema_mode in ("exact", "compatible") and self.schema is None:
-            yield FieldError(
-                "schema_mode", f"{self.schema_mode!r} needs a declared schema; add a schema table"
-            )
+        yield from _schema_rules(self.schema, self.schema_mode)
 
     @property
     def effective_schema_mode(self) -> str:
         """``compatible`` when a schema is declared and ``none`` otherwise, unless set."""
-        if self.schema_mode is not None:
-            return self.schema_mode
-        return "compatible" if self.schema is not None else "none"
+        return _effective_schema_mode(self.schema, self.schema_mode)
 
 
 @attrs.frozen
@@ -237,7 +258,78 @@ class DeltaDataset(_Table):
         yield from super()._broken_rules()
 
 
-DatasetSpec = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset
+def option_values(value: Mapping[str, Any] | None) -> FrozenMap[str, Any]:
+    """attrs converter: a table of options, frozen all the way down (tables and lists too)."""
+    return FrozenMap((str(key), _frozen(item)) for key, item in frozen_map(value).items())
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return option_values(value)
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options as plain values again: tables as ``dict``, lists as ``list``."""
+    return {key: _plain(value) for key, value in options.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return plain_options(value)
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+_PROVIDER_REFUSED = "a provider dataset reads the table its object provides"
+
+
+@attrs.frozen
+class ProviderDataset:
+    """A table another library provides, through the table provider object ``ref`` names.
+
+    ``ref`` names an object exposing ``__datafusion_table_provider__`` (or a
+    ``datafusion.catalog.Table``), or a callable that returns one given ``options`` as a dict.
+    """
+
+    refused_keys: ClassVar[Mapping[str, str]] = {
+        "location": f"{_PROVIDER_REFUSED}; give its place in options",
+        "partition_cols": f"{_PROVIDER_REFUSED}, partitions included; remove this",
+        **_time_travel_refused("provider"),
+    }
+    format: Literal["provider"] = _format_field("provider", "the table comes from a provider")
+    ref: ImportRef = parsed_field(
+        ImportRef.parse,
+        "'package.module:attribute' of an object exposing __datafusion_table_provider__, or of "
+        "a callable that returns one given the options (as a dict)",
+    )
+    options: FrozenMap[str, Any] = attrs.field(
+        factory=FrozenMap,
+        converter=option_values,
+        metadata=doc("passed to the callable ref names, as a dict"),
+    )
+    schema: FrozenMap[str, pa.DataType] | None = _schema_field()
+    schema_mode: str | None = _schema_mode_field()
+
+    def __attrs_post_init__(self) -> None:
+        raise_all(_schema_rules(self.schema, self.schema_mode))
+
+    @property
+    def effective_schema_mode(self) -> str:
+        """``compatible`` when a schema is declared and ``none`` otherwise, unless set."""
+        return _effective_schema_mode(self.schema, self.schema_mode)
+
+
+DatasetSpec = (
+    ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset | ProviderDataset
+)
+#: A dataset of files: every format read from a location but Delta.
+FileDataset = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset
+#: The datasets read from a location (every format but ``provider``).
+LocatedDataset = FileDataset | DeltaDataset
 #: The name the profile used for a dataset entry before the specs were typed.
 DatasetConfig = DatasetSpec
 

@@ -20,11 +20,11 @@ from dfsession.profile.datasets import (
     ArrowOptions,
     CsvDataset,
     CsvOptions,
-    DatasetSpec,
     DeltaDataset,
     DeltaOptions,
     JsonDataset,
     JsonOptions,
+    LocatedDataset,
     ParquetDataset,
     ParquetOptions,
 )
@@ -149,7 +149,7 @@ class DiscoverParquet(_Discover):
     format: Literal["parquet"] = _format_field("parquet")
     options: ParquetOptions = _options_field(ParquetOptions)
 
-    def dataset(self, location: Location, partitions: Partitions) -> DatasetSpec:
+    def dataset(self, location: Location, partitions: Partitions) -> LocatedDataset:
         """The dataset of one table found at ``location``."""
         return ParquetDataset(location, partition_cols=partitions, options=self.options)
 
@@ -161,7 +161,7 @@ class DiscoverCsv(_Discover):
     format: Literal["csv"] = _format_field("csv")
     options: CsvOptions = _options_field(CsvOptions)
 
-    def dataset(self, location: Location, partitions: Partitions) -> DatasetSpec:
+    def dataset(self, location: Location, partitions: Partitions) -> LocatedDataset:
         """The dataset of one table found at ``location``."""
         return CsvDataset(location, partition_cols=partitions, options=self.options)
 
@@ -173,7 +173,7 @@ class DiscoverJson(_Discover):
     format: Literal["json"] = _format_field("json")
     options: JsonOptions = _options_field(JsonOptions)
 
-    def dataset(self, location: Location, partitions: Partitions) -> DatasetSpec:
+    def dataset(self, location: Location, partitions: Partitions) -> LocatedDataset:
         """The dataset of one table found at ``location``."""
         return JsonDataset(location, partition_cols=partitions, options=self.options)
 
@@ -185,7 +185,7 @@ class DiscoverArrow(_Discover):
     format: Literal["arrow"] = _format_field("arrow")
     options: ArrowOptions = _options_field(ArrowOptions)
 
-    def dataset(self, location: Location, partitions: Partitions) -> DatasetSpec:
+    def dataset(self, location: Location, partitions: Partitions) -> LocatedDataset:
         """The dataset of one table found at ``location``."""
         return ArrowDataset(location, partition_cols=partitions, options=self.options)
 
@@ -203,7 +203,7 @@ class DiscoverDelta(_Discover):
     format: Literal["delta"] = _format_field("delta")
     options: DeltaOptions = _options_field(DeltaOptions)
 
-    def dataset(self, location: Location, partitions: Partitions) -> DatasetSpec:
+    def dataset(self, location: Location, partitions: Partitions) -> LocatedDataset:
         """The dataset of one table found at ``location`` (Delta keeps its own partitions)."""
         del partitions
         return DeltaDataset(location, options=self.options)

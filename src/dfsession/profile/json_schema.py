@@ -101,6 +101,8 @@ class _Builder:
 
     def value(self, type_: Any) -> dict[str, Any]:
         """How a profile writes a value of ``type_``."""
+        if type_ is Any:  # free options a library reads: any TOML value
+            return {}
         options = members(type_)
         return self._union(options) if len(options) > 1 else self._single(options[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -9,9 +10,11 @@ from datafusion import SessionContext
 from datafusion.catalog import Schema
 
 from dfsession.engine.discovery import Discovered, FoundTable
+from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import (
+    Facts,
     TableJob,
     register_tables,
     schema_named,
@@ -21,9 +24,10 @@ from dfsession.engine.tables import (
 from dfsession.engine.text import sql_identifier
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.errors import DfSessionError
+from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
-from dfsession.profile.datasets import DeltaDataset
+from dfsession.profile.datasets import DatasetSpec, DeltaDataset, ProviderDataset
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -61,21 +65,20 @@ class DatasetsStep:
         interleaving the two (see benchmarks/bench_datasets.py).
         """
         profile = build.profile
-        found = _discovered(build)
-        if not profile.datasets and not found:
+        datasets, found = profile.datasets, _discovered(build)
+        if not datasets and not found:
             more = ", and [discover] found no table" if profile.discover else ""
             return StepRecord.skipped(self.name, f"no [datasets] in the profile{more}")
         stores = build.need(ObjectStores)
+        guard = (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
+        resolve = _imported(datasets, profile.features.import_paths)
         entries = [
-            _Entry(table_job(name, spec, stores), name) for name, spec in profile.datasets.items()
+            _Entry(table_job(name, spec, stores, guard=guard, resolve=resolve), name)
+            for name, spec in datasets.items()
         ]
-        entries += [_found_entry(table, stores) for table in found]
+        entries += [_found_entry(table, stores, guard) for table in found]
         if any(isinstance(entry.job.spec, DeltaDataset) for entry in entries):
-            guard = build.get(PluginGuard) or PluginGuard()
-            plugin = guard.check(DELTALAKE, required=True)  # before deltalake's native code
-            plugins = build.get(NativePlugins)
-            if plugins is not None:
-                plugins.add(plugin)
+            guard.check(DELTALAKE, required=True)  # before deltalake's native code
         ctx, catalog = build.ctx, profile.catalog
         # Every schema first (discovered tables go into theirs), read through its provider.
         schemas = {name: schema_named(ctx, catalog, name) for name in {e.schema for e in entries}}
@@ -100,7 +103,22 @@ def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:
     return found.tables
 
 
-def _found_entry(table: FoundTable, stores: ObjectStores) -> _Entry:
+def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
+    """Provider datasets' references, imported now, one after another; jobs look them up.
+
+    An import puts ``search`` on ``sys.path`` for its duration: jobs that may run concurrently
+    must not import.
+    """
+    resolver = ReferenceResolver(search)
+    found: dict[str, object] = {
+        str(spec.ref): resolver.resolve(spec.ref, f"datasets.{name}.ref")
+        for name, spec in datasets.items()
+        if isinstance(spec, ProviderDataset)
+    }
+    return lambda ref, _path: found[ref]
+
+
+def _found_entry(table: FoundTable, stores: ObjectStores, guard: PluginGuard) -> _Entry:
     """A discovered table's entry: registered under its quoted (schema-qualified) name."""
     parts = [table.name] if table.schema is None else [table.schema, table.name]
     reference = ".".join(map(sql_identifier, parts))
@@ -108,29 +126,29 @@ def _found_entry(table: FoundTable, stores: ObjectStores) -> _Entry:
     partitions = getattr(table.spec, "partition_cols", None)
     if partitions:
         extra["partition_cols"] = {k: format_arrow_type(v) for k, v in partitions.items()}
-    return _Entry(table_job(reference, table.spec, stores), table.name, table.schema, extra)
+    job = table_job(reference, table.spec, stores, guard=guard)
+    return _Entry(job, table.name, table.schema, extra)
 
 
 def _checked(
-    ctx: SessionContext,
-    tables: Schema,
-    entry: _Entry,
-    facts: dict[str, Any],
-    stores: ObjectStores,
+    ctx: SessionContext, tables: Schema, entry: _Entry, facts: Facts, stores: ObjectStores
 ) -> dict[str, Any]:
-    """Read a registered table's schema back, check it against the declared one; its record."""
+    """A registered dataset's record, once its schema is read back and checked."""
     spec = entry.job.spec
     try:
         actual = table_schema(ctx, tables, entry.name)
     except Exception as exc:
+        if isinstance(spec, ProviderDataset):
+            raise
         raise registration_failed(entry.job.name, spec, exc, stores) from None
     check_declared_schema(entry.name, spec, actual)
     schema = {} if entry.schema is None else {"schema": entry.schema}
+    where = {} if isinstance(spec, ProviderDataset) else {"location": spec.location.redacted()}
     return {
         "name": entry.name,
         **schema,
         "format": spec.format,
-        "location": spec.location.redacted(),
+        **where,
         **entry.extra,
         **facts,
         "schema_mode": spec.effective_schema_mode,

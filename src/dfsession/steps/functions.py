@@ -21,9 +21,10 @@ from datafusion import (
     WindowUDF,
 )
 
+from dfsession.engine.text import describe_object
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.faults import CheckedFunction, UdfFaults
-from dfsession.imports import ReferenceResolver, describe_object, resolve_reference
+from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type

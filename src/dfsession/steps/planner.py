@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import attrs
 import datafusion
 from datafusion import SessionContext
 
 from dfsession.engine.context import set_option
-from dfsession.engine.text import one_line
+from dfsession.engine.text import describe_object, one_line
+from dfsession.engine.versions import NativePlugins, PluginGuard, PluginVersion
 from dfsession.errors import IncompatibleVersionsError, ProfileError
-from dfsession.imports import describe_object, resolve_reference
+from dfsession.imports import resolve_reference
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.sections import PlannerConfig
 from dfsession.profile.values import did_you_mean
@@ -39,6 +41,7 @@ PHYSICAL_RULE = "__datafusion_physical_optimizer_rule__"
 QUERY_PLANNER = "__datafusion_query_planner__"
 
 _RULES_QUERY = "EXPLAIN VERBOSE SELECT 1"
+T = TypeVar("T")
 
 
 def _require_protocol(
@@ -58,6 +61,46 @@ def _require_protocol(
             f"{ref!r} is {describe_object(obj)}, which does not expose {wanted}; {what} must "
             "come from a compiled DataFusion extension exposing that PyCapsule protocol",
         )
+
+
+def _guard(build: SessionBuild) -> PluginGuard:
+    """The native-plugin guard, noting what it checks for the session's report."""
+    return (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
+
+
+def _handed(
+    guard: PluginGuard,
+    objects: Sequence[object],
+    where: tuple[str, str, str],
+    hand: Callable[[], T],
+) -> T:
+    """``hand()`` the engine extension ``objects`` once the guard passed each one.
+
+    ``where``: the reference, profile path and kind of object, for a refusal. The engine's
+    refusal of a plugin built for another DataFusion becomes ``IncompatibleVersionsError``.
+    """
+    ref, path, what = where
+    plugins = [guard.check_object(obj) for obj in objects]
+    plugin = plugins[0]
+    if len(plugins) > 1:
+        packages = ", ".join(p.package for p in plugins)
+        plugin = PluginVersion(packages, ", ".join(p.version for p in plugins), None, "")
+    try:
+        with guard.handing(plugin):
+            return hand()
+    except IncompatibleVersionsError:
+        raise
+    except Exception as exc:
+        raise _engine_rejected(ref, path, what, exc) from exc
+
+
+def _with_codec(ctx: SessionContext, codec: Any) -> SessionContext:
+    """``ctx`` with ``codec`` as its logical and/or physical extension codec."""
+    if hasattr(codec, LOGICAL_CODEC):
+        ctx = ctx.with_logical_extension_codec(codec)
+    if hasattr(codec, PHYSICAL_CODEC):
+        ctx = ctx.with_physical_extension_codec(codec)
+    return ctx
 
 
 def _engine_rejected(ref: str, path: str, what: str, exc: Exception) -> ProfileError:
@@ -100,23 +143,18 @@ class ExtensionsStep:
         planner = build.profile.planner
         if not planner.codecs and not planner.bundles:
             return StepRecord.skipped(self.name, "no planner.codecs or planner.bundles")
-        ctx = build.ctx
+        ctx, guard = build.ctx, _guard(build)
         codecs: list[dict[str, Any]] = []
         for index, ref in enumerate(planner.codecs):
             path = f"planner.codecs.{index}"
             codec: Any = resolve_reference(ref, path, build.profile.features.import_paths)
             _require_protocol(ref, codec, path, (LOGICAL_CODEC, PHYSICAL_CODEC), "a codec")
+            ctx = _handed(guard, [codec], (ref, path, "codec"), partial(_with_codec, ctx, codec))
             logical, physical = hasattr(codec, LOGICAL_CODEC), hasattr(codec, PHYSICAL_CODEC)
-            try:
-                if logical:
-                    ctx = ctx.with_logical_extension_codec(codec)
-                if physical:
-                    ctx = ctx.with_physical_extension_codec(codec)
-            except Exception as exc:
-                raise _engine_rejected(ref, path, "codec", exc) from exc
             codecs.append({"ref": ref, "logical": logical, "physical": physical})
         if planner.bundles:
-            ctx = self._with_bundles(ctx, planner.bundles, build.profile.features.import_paths)
+            search = build.profile.features.import_paths
+            ctx = self._with_bundles(ctx, planner.bundles, search, guard)
         build.ctx = ctx
         return StepRecord(
             step=self.name,
@@ -130,7 +168,7 @@ class ExtensionsStep:
 
     @staticmethod
     def _with_bundles(
-        ctx: SessionContext, refs: tuple[str, ...], search: tuple[str, ...]
+        ctx: SessionContext, refs: tuple[str, ...], search: tuple[str, ...], guard: PluginGuard
     ) -> SessionContext:
         if not hasattr(ctx, "with_extensions"):
             raise IncompatibleVersionsError(
@@ -143,10 +181,10 @@ class ExtensionsStep:
             bundle = resolve_reference(ref, path, search)
             _require_protocol(ref, bundle, path, (SESSION_COMPONENTS, SESSION_PLANNER), "a bundle")
             bundles.append(bundle)
-        try:
-            new_ctx: SessionContext = ctx.with_extensions(*bundles)
-        except Exception as exc:
-            raise _engine_rejected(", ".join(refs), "planner.bundles", "bundles", exc) from exc
+        where = (", ".join(refs), "planner.bundles", "bundles")
+        new_ctx: SessionContext = _handed(
+            guard, bundles, where, partial(ctx.with_extensions, *bundles)
+        )
         return new_ctx
 
 
@@ -170,9 +208,11 @@ class PlannerStep:
         if planner.disable_rules:
             applied["removed_rules"] = self._remove_rules(ctx, planner.disable_rules)
         if planner.physical_rules:
-            applied["physical_rules"] = _add_physical_rules(ctx, planner.physical_rules, search)
+            rules = planner.physical_rules
+            applied["physical_rules"] = _add_physical_rules(ctx, rules, search, _guard(build))
         if planner.query_planner is not None:
-            applied["query_planner"] = _set_query_planner(ctx, planner.query_planner, search)
+            query_planner = planner.query_planner
+            applied["query_planner"] = _set_query_planner(ctx, query_planner, search, _guard(build))
         if planner.record_rules:
             applied["effective_rules"] = effective_rules(ctx)
         return StepRecord(step=self.name, applied=applied)
@@ -223,7 +263,7 @@ def _set_optimizer(ctx: SessionContext, optimizer: Mapping[str, str]) -> dict[st
 
 
 def _add_physical_rules(
-    ctx: SessionContext, refs: Sequence[str], search: tuple[str, ...]
+    ctx: SessionContext, refs: Sequence[str], search: tuple[str, ...], guard: PluginGuard
 ) -> list[str]:
     """Add each physical optimizer rule the references name, in order."""
     for index, ref in enumerate(refs):
@@ -234,11 +274,14 @@ def _add_physical_rules(
             "physical optimizer rule",
             ctx.add_physical_optimizer_rule,
             search=search,
+            guard=guard,
         )
     return list(refs)
 
 
-def _set_query_planner(ctx: SessionContext, ref: str, search: tuple[str, ...]) -> str:
+def _set_query_planner(
+    ctx: SessionContext, ref: str, search: tuple[str, ...], guard: PluginGuard
+) -> str:
     """Install the query planner the reference names."""
     _install(
         ref,
@@ -247,6 +290,7 @@ def _set_query_planner(ctx: SessionContext, ref: str, search: tuple[str, ...]) -
         "query planner",
         ctx.set_query_planner,
         search=search,
+        guard=guard,
     )
     return ref
 
@@ -259,11 +303,9 @@ def _install(
     install: Callable[[Any], Any],
     *,
     search: tuple[str, ...],
+    guard: PluginGuard,
 ) -> None:
     """Resolve ``ref``, check it exposes ``protocol`` and hand it to the engine's ``install``."""
     obj: Any = resolve_reference(ref, path, search)
     _require_protocol(ref, obj, path, (protocol,), f"a {what}")
-    try:
-        install(obj)
-    except Exception as exc:
-        raise _engine_rejected(ref, path, what, exc) from exc
+    _handed(guard, [obj], (ref, path, what), partial(install, obj))
