@@ -906,7 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfsession",
         description="Build DataFusion sessions from a profile, and run queries on them.",
-        epilog="exit status: 0 success, 1 validation failed or reports differ, 2 error",
+        epilog="exit status: 0 success, 1 a negative answer (validate, doctor, diff), 2 error",
     )
     parser.add_argument("--version", action="version", version=f"dfsession {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
