@@ -34,6 +34,8 @@ def test_a_plugin_declaring_another_major_is_refused_naming_package_versions_and
     with pytest.raises(IncompatibleVersionsError) as caught:
         PluginGuard({"pyarrow": 54}).check("pyarrow")
     message = str(caught.value)
+    assert (caught.value.package, caught.value.built_for) == ("pyarrow", 54)
+    assert caught.value.installed == int(INSTALLED)
     assert "pyarrow" in message and "DataFusion 54" in message
     assert f"datafusion {datafusion.__version__}" in message
     assert "pip install 'datafusion>=54,<55'" in message
@@ -62,6 +64,7 @@ def test_the_engines_refusal_becomes_incompatible_versions_naming_the_package() 
     assert "built for DataFusion 54" in message and f"expects DataFusion {INSTALLED}" in message
     assert "pip install 'datafusion>=54,<55'" in message
     assert isinstance(caught.value.__cause__, ImportError)
+    assert (caught.value.package, caught.value.built_for) == ("icepkg", 54)
 
 
 def test_other_import_errors_go_through_unchanged() -> None:

@@ -82,7 +82,24 @@ class StepFailedError(DfSessionError):
 
 
 class IncompatibleVersionsError(DfSessionError):
-    """Installed engine libraries that cannot work together (say deltalake and datafusion)."""
+    """Installed engine libraries that cannot work together (say deltalake and datafusion).
+
+    For a native plugin: ``package`` built it, for DataFusion ``built_for``, and the installed
+    DataFusion is ``installed`` (majors; ``None`` where unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        package: str | None = None,
+        built_for: int | None = None,
+        installed: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.package = package
+        self.built_for = built_for
+        self.installed = installed
 
 
 class SchemaMismatchError(DfSessionError):

@@ -10,7 +10,7 @@ pairs, crashes the process), so every such hand-off goes through ``PluginGuard``
   override) against the installed one; ``IncompatibleVersionsError`` when they differ. The
   answer, a ``PluginVersion``, says what was found even when the package declares nothing.
 - ``guard.declared(package)``: the same facts without raising (to choose another path).
-- ``with guard.handing(plugin, "table provider"):`` around the engine call: the engine's own
+- ``with guard.handing(plugin):`` around the engine call: the engine's own
   ``ImportError: Incompatible DataFusion ... major version X; expected Y`` becomes
   ``IncompatibleVersionsError`` naming the package, both majors and the way out.
 - ``guard.check_object(obj)``: ``check`` for the distribution ``obj`` comes from
@@ -220,10 +220,18 @@ def _module_of(obj: object) -> str:
 
 
 def package_of(obj: object) -> str | None:
-    """The installed distribution that ships the module ``obj`` (or its class) comes from."""
+    """The installed distribution named like the top-level module ``obj`` comes from.
+
+    ``deltalake`` for a ``DeltaTable``, ``pyiceberg-core`` for ``pyiceberg_core``; ``None``
+    when no distribution has that name (a module on ``features.import_paths``, or one shipped
+    under another name). By name, as ``importlib.metadata.packages_distributions()`` reads
+    every installed distribution's file list (seconds).
+    """
     top = _module_of(obj).partition(".")[0]
-    names = importlib.metadata.packages_distributions().get(top, [])
-    return names[0] if names else None
+    try:
+        return str(importlib.metadata.distribution(top).metadata["Name"])
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def engine_refusal(exc: BaseException, plugin: PluginVersion) -> IncompatibleVersionsError | None:
@@ -239,7 +247,10 @@ def engine_refusal(exc: BaseException, plugin: PluginVersion) -> IncompatibleVer
         f"the {found['kind']} from {plugin.package} {plugin.version} was built for DataFusion "
         f"{built_for}, but the installed datafusion {datafusion.__version__} expects DataFusion "
         f"{expected}; the engine refused it. Fix: install a {plugin.package} release built for "
-        f"DataFusion {expected}, or pip install 'datafusion>={built_for},<{built_for + 1}'"
+        f"DataFusion {expected}, or pip install 'datafusion>={built_for},<{built_for + 1}'",
+        package=plugin.package,
+        built_for=built_for,
+        installed=expected,
     )
 
 
@@ -385,7 +396,9 @@ def _refuse_mismatch(
             f"(known: {known or 'none'}); installed datafusion is {text}. Handing the engine a "
             "plugin built for another DataFusion major can crash the process. Fix: install a "
             f"{plugin.package} release dfsession knows for this datafusion, or, once you have "
-            f"checked, pass {_override_hint(plugin.package)}"
+            f"checked, pass {_override_hint(plugin.package)}",
+            package=plugin.package,
+            installed=installed.major,
         )
     built_for = plugin.datafusion_major
     if built_for != installed.major:
@@ -394,7 +407,10 @@ def _refuse_mismatch(
             f"datafusion {text} is installed (major {installed.major}); handing the engine a "
             "plugin built for another DataFusion major can crash the process. Fix: "
             f"pip install 'datafusion>={built_for},<{built_for + 1}', or install a "
-            f"{plugin.package} release built for DataFusion {installed.major}"
+            f"{plugin.package} release built for DataFusion {installed.major}",
+            package=plugin.package,
+            built_for=built_for,
+            installed=installed.major,
         )
 
 
