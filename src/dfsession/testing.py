@@ -35,8 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from dfsession.pipeline.step import InstallStep
-from dfsession.profile.datasets import FORMATS
-from dfsession.profile.discovery import LAYOUTS
+from dfsession.profile.discovery import DISCOVER_FORMATS, LAYOUTS
 from dfsession.profile.model import SessionProfile
 
 __all__ = ["profiles", "step_orders"]
@@ -204,7 +203,7 @@ def _discover() -> st.SearchStrategy[dict[str, Any]]:
     """A ``[discover.NAME]`` entry of any format and layout, with globs over names."""
     globs = st.lists(_NAME.map(lambda n: f"{n}*"), max_size=2)
     return st.fixed_dictionaries(
-        {"format": st.sampled_from(FORMATS), "location": _NAME.map(lambda n: f"{n}/")},
+        {"format": st.sampled_from(DISCOVER_FORMATS), "location": _NAME.map(lambda n: f"{n}/")},
         optional={"layout": st.sampled_from(LAYOUTS), "include": globs, "exclude": globs},
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +33,7 @@ from dfsession.profile.locations import Location
 from dfsession.profile.values import FieldError, OneOf, doc, frozen_tuple, parsed_field
 
 __all__ = [
+    "DISCOVER_FORMATS",
     "LAYOUTS",
     "PLACEHOLDERS",
     "DiscoverArrow",
@@ -210,3 +212,8 @@ class DiscoverDelta(_Discover):
 
 
 DiscoverSpec = DiscoverParquet | DiscoverCsv | DiscoverJson | DiscoverArrow | DiscoverDelta
+
+#: The ``format`` of each discovery spec, in the order the union lists them.
+DISCOVER_FORMATS: tuple[str, ...] = tuple(
+    attrs.fields(cls).format.default for cls in typing.get_args(DiscoverSpec)
+)
