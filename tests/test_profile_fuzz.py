@@ -187,8 +187,9 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     """The profile as a test machine can build it: no network, no folder outside ``root``.
 
     Remote object stores and an OTLP exporter would reach the network; a location or a local
-    store's prefix such as ``/`` or ``..`` would list a whole disk: they move under ``root``.
-    Everything else is built as it is.
+    store's prefix such as ``/`` or ``..`` would list a whole disk: they move under ``root``. A
+    provider dataset would call whatever its reference names: it is left out. Everything else
+    is built as it is.
     """
     local = {
         name: attrs.evolve(store, options=stores.LocalOptions(prefix=str(root / f"store{index}")))
@@ -197,6 +198,8 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     }
     tables = {}
     for index, (name, dataset) in enumerate(profile.datasets.items()):
+        if isinstance(dataset, datasets.ProviderDataset):
+            continue
         location = dataset.location.text
         if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
             location = str(root / f"dataset{index}")

@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile
 from dfsession.errors import QueryError
 from dfsession.profile.convert import VALUE_TYPES
-from dfsession.profile.datasets import CsvDataset, DatasetSpec, DeltaDataset, ParquetDataset
+from dfsession.profile.datasets import (
+    CsvDataset,
+    DatasetSpec,
+    DeltaDataset,
+    ParquetDataset,
+    ProviderDataset,
+)
 from dfsession.profile.locations import Location
 from dfsession.profile.stores import ObjectStoreSpec, S3Options, S3Store
 from dfsession.profile.values import ImportRef, SecretRef, Timestamp
@@ -252,7 +258,10 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     assert again == profile
     assert again.fingerprint() == profile.fingerprint()
     for spec in again.datasets.values():
-        assert isinstance(spec.location, Location)
+        if isinstance(spec, ProviderDataset):
+            assert isinstance(spec.ref, ImportRef)
+        else:
+            assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())
 
