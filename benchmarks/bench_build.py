@@ -40,10 +40,11 @@ def plain() -> SessionContext:
         .with_batch_size(8192)
         .with_default_catalog_and_schema("analytics", "public")
         .with_information_schema(False)
+        .set("datafusion.optimizer.max_passes", "3")
     )
     runtime = RuntimeEnvBuilder().with_fair_spill_pool(2 * 1024**3).with_disk_manager_os()
     ctx = SessionContext(config, runtime)
-    ctx.sql("SET datafusion.optimizer.max_passes = '3'")
+    # A runtime key: SessionConfig refuses it and RuntimeEnvBuilder has no method for it.
     ctx.sql("SET datafusion.runtime.metadata_cache_limit = '64M'")
     return ctx
 

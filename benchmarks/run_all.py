@@ -28,7 +28,9 @@ MODULES = (
     "bench_startup",
     "bench_remote_lake",
     "bench_delta_remote",
+    "bench_iceberg",
     "bench_layers",
+    "bench_views",
     "bench_discovery",
 )
 

@@ -71,7 +71,7 @@ def main() -> None:
             print(f"discover.lake found {found['tables']}; declared wins: {found['shadowed']}")
             for dataset in session.record("datasets").applied["datasets"]:
                 where = dataset.get("discovered_by", "declared")
-                name = f"{dataset.get('schema', profile.catalog.default_schema)}.{dataset['name']}"
+                name = dataset["name"]  # schema.table outside the default schema
                 partitions = dataset.get("partition_cols", {})
                 print(f"  {name:<18} {where:<14} partitions={partitions}")
 

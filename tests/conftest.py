@@ -1,5 +1,5 @@
-"""Shared fixtures: a real S3-compatible server (moto's server mode) on 127.0.0.1, and an
-OTLP/HTTP collector.
+"""Shared fixtures: a real S3-compatible server (moto's server mode) on 127.0.0.1, a proxy to it
+that delays each request at random, and an OTLP/HTTP collector.
 
 The S3 server starts once per test session on a free port and stops at the end; each test gets
 its own bucket, and its credentials through environment variables set for that test only.
@@ -11,10 +11,13 @@ import contextlib
 import io
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -122,6 +125,29 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     return S3Bucket(
         name=name, endpoint=s3_server.endpoint, key_id=key_id, secret=secret, client=client
     )
+
+
+@pytest.fixture
+def jittery_s3(s3_server: S3Server) -> Iterator[S3Server]:
+    """The S3 server behind a proxy that delays every request by a random 0-4 ms.
+
+    The proxy (``delaying_proxy.py``) runs in a child process: in this one it would take the
+    interpreter lock from the client it serves.
+    """
+    command = [sys.executable, str(Path(__file__).with_name("delaying_proxy.py"))]
+    with subprocess.Popen(
+        [*command, s3_server.endpoint, "14"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proxy:
+        assert proxy.stdout is not None and proxy.stdin is not None
+        endpoint = proxy.stdout.readline().strip()
+        try:
+            yield S3Server(endpoint=endpoint)
+        finally:
+            proxy.stdin.close()  # the proxy stops when its standard input ends
+            proxy.wait(timeout=15)
 
 
 class _Collector(BaseHTTPRequestHandler):

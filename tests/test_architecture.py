@@ -89,7 +89,7 @@ RULES = (
     ),
     Rule(
         "the doctor checks through the engine: it builds nothing and knows no step",
-        layer="dfsession.doctor",
+        layer="dfsession.checkup",
         forbidden=(
             "dfsession.steps",
             "dfsession.pipeline",

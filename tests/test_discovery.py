@@ -41,10 +41,7 @@ def raw(location: str | Path, **keys: Any) -> dict[str, Any]:
 
 
 def datasets_record(session: Any) -> dict[str, dict[str, Any]]:
-    return {
-        ".".join(filter(None, (d.get("schema"), d["name"]))): d
-        for d in session.record("datasets").applied["datasets"]
-    }
+    return {d["name"]: d for d in session.record("datasets").applied["datasets"]}
 
 
 # --- what discovery finds -----------------------------------------------------------------

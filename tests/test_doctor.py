@@ -18,7 +18,7 @@ from deltalake import write_deltalake
 
 from conftest import KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import DoctorReport, SessionProfile, doctor
-from dfsession.doctor import FAMILIES, Check, DoctorRun
+from dfsession.checkup import FAMILIES, Check, DoctorRun
 from test_cli import run
 
 ORDERS = pa.table({"id": pa.array([1, 2], pa.int64())})

@@ -53,12 +53,18 @@ def test_raw_settings_and_runtime_settings_are_applied_and_recorded() -> None:
     assert found is not None
     assert found["datafusion.optimizer.max_passes"] == "7"
     assert found["datafusion.runtime.metadata_cache_limit"] == "64M"
+    # SessionConfig takes the engine's keys, as plain code does; SET applies the runtime's.
+    assert session.record("context").applied["settings"] == {"datafusion.optimizer.max_passes": "7"}
     assert session.record("settings").applied == {
-        "settings": {
-            "datafusion.optimizer.max_passes": "7",
-            "datafusion.runtime.metadata_cache_limit": "64M",
-        }
+        "settings": {"datafusion.runtime.metadata_cache_limit": "64M"}
     }
+
+
+def test_settings_without_runtime_keys_leave_the_settings_step_idle() -> None:
+    profile = SessionProfile.from_dict({"settings": {"datafusion.optimizer.max_passes": "5"}})
+    session = SessionContextBuilder(profile).build()
+    assert session.record("context").applied["settings"] == {"datafusion.optimizer.max_passes": "5"}
+    assert session.record("settings").status == "skipped"
 
 
 def test_unknown_setting_fails_naming_the_key() -> None:
@@ -66,8 +72,17 @@ def test_unknown_setting_fails_naming_the_key() -> None:
     with pytest.raises(ProfileError) as info:
         SessionContextBuilder(profile).build()
     assert info.value.path == "settings.datafusion.optimizer.bogus_knob"
+    assert "bogus_knob" in str(info.value)
+    assert info.value.step == "context"
+    assert info.value.records == ()
+
+
+def test_unknown_runtime_setting_fails_naming_the_key() -> None:
+    profile = SessionProfile.from_dict({"settings": {"datafusion.runtime.bogus_knob": "1"}})
+    with pytest.raises(ProfileError) as info:
+        SessionContextBuilder(profile).build()
+    assert info.value.path == "settings.datafusion.runtime.bogus_knob"
     assert info.value.step == "settings"
-    assert [r.step for r in info.value.records] == ["context"]
 
 
 def test_bad_setting_value_fails_naming_key_and_value() -> None:

@@ -29,7 +29,7 @@ from dfsession import (
     SessionProfile,
     load_profile,
 )
-from dfsession.profile import datasets, sections, stores, values
+from dfsession.profile import catalogs, datasets, sections, stores, values
 from dfsession.testing import profiles
 
 FUZZ_EXAMPLES = int(os.environ.get("DFSESSION_FUZZ_EXAMPLES", "150"))
@@ -45,12 +45,17 @@ _SECTION_CLASSES = [
     sections.UdfConfig,
     sections.PlannerConfig,
     sections.TracingConfig,
+    catalogs.IcebergCatalog,
 ]
 _SPEC_CLASSES = [
     cls
     for union in (stores.ObjectStoreSpec, datasets.DatasetSpec)
     for spec in map(attrs.resolve_types, typing.get_args(union))
-    for cls in (spec, attrs.fields(spec).options.type, getattr(attrs.fields(spec), "secrets", None))
+    for cls in (
+        spec,
+        getattr(getattr(attrs.fields(spec), "options", None), "type", None),
+        getattr(attrs.fields(spec), "secrets", None),
+    )
     if isinstance(cls, type)
 ]
 #: Every key a profile knows (options and secrets included), so that mutations hit real fields.
@@ -65,6 +70,7 @@ WORDS = sorted(
         *sections.MEMORY_POOLS,
         *values.SPILL_MODES,
         *stores.STORE_KINDS,
+        *catalogs.CATALOG_KINDS,
         *datasets.FORMATS,
         *datasets.SCHEMA_MODES,
         *sections.VOLATILITIES,

@@ -18,6 +18,7 @@ from dfsession.profile.datasets import (
     CsvDataset,
     DatasetSpec,
     DeltaDataset,
+    LocatedDataset,
     ParquetDataset,
     ProviderDataset,
 )
@@ -174,7 +175,7 @@ def test_an_unknown_format_or_kind_suggests_the_close_one() -> None:
         }
     )
     assert found["datasets.t.format"] == (
-        "expected one of parquet, csv, json, arrow, delta, provider (got 'parquett'); "
+        "expected one of parquet, csv, json, arrow, delta, provider, iceberg (got 'parquett'); "
         "did you mean 'parquet'?"
     )
     assert "did you mean 'azure'?" in found["object_stores.l.kind"]
@@ -184,7 +185,7 @@ def test_a_missing_format_is_reported_with_the_other_problems_of_the_dataset() -
     found = problems_of({"datasets": {"t": {"fromat": "csv", "location": " "}}})
     assert found == {
         "datasets.t.format": "required, but missing (one of parquet, csv, json, arrow, delta, "
-        "provider)",
+        "provider, iceberg)",
         "datasets.t.fromat": "unknown key; did you mean 'format'?",
         "datasets.t.location": "expected a path or a URL (got ' ' that is a string)",
     }
@@ -260,7 +261,7 @@ def test_every_drawn_profile_round_trips_through_its_dict(profile: SessionProfil
     for spec in again.datasets.values():
         if isinstance(spec, ProviderDataset):
             assert isinstance(spec.ref, ImportRef)
-        else:
+        if isinstance(spec, LocatedDataset):  # not Iceberg (a catalog's) nor provider tables
             assert isinstance(spec.location, Location)
         if spec.schema is not None:
             assert all(isinstance(t, pa.DataType) for t in spec.schema.values())

@@ -193,7 +193,8 @@ def test_diff_names_the_changed_setting_step_and_hashes_grouped_by_section(tmp_p
         ("datafusion.optimizer.max_passes", "changed", "3", "4")
     ]
     (step,) = result.section("steps")
-    assert step.path == "settings.applied.settings.datafusion.optimizer.max_passes"
+    # SessionConfig takes the key: the context step's record holds it.
+    assert step.path == "context.applied.settings.datafusion.optimizer.max_passes"
     assert {d.section for d in result.differences} == {
         "provenance",
         "settings",

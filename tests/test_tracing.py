@@ -102,10 +102,10 @@ def test_build_and_every_step_get_a_span_with_counts_and_duration(
         assert span.attributes["dfsession.step"] == name
         assert span.attributes["dfsession.duration_ms"] == session.record(name).duration_ms
         assert span.status.status_code is StatusCode.UNSET
-    settings = found["dfsession.step.settings"].attributes
-    assert settings is not None
-    assert settings["dfsession.status"] == "applied"
-    assert settings["dfsession.applied.settings"] == 2
+    context = found["dfsession.step.context"].attributes
+    assert context is not None
+    assert context["dfsession.status"] == "applied"
+    assert context["dfsession.applied.settings"] == 2  # SessionConfig takes both keys
     url_table = found["dfsession.step.url_table"].attributes
     assert url_table is not None
     assert url_table["dfsession.status"] == "skipped"

@@ -303,6 +303,7 @@ def check_dataset(
         profile,
         datasets={name: config},
         discover={},
+        catalogs={key: attrs.evolve(spec, include=()) for key, spec in profile.catalogs.items()},
         views={},
         prepared={},
         tracing=TracingConfig(),

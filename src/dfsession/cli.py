@@ -23,22 +23,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-import pyarrow as pa
-import structlog
-
 from dfsession._version import VERSION
-from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS, validate_profile
-from dfsession.diff import diff_reports
-from dfsession.doctor import doctor
-from dfsession.errors import DfSessionError
-from dfsession.profile.json_schema import profile_schema
-from dfsession.profile.model import SessionProfile, load_profile
-from dfsession.profile.rendering import render_toml
-from dfsession.session import BuiltSession, SessionContextBuilder
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from rich.console import Console
     from rich.progress import Progress
+
+    from dfsession.profile.model import SessionProfile
+    from dfsession.session import BuiltSession
+
+# The commands import the library (DataFusion, pyarrow, the profile classes) when they run, so
+# that ``--version`` and ``--help`` start in a fraction of the time.
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
@@ -167,6 +163,8 @@ REPEATED_ERROR_EVENTS = frozenset({"dfsession.step.failed"})
 
 def _drop_repeated_errors(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     """A structlog processor: drop the events in ``REPEATED_ERROR_EVENTS``."""
+    import structlog  # noqa: PLC0415 - CLI start-up time
+
     if event.get("event") in REPEATED_ERROR_EVENTS:
         raise structlog.DropEvent
     return event
@@ -178,6 +176,8 @@ def configure_logging(verbose: bool) -> None:
     Without ``--verbose`` an error is one line on standard error: the log events that merely
     announce it (``REPEATED_ERROR_EVENTS``) are dropped.
     """
+    import structlog  # noqa: PLC0415 - CLI start-up time
+
     quiet: list[Any] = [] if verbose else [_drop_repeated_errors]
     structlog.configure(
         processors=[
@@ -205,10 +205,14 @@ def _load(args: argparse.Namespace) -> SessionProfile:
     twice = sorted({key for key in keys if keys.count(key) > 1})
     if twice:
         raise ValueError(f"--set {', '.join(twice)} given more than once; give each key once")
+    from dfsession.profile.model import load_profile  # noqa: PLC0415 - CLI start-up time
+
     return load_profile(args.profile, env=args.env, overrides=dict(pairs) or None)
 
 
 def _build(args: argparse.Namespace) -> BuiltSession:
+    from dfsession.session import SessionContextBuilder  # noqa: PLC0415 - CLI start-up time
+
     profile = _load(args)
     with _progress("building session", "steps") as update:
         session = SessionContextBuilder(profile).build()
@@ -235,7 +239,7 @@ def _statements(args: argparse.Namespace) -> list[Statement]:
     script of several. A ``--param`` that no statement uses is an error naming it. Checked
     before the session is built.
     """
-    from dfsession.sql_text import split_statements  # noqa: PLC0415 - CLI start-up time (sqlglot)
+    from dfsession.sql_text import split_statements  # noqa: PLC0415 - CLI start-up time
 
     where = "the query" if args.file is None else f"--file {args.file}"
     statements = split_statements(_sql_text(args))
@@ -261,10 +265,10 @@ def _bindings(
     params: dict[str, Any] | None, statements: list[str], where: str
 ) -> list[dict[str, Any] | None]:
     """For each statement, the parameters it uses; every parameter must be used by one."""
-    from dfsession.sql_text import placeholders  # noqa: PLC0415 - CLI start-up time (sqlglot)
-
     if params is None:
         return [None] * len(statements)
+    from dfsession.sql_text import placeholders  # noqa: PLC0415 - CLI start-up time (sqlglot)
+
     used = [placeholders(sql) for sql in statements]
     if any(names is None for names in used):  # the tokenizer cannot read it: the engine judges
         return [params] * len(statements)
@@ -294,6 +298,8 @@ def _run_leading(session: BuiltSession, statements: list[Statement]) -> Statemen
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the steps in run order with what each requires and provides."""
+    from dfsession.session import SessionContextBuilder  # noqa: PLC0415 - CLI start-up time
+
     steps = SessionContextBuilder(_load(args)).plan()
     rows = [
         {
@@ -525,6 +531,7 @@ def _finite(value: Any) -> Any:
 
 def _without_views(schema: pa.Schema) -> pa.Schema:
     """The schema with view types (DataFusion's ``Utf8View``) as plain ones, which CSV writes."""
+    import pyarrow as pa  # noqa: PLC0415 - CLI start-up time
 
     def plain(type_: pa.DataType) -> pa.DataType:
         if pa.types.is_string_view(type_):
@@ -573,6 +580,8 @@ def cmd_write(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Plan views and prepared statements on empty declared tables; ``--check-data`` reads data."""
+    from dfsession.bootstrap import DEFAULT_SAMPLE_ROWS, validate_profile  # noqa: PLC0415 - CLI start-up time
+
     profile = _load(args)
     with _progress("validating datasets, views and prepared statements", "checked") as update:
         report = validate_profile(
@@ -580,7 +589,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             seed_rows=args.seed_rows,
             progress=update,
             check_data=args.check_data,
-            sample_rows=args.sample_rows,
+            sample_rows=args.sample_rows or DEFAULT_SAMPLE_ROWS,
             strict=args.strict,
         )
     if args.json:
@@ -592,6 +601,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check secrets, stores, locations, Delta logs and plugins; one line per check."""
+    from dfsession.checkup import doctor  # noqa: PLC0415 - CLI start-up time
+
     report = doctor(_load(args))
     if args.json:
         _print_json(report.to_dict()["checks"])
@@ -675,18 +686,24 @@ def _read_report(path: str) -> Any:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the effective profile as TOML; ``--origin`` says where each value came from."""
+    from dfsession.profile.rendering import render_toml  # noqa: PLC0415 - CLI start-up time
+
     sys.stdout.write(render_toml(_load(args), with_origins=args.origin))
     return EXIT_OK
 
 
 def cmd_schema(_args: argparse.Namespace) -> int:
     """Print the JSON Schema of the profile format (for editors: taplo, Even Better TOML)."""
+    from dfsession.profile.json_schema import profile_schema  # noqa: PLC0415 - CLI start-up time
+
     _print_json(profile_schema())
     return EXIT_OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Compare two reports; exit 0 when equal and 1 when they differ."""
+    from dfsession.diff import diff_reports  # noqa: PLC0415 - CLI start-up time
+
     difference = diff_reports(_read_report(args.a), _read_report(args.b))
     if args.json:
         _print_json(difference.to_dict())
@@ -977,9 +994,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--sample-rows",
         type=_positive,
-        default=DEFAULT_SAMPLE_ROWS,
         metavar="N",
-        help=f"rows of each CSV or JSON dataset --check-data parses ({DEFAULT_SAMPLE_ROWS})",
+        help="rows of each CSV or JSON dataset --check-data parses (default 1000)",
     )
     validate.add_argument(
         "--strict", action="store_true", help="fail on anything skipped, not only on failures"
@@ -1046,6 +1062,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _message(exc: BaseException) -> str:
+    from dfsession.errors import DfSessionError  # noqa: PLC0415 - CLI start-up time
+
     text = str(exc).strip()
     if isinstance(exc, DfSessionError | ValueError) and text:
         return text

@@ -3,16 +3,17 @@
 DataFusion's SQL lexes like PostgreSQL's: ``'...'`` and ``E'...'`` strings, ``$$...$$`` and
 ``$tag$...$tag$`` strings, ``"..."`` names, ``--`` and ``/* */`` comments, ``$1`` and ``$name``
 placeholders. sqlglot's Postgres tokenizer reads all of these, so a ``;`` or a ``$id`` inside a
-literal or a comment is never taken for a statement end or a placeholder.
+literal or a comment is never taken for a statement end or a placeholder. sqlglot is imported
+when a text needs tokenizing (~60 ms): a single statement without comments does not.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import Token, TokenType
-from sqlglot.errors import TokenError
+if TYPE_CHECKING:
+    from sqlglot import Token
 
 __all__ = ["TOKENIZER_DIALECT", "placeholders", "split_statements"]
 
@@ -22,6 +23,9 @@ TOKENIZER_DIALECT = "postgres"
 
 def _tokens(sql: str) -> list[Token] | None:
     """The tokens of ``sql`` (no comments), or ``None`` when the tokenizer cannot read it."""
+    import sqlglot  # noqa: PLC0415 - start-up time
+    from sqlglot.errors import TokenError  # noqa: PLC0415 - start-up time
+
     try:
         return sqlglot.tokenize(sql, read=TOKENIZER_DIALECT)
     except TokenError:
@@ -35,6 +39,10 @@ def split_statements(script: str) -> list[str]:
     dropped. Text the tokenizer cannot read (an
     unterminated string) is returned whole, as one statement, for the engine to judge.
     """
+    if not any(mark in script for mark in (";", "--", "/*")):
+        return [script.strip()] if script.strip() else []  # one statement: nothing to split
+    from sqlglot import TokenType  # noqa: PLC0415 - start-up time
+
     tokens = _tokens(script)
     if tokens is None:
         return [script.strip()]
@@ -57,6 +65,8 @@ def placeholders(sql: str) -> set[str] | None:
 
     ``None`` when the tokenizer cannot read ``sql``: then nobody can tell, and the engine judges.
     """
+    from sqlglot import TokenType  # noqa: PLC0415 - start-up time
+
     tokens = _tokens(sql)
     if tokens is None:
         return None

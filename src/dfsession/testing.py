@@ -175,7 +175,56 @@ def _dataset() -> st.SearchStrategy[dict[str, Any]]:
         {"format": st.just("provider"), "ref": _NAME.map(lambda n: f"{n}.sources:{n}")},
         optional={"schema": schema, "options": st.dictionaries(_NAME, option_value, max_size=3)},
     )
-    return st.one_of(files, delta, provider)
+    iceberg = st.tuples(
+        st.fixed_dictionaries(
+            {
+                "format": st.just("iceberg"),
+                "catalog": st.just(_CATALOG),
+                "table": _NAME.map(lambda n: f"sales.{n}"),
+            },
+            optional={"schema": schema},
+        ),
+        st.one_of(
+            st.just({}),
+            st.integers(0, 2**62).map(lambda v: {"snapshot_id": v}),
+            _TIMESTAMPS.map(lambda t: {"timestamp": t}),
+        ),
+    ).map(lambda parts: {**parts[0], **parts[1]})
+
+    return st.one_of(files, delta, provider, iceberg)
+
+
+#: The name of the Iceberg catalog drawn profiles declare (no ``_NAME`` draws it: no schema of
+#: a drawn profile takes the name its ``include`` mounts under).
+_CATALOG = "iceberg-lake"
+
+
+def _catalog() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"kind": st.just("iceberg")},
+        optional={
+            "properties": st.fixed_dictionaries(
+                {"type": st.just("sql")},
+                optional={
+                    "uri": st.just("sqlite:///catalog.db"),
+                    "warehouse": st.just("s3://lake/warehouse"),
+                    "s3.endpoint": st.just("http://127.0.0.1:9"),
+                },
+            ),
+            "secrets": st.fixed_dictionaries({}, optional={"s3.secret-access-key": _env_secret()}),
+            "include": st.lists(
+                st.sampled_from(["sales.*", "*.orders", "sales.eu.*"]), max_size=2, unique=True
+            ),
+        },
+    )
+
+
+def _with_catalog(sections: dict[str, Any]) -> dict[str, Any]:
+    """``sections`` with the Iceberg catalog its Iceberg datasets read declared."""
+    datasets = sections.get("datasets", {}).values()
+    if any(spec["format"] == "iceberg" for spec in datasets) and "catalogs" not in sections:
+        return {**sections, "catalogs": {_CATALOG: {"kind": "iceberg"}}}
+    return sections
 
 
 def _store(name: str, kind: str) -> st.SearchStrategy[dict[str, Any]]:
@@ -209,12 +258,17 @@ def _discover() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
+    return _sections().map(_with_catalog)
+
+
+def _sections() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
         optional={
             "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), _dataset(), max_size=4),
             "discover": st.dictionaries(_NAME.map(lambda n: f"d_{n}"), _discover(), max_size=2),
             "object_stores": _stores(),
+            "catalogs": st.fixed_dictionaries({_CATALOG: _catalog()}),
             "views": st.dictionaries(
                 _NAME.map(lambda n: f"v_{n}"), st.just({"sql": "SELECT 1 AS x"}), max_size=3
             ),
@@ -237,9 +291,10 @@ def profiles(*, buildable: bool = True) -> st.SearchStrategy[SessionProfile]:
 
     With ``buildable=True`` (the default) every profile builds with ``default_steps()`` on any
     machine: only execution, catalog, settings, sql_policy and features are drawn. With
-    ``buildable=False`` datasets (every format, Delta time travel included), object stores (every
-    kind, with options and secret references), views, prepared statements, functions and tracing
-    are drawn too: valid data, but pointing at files, modules and services that need not exist.
+    ``buildable=False`` datasets (every format, Delta and Iceberg time travel included), an
+    Iceberg catalog, object stores (every kind, with options and secret references), views,
+    prepared statements, functions and tracing are drawn too: valid data, but pointing at
+    files, modules and services that need not exist.
     """
     sections: dict[str, st.SearchStrategy[Any]] = {
         "execution": _execution(),

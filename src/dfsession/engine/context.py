@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,33 @@ from dfsession.engine.text import one_line, sql_string
 from dfsession.errors import ProfileError
 from dfsession.profile.sections import CatalogConfig, ExecutionConfig
 
-__all__ = ["new_context", "set_option"]
+__all__ = ["RUNTIME_PREFIX", "config_settings", "new_context", "runtime_settings", "set_option"]
 
 _SETTING_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)+$")
+#: Settings under this prefix belong to the runtime: ``SessionConfig`` refuses them; SQL
+#: ``SET`` applies them to a live context.
+RUNTIME_PREFIX = "datafusion.runtime."
+
+
+def config_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    """The settings ``SessionConfig`` takes: all but the runtime's."""
+    return {k: v for k, v in settings.items() if not k.startswith(RUNTIME_PREFIX)}
+
+
+def runtime_settings(settings: Mapping[str, str]) -> dict[str, str]:
+    """The runtime's settings, which only ``SET`` applies (``set_option``)."""
+    return {k: v for k, v in settings.items() if k.startswith(RUNTIME_PREFIX)}
 
 
 def new_context(
-    execution: ExecutionConfig, catalog: CatalogConfig
+    execution: ExecutionConfig, catalog: CatalogConfig, settings: Mapping[str, str]
 ) -> tuple[SessionContext, dict[str, Any]]:
-    """A fresh context from the execution and catalog sections, and every value it applied.
+    """A fresh context from the execution and catalog sections and the ``SessionConfig`` keys of
+    ``settings`` (see ``config_settings``), and every value it applied.
 
     ``SessionConfig`` and ``RuntimeEnvBuilder`` are made anew for each context: they are
-    mutable, and two contexts of one runtime builder would share its memory pool.
+    mutable, and two contexts of one runtime builder would share its memory pool. An unknown
+    setting or a bad value raises ``ProfileError`` at ``settings.<key>``.
     """
     config = SessionConfig()
     applied: dict[str, Any] = {}
@@ -36,6 +52,7 @@ def new_context(
     config = config.with_default_catalog_and_schema(
         catalog.default_catalog, catalog.default_schema
     ).with_information_schema(catalog.information_schema)
+    config = _configured(config, settings, applied)
     runtime = _memory_pool(execution, applied)
     runtime = _spill(execution, runtime, applied)
     applied.update(
@@ -44,6 +61,23 @@ def new_context(
         information_schema=catalog.information_schema,
     )
     return SessionContext(config, runtime), applied
+
+
+def _configured(
+    config: SessionConfig, settings: Mapping[str, str], applied: dict[str, Any]
+) -> SessionConfig:
+    """``config`` with each setting it takes (recorded in ``applied``); the engine checks them."""
+    given = config_settings(settings)
+    for key, value in given.items():
+        try:
+            config = config.set(key, value)
+        except Exception as exc:
+            raise ProfileError.at(
+                f"settings.{key}", f"the engine rejected {value!r}: {one_line(exc)}"
+            ) from exc
+    if given:
+        applied["settings"] = given
+    return config
 
 
 def _memory_pool(execution: ExecutionConfig, applied: dict[str, Any]) -> RuntimeEnvBuilder:

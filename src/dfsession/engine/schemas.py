@@ -90,9 +90,10 @@ def schema_differences(expected: pyarrow.Schema, actual: pyarrow.Schema, mode: s
     """Each way ``actual`` differs from ``expected`` under a schema mode, as readable lines.
 
     ``exact``: the same columns with the same types in the same order. ``compatible``: every
-    declared column exists with its type; others may be added. ``none``: no check.
+    declared column exists with its type; others may be added. ``none`` and ``trust``: no
+    check.
     """
-    if mode == "none":
+    if mode in ("none", "trust"):
         return []
     differences = _declared_differences(expected, actual)
     if mode == "exact":
@@ -140,7 +141,7 @@ def declared_schema(spec: DatasetSpec) -> pyarrow.Schema | None:
     if spec.schema is None:
         return None
     fields = [pyarrow.field(name, type_) for name, type_ in spec.schema.items()]
-    if isinstance(spec, FileDataset):  # a Delta table carries its own partitioning
+    if isinstance(spec, FileDataset):  # table formats (Delta, Iceberg) carry their own partitions
         fields += [
             pyarrow.field(name, type_)
             for name, type_ in spec.partition_cols.items()
@@ -153,7 +154,7 @@ def check_declared_schema(name: str, spec: DatasetSpec, actual: pyarrow.Schema) 
     """Raise ``SchemaMismatchError`` listing each column that differs from the declared schema."""
     expected = declared_schema(spec)
     mode = spec.effective_schema_mode
-    if expected is None or mode == "none":
+    if expected is None or mode in ("none", "trust"):
         return
     differences = schema_differences(expected, actual, mode)
     if differences:

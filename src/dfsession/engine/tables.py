@@ -8,6 +8,7 @@ or a module of its own like ``dfsession.engine.delta``) and its case in ``table_
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, assert_never
@@ -18,16 +19,27 @@ from datafusion import CsvReadOptions, SessionContext
 from datafusion.catalog import Schema
 
 from dfsession.engine.delta import register_delta
+from dfsession.engine.iceberg import (
+    IcebergCatalogs,
+    included_tables,
+    mount_included,
+    mounted_name,
+    register_iceberg,
+)
 from dfsession.engine.providers import Resolve, register_provider
 from dfsession.engine.stores import ObjectStores, registration_failed, require_path
 from dfsession.engine.versions import PluginGuard
+from dfsession.errors import ProfileError
+from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import (
     ArrowDataset,
     CsvDataset,
     DatasetSpec,
     DeltaDataset,
     FileDataset,
+    IcebergDataset,
     JsonDataset,
+    LocatedDataset,
     ParquetDataset,
     ProviderDataset,
 )
@@ -37,6 +49,7 @@ __all__ = [
     "DEFAULT_EXTENSIONS",
     "Facts",
     "TableJob",
+    "catalog_jobs",
     "default_schema",
     "register_tables",
     "schema_named",
@@ -56,16 +69,61 @@ DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "ar
 
 @attrs.frozen
 class TableJob:
-    """One dataset's registration: ``run(ctx)`` registers it and returns its ``Facts``."""
+    """One dataset's registration: ``run(ctx)`` registers it and returns its ``Facts``.
+
+    ``schema``: the schema the table is registered in, when not the default one (the tables a
+    catalog's ``include`` mounts under the catalog's name).
+    """
 
     name: str
     spec: DatasetSpec
     run: Callable[[SessionContext], Facts] = attrs.field(eq=False, repr=False)
+    schema: str | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        """``schema.name`` for a table of another schema; the name alone in the default one."""
+        return self.name if self.schema is None else f"{self.schema}.{self.name}"
+
+    @property
+    def waits_on_store(self) -> bool:
+        """Whether the registration reads an object store, where it waits on round trips.
+
+        A trusted schema (``schema_mode = "trust"``) is registered without reading anything;
+        a provider dataset's object does its own reading, if any; Iceberg tables share their
+        catalog's client, so they are loaded one after another.
+        """
+        spec = self.spec
+        if not isinstance(spec, LocatedDataset):
+            return False
+        return not spec.location.is_local and spec.effective_schema_mode != "trust"
 
 
-def register_tables(ctx: SessionContext, jobs: Sequence[TableJob]) -> list[Facts]:
-    """Run the registration jobs one after another, in order; the facts of each."""
-    return [job.run(ctx) for job in jobs]
+def register_tables(
+    ctx: SessionContext, jobs: Sequence[TableJob], concurrency: int = 1
+) -> list[Facts]:
+    """Run the registration jobs, up to ``concurrency`` at once; the facts of each, in order.
+
+    The engine releases the interpreter lock while a registration waits on its store, so the
+    round trips of several registrations overlap. Whatever finishes first, the facts come in
+    the jobs' order and the error raised is that of the first failing job in that order: jobs
+    start in order, so every job before it has run; the jobs after it are cancelled or, when
+    already running, awaited before the error is raised. Jobs that wait on no store (local
+    files, trusted schemas) run one after another: the engine's work is CPU-bound there and
+    threads only add their cost.
+    """
+    waiting = sum(job.waits_on_store for job in jobs)
+    if concurrency <= 1 or waiting <= 1:
+        return [job.run(ctx) for job in jobs]
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, waiting), thread_name_prefix="dfsession-register"
+    ) as pool:
+        running = [pool.submit(job.run, ctx) for job in jobs]
+        try:
+            return [future.result() for future in running]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def table_job(
@@ -75,11 +133,13 @@ def table_job(
     *,
     guard: PluginGuard | None = None,
     resolve: Resolve | None = None,
+    catalogs: IcebergCatalogs | None = None,
 ) -> TableJob:
     """The job that registers dataset ``name`` through the adapter of its format.
 
     ``guard`` checks the native plugins a provider dataset hands the engine, and ``resolve``
-    imports its reference (needed for a provider dataset).
+    imports its reference (needed for a provider dataset); ``catalogs``: the profile's Iceberg
+    catalogs, which an Iceberg dataset is read through (needed for an Iceberg dataset).
     """
     match spec:
         case ParquetDataset():
@@ -96,9 +156,56 @@ def table_job(
             if resolve is None:
                 raise TypeError(f"dataset {name!r} is a provider dataset: pass resolve=")
             run = partial(register_provider, name, spec, guard or PluginGuard(), resolve)
+        case IcebergDataset():
+            if catalogs is None:
+                raise TypeError(f"dataset {name!r} is an Iceberg table: pass catalogs=")
+            run = partial(register_iceberg, name, spec, catalogs)
         case _:
             assert_never(spec)
     return TableJob(name, spec, run)
+
+
+def catalog_jobs(
+    ctx: SessionContext,
+    catalog: CatalogConfig,
+    specs: Mapping[str, IcebergCatalog],
+    catalogs: IcebergCatalogs,
+) -> list[TableJob]:
+    """The jobs mounting each catalog's ``include``d tables under a schema named like it.
+
+    Lists the catalogs' tables and makes the schemas now, so that the jobs only register.
+    """
+    jobs = []
+    for name, spec in specs.items():
+        if not spec.include:
+            continue
+        tables = included_tables(catalogs, name, spec)
+        _refuse_same_names(name, tables)
+        ctx.catalog(catalog.default_catalog).register_schema(name, Schema.memory_schema())
+        jobs += [
+            TableJob(
+                mounted_name(table),
+                IcebergDataset(catalog=name, table=table),
+                partial(mount_included, name, catalog.default_catalog, table, catalogs),
+                schema=name,
+            )
+            for table in tables
+        ]
+    return jobs
+
+
+def _refuse_same_names(catalog: str, tables: Sequence[str]) -> None:
+    """Two included tables of one name (in two namespaces) cannot share the catalog's schema."""
+    seen: dict[str, str] = {}
+    for table in tables:
+        other = seen.setdefault(mounted_name(table), table)
+        if other != table:
+            raise ProfileError.at(
+                f"catalogs.{catalog}.include",
+                f"tables {other!r} and {table!r} would both be mounted as "
+                f"{catalog}.{mounted_name(table)}; narrow include, or declare one of them as "
+                'a dataset (format = "iceberg") under a name of its own',
+            )
 
 
 def default_schema(ctx: SessionContext, catalog: CatalogConfig) -> Schema:
@@ -130,10 +237,15 @@ def table_schema(ctx: SessionContext, tables: Schema, name: str) -> pa.Schema:
 
 @attrs.frozen
 class _Where:
-    """Where the engine reads a file dataset: the location it is given, which files."""
+    """Where the engine reads a file dataset: the location, which files, and a trusted schema.
+
+    ``trusted`` is the files' schema when the profile says to trust its declared one
+    (``schema_mode = "trust"``): the engine is given it and reads none of the files to infer it.
+    """
 
     location: str
     extension: str
+    trusted: pa.Schema | None = None
 
 
 #: A file format's adapter: registers one dataset read from ``_Where``.
@@ -145,7 +257,7 @@ def _files(
 ) -> Facts:
     """Register a file dataset with its format's ``adapter``; a failure names the dataset."""
     path = stores.local_path(spec.location)
-    where = _Where(_folder_location(spec, path), _file_extension(spec, path))
+    where = _Where(_folder_location(spec, path), _file_extension(spec, path), _trusted(spec))
     try:
         adapter(ctx, name, spec, where)
     except Exception as exc:
@@ -153,6 +265,17 @@ def _files(
         require_path(name, path)
         raise registration_failed(name, spec, exc, stores) from None
     return {}
+
+
+def _trusted(spec: FileDataset) -> pa.Schema | None:
+    """The declared schema without partition columns (the engine adds those), if trusted."""
+    if spec.effective_schema_mode != "trust" or spec.schema is None:
+        return None
+    return pa.schema(
+        pa.field(name, type_)
+        for name, type_ in spec.schema.items()
+        if name not in spec.partition_cols
+    )
 
 
 def _given(value: T | None, default: T) -> T:
@@ -171,6 +294,7 @@ def _parquet(ctx: SessionContext, name: str, spec: ParquetDataset, where: _Where
         table_partition_cols=_partitions(spec),
         file_extension=where.extension,
         skip_metadata=_given(spec.options.skip_metadata, True),
+        schema=where.trusted,
     )
 
 
@@ -187,7 +311,7 @@ def _csv(ctx: SessionContext, name: str, spec: CsvDataset, where: _Where) -> Non
         )
         ctx.register_csv(name, where.location, options=read)
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> None:
@@ -201,12 +325,16 @@ def _json(ctx: SessionContext, name: str, spec: JsonDataset, where: _Where) -> N
             table_partition_cols=_partitions(spec),
         )
 
-    _with_declared_types(ctx, name, spec, register)
+    _with_declared_types(ctx, name, spec, where, register)
 
 
 def _arrow(ctx: SessionContext, name: str, spec: ArrowDataset, where: _Where) -> None:
     ctx.register_arrow(
-        name, where.location, file_extension=where.extension, table_partition_cols=_partitions(spec)
+        name,
+        where.location,
+        schema=where.trusted,
+        file_extension=where.extension,
+        table_partition_cols=_partitions(spec),
     )
 
 
@@ -214,13 +342,17 @@ def _with_declared_types(
     ctx: SessionContext,
     name: str,
     spec: CsvDataset | JsonDataset,
+    where: _Where,
     register: Callable[[pa.Schema | None], None],
 ) -> None:
     """Register a text dataset, then again with its declared types if the engine read others.
 
     Text formats carry no types: a declared ``string`` column of ``01234`` must not be read as
-    the integer the engine would infer.
+    the integer the engine would infer. A trusted schema is registered as it is, unread.
     """
+    if where.trusted is not None:
+        register(where.trusted)
+        return
     register(None)
     if spec.schema is None:
         return

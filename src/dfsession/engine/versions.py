@@ -21,23 +21,29 @@ pairs, crashes the process), so every such hand-off goes through ``PluginGuard``
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import attrs
 import datafusion
 import pyarrow
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from dfsession._version import VERSION
 from dfsession.errors import IncompatibleVersionsError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+# packaging is imported by the functions that read versions: a build without native plugins
+# (Delta, providers, planner objects) never needs it.
 
 __all__ = [
     "DELTALAKE",
@@ -45,6 +51,7 @@ __all__ = [
     "KNOWN_DATAFUSION_MAJORS",
     "NativePlugins",
     "PluginGuard",
+    "PYICEBERG_CORE",
     "PluginVersion",
     "check_delta_compatibility",
     "declared_datafusion_major",
@@ -57,6 +64,8 @@ __all__ = [
 
 #: The distribution name of deltalake, the Delta plugin.
 DELTALAKE = "deltalake"
+#: The distribution name of pyiceberg-core, whose table provider PyIceberg tables hand over.
+PYICEBERG_CORE = "pyiceberg-core"
 
 
 def engine_versions() -> dict[str, str]:
@@ -64,16 +73,24 @@ def engine_versions() -> dict[str, str]:
 
     deltalake's is read from its package metadata: a build without Delta tables never loads it.
     """
-    return {
-        "dfsession": VERSION,
-        "datafusion": datafusion.__version__,
-        DELTALAKE: importlib.metadata.version(DELTALAKE),
-        "pyarrow": pyarrow.__version__,
-    }
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """The installed versions, read once: a process cannot swap the libraries it has loaded."""
+    return (
+        ("dfsession", VERSION),
+        ("datafusion", datafusion.__version__),
+        (DELTALAKE, importlib.metadata.version(DELTALAKE)),
+        ("pyarrow", pyarrow.__version__),
+    )
 
 
 def major(version: str) -> int:
     """The major number of a version such as ``55.0.0``; ``InvalidVersion`` (a ``ValueError``)."""
+    from packaging.version import Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     return Version(version).major
 
 
@@ -83,7 +100,11 @@ def major(version: str) -> int:
 #: package over FFI): deltalake 1.6.6 embeds datafusion 55.1.0
 #: (``strings _internal.abi3.so | grep datafusion-ffi-``).
 KNOWN_DATAFUSION_MAJORS: Mapping[str, Mapping[str, int]] = MappingProxyType(
-    {DELTALAKE: MappingProxyType({"1.6": 55})}
+    {
+        DELTALAKE: MappingProxyType({"1.6": 55}),
+        # PyIceberg's table provider: pyiceberg-core 0.11.0 embeds datafusion-ffi 54.1.0.
+        PYICEBERG_CORE: MappingProxyType({"0.11": 54}),
+    }
 )
 #: deltalake's entry of ``KNOWN_DATAFUSION_MAJORS``.
 DELTALAKE_DATAFUSION_MAJORS: Mapping[str, int] = KNOWN_DATAFUSION_MAJORS[DELTALAKE]
@@ -116,6 +137,9 @@ class PluginVersion:
 
 def _datafusion_requirement(requirements: Iterable[str]) -> Requirement | None:
     """The requirement on the ``datafusion`` package among ``requirements`` (markers ignored)."""
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415 - start-up time (~20 ms)
+    from packaging.utils import canonicalize_name  # noqa: PLC0415 - start-up time (~20 ms)
+
     for text in requirements:
         try:
             requirement = Requirement(text)
@@ -133,6 +157,8 @@ def _admitted_majors(specifier: SpecifierSet) -> frozenset[int]:
     first release: probing those finds every major it admits among ``0`` to two past the
     highest it names, and an open upper end shows as more than one major.
     """
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     named = []
     for item in specifier:
         try:
@@ -176,6 +202,8 @@ def deltalake_datafusion_major(
 
 def _minor_release(version: str) -> str:
     """``1.6`` for ``1.6.6``, as ``KNOWN_DATAFUSION_MAJORS`` is keyed."""
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     try:
         release = Version(version)
     except InvalidVersion:
@@ -184,6 +212,8 @@ def _minor_release(version: str) -> str:
 
 
 def _installed_datafusion(text: str) -> Version:
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
+
     try:
         return Version(text)
     except InvalidVersion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,7 +52,8 @@ def run_build(
     that ran before). A failed build runs the failure callbacks steps registered and drops what
     it made (see ``_release``), then raises.
     """
-    ordered = validate_order(steps)
+    ordered = tuple(steps)
+    _check_order(ordered)
     build = SessionBuild(profile, given)
     for monitor in monitors:
         monitor.build_started(build, ordered)
@@ -70,6 +72,28 @@ def run_build(
     for monitor in monitors:
         monitor.build_finished(None)
     return BuildResult(build.ctx, tuple(records), build.provided, build.replaced_contexts)
+
+
+def _check_order(steps: tuple[InstallStep, ...]) -> None:
+    """``validate_order``, once for each list of hashable steps (a list of equal steps).
+
+    Steps are values: the verdict depends on their names, requirements and provisions only,
+    so an unchanged list (the default steps, build after build) is not checked again. A list
+    holding a step that cannot be hashed is checked every time.
+    """
+    try:
+        hash(steps)
+    except TypeError:
+        validate_order(steps)
+        return
+    _validated(steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _validated(steps: tuple[InstallStep, ...]) -> bool:
+    """``validate_order(steps)`` succeeded (a failure raises and is not cached)."""
+    validate_order(steps)
+    return True
 
 
 def _run_step(

@@ -35,6 +35,7 @@ from dfsession.profile.values import (
     FrozenMap,
     ImportRef,
     SecretRef,
+    TextMap,
     Timestamp,
     describe_value,
     did_you_mean,
@@ -63,7 +64,14 @@ def _strict(cls: type) -> Any:
 #: The value types: each parses itself (``parse(value)`` in, ``unstructure()`` out) and the
 #: converter learns every one by that pair alone. Registered by class, as ``ByteSize`` (an
 #: ``int``) and ``ImportRef`` (a ``str``) must win over the converter's own ``int`` and ``str``.
-VALUE_TYPES: tuple[type[Any], ...] = (ByteSize, ImportRef, SecretRef, Timestamp, Location)
+VALUE_TYPES: tuple[type[Any], ...] = (
+    ByteSize,
+    ImportRef,
+    SecretRef,
+    Timestamp,
+    Location,
+    TextMap,
+)
 
 
 def _parse(value: object, type_: Any) -> Any:

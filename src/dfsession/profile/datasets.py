@@ -1,4 +1,4 @@
-"""Dataset specs: one frozen class per format, with typed options; Delta alone time-travels.
+"""Dataset specs: one frozen class per format, with typed options; Delta and Iceberg time-travel.
 
 Every option is optional: ``None`` is "not given" (the engine's default applies), so the
 profile writes back exactly what it was given and its fingerprint stays the same.
@@ -40,6 +40,7 @@ __all__ = [
     "DatasetSpec",
     "DeltaDataset",
     "DeltaOptions",
+    "IcebergDataset",
     "FileDataset",
     "JsonDataset",
     "JsonOptions",
@@ -52,7 +53,7 @@ __all__ = [
     "type_map",
 ]
 
-SCHEMA_MODES = ("exact", "compatible", "none")
+SCHEMA_MODES = ("exact", "compatible", "none", "trust")
 
 
 def type_map(value: Mapping[str, Any] | None) -> FrozenMap[str, pa.DataType]:
@@ -137,14 +138,25 @@ def _schema_mode_field() -> Any:
     return attrs.field(
         default=None,
         validator=one_of(*SCHEMA_MODES),
-        metadata=doc("how the schema is checked: exact, compatible or none"),
+        metadata=doc(
+            "how the schema is checked: exact, compatible or none; trust (files only): given to "
+            "the engine as the files' schema, unchecked (no request to read it)"
+        ),
     )
 
 
 def _schema_rules(schema: object, schema_mode: str | None) -> Iterator[FieldError]:
-    if schema_mode in ("exact", "compatible") and schema is None:
+    if schema_mode in ("exact", "compatible", "trust") and schema is None:
         yield FieldError(
             "schema_mode", f"{schema_mode!r} needs a declared schema; add a schema table"
+        )
+
+
+def _trust_refused(schema_mode: str | None, why: str) -> Iterator[FieldError]:
+    """The error of ``schema_mode = "trust"`` on a dataset that is not files (``why``)."""
+    if schema_mode == "trust":
+        yield FieldError(
+            "schema_mode", f"'trust' is for files: {why}; use exact, compatible or none"
         )
 
 
@@ -160,8 +172,8 @@ def _options_field(cls: type) -> Any:
 
 
 def _time_travel_refused(format_name: str) -> dict[str, str]:
-    message = f"time travel needs format 'delta' (format is {format_name!r})"
-    return {"version": message, "timestamp": message}
+    message = f"time travel needs format 'delta' or 'iceberg' (format is {format_name!r})"
+    return {"version": message, "timestamp": message, "snapshot_id": message}
 
 
 @attrs.frozen
@@ -241,7 +253,8 @@ class DeltaDataset(_Table):
     """A Delta table: its latest version, or an earlier one by ``version`` or ``timestamp``."""
 
     refused_keys: ClassVar[Mapping[str, str]] = {
-        "partition_cols": "Delta tables carry their own partitioning; remove this"
+        "partition_cols": "Delta tables carry their own partitioning; remove this",
+        "snapshot_id": "Delta tables time-travel by version or timestamp",
     }
     format: Literal["delta"] = _format_field("delta")
     version: int | None = attrs.field(
@@ -255,6 +268,7 @@ class DeltaDataset(_Table):
     def _broken_rules(self) -> Iterator[FieldError]:
         if self.version is not None and self.timestamp is not None:
             yield FieldError("timestamp", "give either version or timestamp, not both")
+        yield from _trust_refused(self.schema_mode, "a Delta table's schema is read from its log")
         yield from super()._broken_rules()
 
 
@@ -315,7 +329,12 @@ class ProviderDataset:
     schema_mode: str | None = _schema_mode_field()
 
     def __attrs_post_init__(self) -> None:
-        raise_all(_schema_rules(self.schema, self.schema_mode))
+        raise_all(
+            [
+                *_schema_rules(self.schema, self.schema_mode),
+                *_trust_refused(self.schema_mode, "a provider's table comes with its schema"),
+            ]
+        )
 
     @property
     def effective_schema_mode(self) -> str:
@@ -323,12 +342,63 @@ class ProviderDataset:
         return _effective_schema_mode(self.schema, self.schema_mode)
 
 
+@attrs.frozen
+class IcebergDataset:
+    """An Iceberg table of a declared catalog: its current snapshot, or one by id or time."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = {
+        "location": "an Iceberg table is found through its catalog: give catalog and table",
+        "partition_cols": "Iceberg tables carry their own partitioning; remove this",
+        "version": "Iceberg tables time-travel by snapshot_id or timestamp",
+    }
+    catalog: str = attrs.field(metadata=doc("the [catalogs] entry the table is in"))
+    table: str = attrs.field(
+        validator=lambda _inst, _attribute, value: _check_table_name(value),
+        metadata=doc("the table's name in the catalog: 'namespace.table'"),
+    )
+    schema: FrozenMap[str, pa.DataType] | None = _schema_field()
+    schema_mode: str | None = _schema_mode_field()
+    format: Literal["iceberg"] = _format_field("iceberg", "an Iceberg table of a catalog")
+    snapshot_id: int | None = attrs.field(
+        default=None, metadata=doc("the snapshot to read (default: the current one)")
+    )
+    timestamp: Timestamp | None = optional_field(
+        Timestamp.parse, "read the snapshot that was current at this RFC 3339 time"
+    )
+
+    def __attrs_post_init__(self) -> None:
+        raise_all(self._broken_rules())
+
+    def _broken_rules(self) -> Iterator[FieldError]:
+        if self.snapshot_id is not None and self.timestamp is not None:
+            yield FieldError("timestamp", "give either snapshot_id or timestamp, not both")
+        yield from _schema_rules(self.schema, self.schema_mode)
+
+    @property
+    def effective_schema_mode(self) -> str:
+        """``compatible`` when a schema is declared and ``none`` otherwise, unless set."""
+        return _effective_schema_mode(self.schema, self.schema_mode)
+
+
+def _check_table_name(value: object) -> None:
+    if not isinstance(value, str) or "." not in value.strip(".") or ".." in value:
+        raise FieldError(
+            "table", f"expected 'namespace.table' such as 'sales.orders' (got {value!r})"
+        )
+
+
 DatasetSpec = (
-    ParquetDataset | CsvDataset | JsonDataset | ArrowDataset | DeltaDataset | ProviderDataset
+    ParquetDataset
+    | CsvDataset
+    | JsonDataset
+    | ArrowDataset
+    | DeltaDataset
+    | ProviderDataset
+    | IcebergDataset
 )
-#: A dataset of files: every format read from a location but Delta.
+#: A dataset of files: every format read from a location but Delta (table formats: Delta, Iceberg).
 FileDataset = ParquetDataset | CsvDataset | JsonDataset | ArrowDataset
-#: The datasets read from a location (every format but ``provider``).
+#: The datasets read from a location (every format but ``provider`` and ``iceberg``).
 LocatedDataset = FileDataset | DeltaDataset
 #: The name the profile used for a dataset entry before the specs were typed.
 DatasetConfig = DatasetSpec

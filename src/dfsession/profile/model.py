@@ -12,8 +12,9 @@ from typing import Any
 import attrs
 import tomli_w
 
+from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.convert import unstructure
-from dfsession.profile.datasets import DatasetSpec
+from dfsession.profile.datasets import DatasetSpec, IcebergDataset
 from dfsession.profile.discovery import DiscoverSpec
 from dfsession.profile.interpolation import escape
 from dfsession.profile.layers import Origins, dotted, leaves
@@ -34,6 +35,7 @@ from dfsession.profile.stores import ObjectStoreSpec
 from dfsession.profile.values import (
     FieldError,
     FrozenMap,
+    did_you_mean,
     doc,
     frozen_map,
     frozen_tuple,
@@ -70,6 +72,9 @@ class SessionProfile:
     # Each converter is written out: the attrs mypy plugin reads it for the __init__ types.
     object_stores: FrozenMap[str, ObjectStoreSpec] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("object stores by name")
+    )
+    catalogs: FrozenMap[str, IcebergCatalog] = attrs.field(
+        factory=FrozenMap, converter=frozen_map, metadata=doc("table catalogs by name")
     )
     datasets: FrozenMap[str, DatasetSpec] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("tables by name")
@@ -120,6 +125,7 @@ class SessionProfile:
                         f"for {store.url.root}: the engine keeps one store per scheme "
                         "and host; use one store for both (datasets choose paths under it)",
                     )
+        yield from self._catalog_rules()
         for setting, field, value in (
             ("datafusion.runtime.memory_limit", "memory_limit", self.execution.memory_limit),
             ("datafusion.runtime.temp_directory", "spill", self.execution.spill),
@@ -128,6 +134,29 @@ class SessionProfile:
                 yield FieldError(
                     f"settings.{setting}",
                     f"conflicts with execution.{field}; set it in one place only",
+                )
+
+    def _catalog_rules(self) -> Iterator[FieldError]:
+        """Iceberg datasets name declared catalogs; mounted catalogs take free schema names."""
+        for name, spec in self.datasets.items():
+            if isinstance(spec, IcebergDataset) and spec.catalog not in self.catalogs:
+                declared = ", ".join(self.catalogs) or "none"
+                yield FieldError(
+                    f"datasets.{name}.catalog",
+                    f"no catalog {spec.catalog!r} is declared (declared: {declared})"
+                    + (
+                        did_you_mean(spec.catalog, self.catalogs)
+                        or "; add [catalogs."
+                        + spec.catalog
+                        + '] with kind = "iceberg" and its properties'
+                    ),
+                )
+        for name, catalog in self.catalogs.items():
+            if catalog.include and name == self.catalog.default_schema:
+                yield FieldError(
+                    f"catalogs.{name}.include",
+                    f"would mount tables under the schema {name!r}, which is the default "
+                    "schema (catalog.default_schema); rename the catalog",
                 )
 
     @classmethod

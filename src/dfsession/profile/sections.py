@@ -30,6 +30,7 @@ from dfsession.profile.values import (
 )
 
 __all__ = [
+    "DEFAULT_REGISTRATION_CONCURRENCY",
     "EXPORTERS",
     "MEMORY_POOLS",
     "VOLATILITIES",
@@ -47,6 +48,9 @@ __all__ = [
 MEMORY_POOLS = ("greedy", "fair", "unbounded")
 VOLATILITIES = ("immutable", "stable", "volatile")
 EXPORTERS = ("global", "console", "otlp")
+#: Datasets registered at once when the profile does not say: registration in an object store
+#: waits on round trips, which overlap (see benchmarks/bench_remote_lake.py).
+DEFAULT_REGISTRATION_CONCURRENCY = 32
 
 
 def _type_tuple(value: Any) -> tuple[pa.DataType, ...]:
@@ -83,6 +87,14 @@ class ExecutionConfig:
     spill: str | tuple[str, ...] | None = optional_field(
         spill, "where sorts and joins spill: 'disabled', 'os' or a list of directories"
     )
+    registration_concurrency: int | None = attrs.field(
+        default=None,
+        validator=positive,
+        metadata=doc(
+            "how many datasets register at once (1: one after another; default "
+            f"{DEFAULT_REGISTRATION_CONCURRENCY})"
+        ),
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.memory_pool in ("greedy", "fair") and self.memory_limit is None:
@@ -94,6 +106,13 @@ class ExecutionConfig:
                 "memory_limit",
                 "has no effect with memory_pool 'unbounded'; remove it or choose greedy or fair",
             )
+
+    @property
+    def effective_registration_concurrency(self) -> int:
+        """How many datasets register at once: the declared number, else the default."""
+        if self.registration_concurrency is None:
+            return DEFAULT_REGISTRATION_CONCURRENCY
+        return self.registration_concurrency
 
     @property
     def effective_memory_pool(self) -> str:

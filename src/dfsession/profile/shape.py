@@ -64,4 +64,7 @@ def entry_type(type_: Any) -> Any | None:
         origin = typing.get_origin(member)
         if isinstance(origin, type) and issubclass(origin, Mapping):
             return typing.get_args(member)[1]
+        if isinstance(member, type) and issubclass(member, Mapping):  # a map value type
+            for base in getattr(member, "__orig_bases__", ()):
+                return entry_type(base)
     return None

@@ -25,6 +25,7 @@ __all__ = [
     "ImportRef",
     "SPILL_MODES",
     "SecretRef",
+    "TextMap",
     "Timestamp",
     "describe_value",
     "did_you_mean",
@@ -164,6 +165,42 @@ def settings_map(value: Mapping[str, Any] | None) -> FrozenMap[str, str]:
         else:
             raise FieldError(key, f"expected a string, number or boolean (got {raw!r})")
     return FrozenMap(out)
+
+
+class TextMap(FrozenMap[str, str]):
+    """Names to text values, numbers and booleans written as their text (catalog properties)."""
+
+    __slots__ = ()
+
+    #: How a profile writes one (JSON Schema).
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+        "examples": [{"type": "sql", "uri": "sqlite:///catalog.db"}],
+    }
+
+    @classmethod
+    def parse(cls, value: object) -> TextMap:
+        """A table of names to strings, numbers or booleans; ``ValueError`` naming the culprit."""
+        if isinstance(value, TextMap):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table of names to values (got {describe_value(value)})")
+        out: dict[str, str] = {}
+        for key, raw in value.items():
+            if isinstance(raw, bool):
+                out[key] = "true" if raw else "false"
+            elif isinstance(raw, int | float | str):
+                out[key] = str(raw)
+            else:
+                raise FieldError(
+                    key, f"expected a string, number or boolean (got {describe_value(raw)})"
+                )
+        return cls(out)
+
+    def unstructure(self) -> dict[str, str]:
+        """The names and their text."""
+        return dict(self.items())
 
 
 def describe_value(value: object) -> str:

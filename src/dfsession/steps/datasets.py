@@ -1,21 +1,26 @@
-"""The ``datasets`` step: the schema registry for every declared and discovered dataset."""
+"""The ``datasets`` step: the schema registry for every declared dataset (Delta, Iceberg and
+provider tables included), the tables Iceberg catalogs' ``include`` mounts and the tables the
+``discover`` step found."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
-from datafusion.catalog import Schema
 
 from dfsession.engine.discovery import Discovered, FoundTable
+from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
 from dfsession.engine.stores import ObjectStores, registration_failed
 from dfsession.engine.tables import (
     Facts,
     TableJob,
+    catalog_jobs,
+    default_schema,
     register_tables,
     schema_named,
     table_job,
@@ -27,7 +32,15 @@ from dfsession.errors import DfSessionError
 from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
-from dfsession.profile.datasets import DatasetSpec, DeltaDataset, ProviderDataset
+from dfsession.profile.datasets import (
+    DatasetSpec,
+    DeltaDataset,
+    FileDataset,
+    IcebergDataset,
+    LocatedDataset,
+    ProviderDataset,
+)
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -35,23 +48,14 @@ __all__ = [
 ]
 
 
-@attrs.frozen
-class _Entry:
-    """One dataset to register: its job, the schema it goes in, what its record adds."""
-
-    job: TableJob
-    name: str
-    schema: str | None = None
-    extra: dict[str, Any] = attrs.field(factory=dict)
-
-
 @attrs.frozen(cache_hash=True)
 class DatasetsStep:
     """Register every dataset through its format's adapter, check its schema, record it.
 
-    The declared datasets, then the tables the ``discover`` step found (each in its schema).
     Delta tables are opened after the version guard the ``delta`` step hands on has passed
-    (the default guard when no step hands one on).
+    (the default guard when no step hands one on). The tables the ``discover`` step found come
+    last, each in its schema, recorded like declared ones. Iceberg catalogs are loaded (their
+    secrets resolved) when a table of theirs is registered.
     """
 
     name: str = "datasets"
@@ -66,28 +70,40 @@ class DatasetsStep:
         """
         profile = build.profile
         datasets, found = profile.datasets, _discovered(build)
-        if not datasets and not found:
+        mounting = any(catalog.include for catalog in profile.catalogs.values())
+        if not datasets and not mounting and not found:
             more = ", and [discover] found no table" if profile.discover else ""
             return StepRecord.skipped(self.name, f"no [datasets] in the profile{more}")
         stores = build.need(ObjectStores)
         guard = (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
+        delta = (*datasets.values(), *(table.spec for table in found))
+        if any(isinstance(spec, DeltaDataset) for spec in delta):
+            guard.check(DELTALAKE, required=True)  # before deltalake's native code
+        ctx = build.ctx
         resolve = _imported(datasets, profile.features.import_paths)
-        entries = [
-            _Entry(table_job(name, spec, stores, guard=guard, resolve=resolve), name)
+        catalogs = _catalogs(profile, guard)
+        jobs = [
+            table_job(name, spec, stores, guard=guard, resolve=resolve, catalogs=catalogs)
             for name, spec in datasets.items()
         ]
-        entries += [_found_entry(table, stores, guard) for table in found]
-        if any(isinstance(entry.job.spec, DeltaDataset) for entry in entries):
-            guard.check(DELTALAKE, required=True)  # before deltalake's native code
-        ctx, catalog = build.ctx, profile.catalog
-        # Every schema first (discovered tables go into theirs), read through its provider.
-        schemas = {name: schema_named(ctx, catalog, name) for name in {e.schema for e in entries}}
-        registered = register_tables(ctx, [entry.job for entry in entries])
+        if catalogs is not None:
+            jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
+        extras: list[dict[str, Any]] = [{} for _job in jobs]
+        for table in found:
+            jobs.append(_found_job(table, stores, guard))
+            extras.append(_found_facts(table))
+        for schema in {table.schema for table in found}:
+            schema_named(ctx, profile.catalog, schema)  # discovered tables go into theirs
+        concurrency = profile.execution.effective_registration_concurrency
+        registered = register_tables(ctx, jobs, concurrency)
         records = [
-            _checked(ctx, schemas[entry.schema], entry, facts, stores)
-            for entry, facts in zip(entries, registered, strict=True)
+            _checked(ctx, profile, job, {**extra, **facts}, stores)
+            for job, extra, facts in zip(jobs, extras, registered, strict=True)
         ]
-        return StepRecord(step=self.name, applied={"datasets": records})
+        applied: dict[str, Any] = {"datasets": records}
+        if profile.catalogs:
+            applied["catalogs"] = [catalog_record(n, c) for n, c in profile.catalogs.items()]
+        return StepRecord(step=self.name, applied=applied)
 
 
 def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:
@@ -101,6 +117,23 @@ def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:
             )
         return ()
     return found.tables
+
+
+def _found_job(table: FoundTable, stores: ObjectStores, guard: PluginGuard) -> TableJob:
+    """A discovered table's job: registered under its quoted name, in its schema."""
+    parts = [table.name] if table.schema is None else [table.schema, table.name]
+    reference = ".".join(map(sql_identifier, parts))
+    job = table_job(reference, table.spec, stores, guard=guard)
+    return attrs.evolve(job, name=table.name, schema=table.schema)
+
+
+def _found_facts(table: FoundTable) -> dict[str, Any]:
+    """What a discovered table's record adds: who found it, the partitions found."""
+    facts: dict[str, Any] = {"discovered_by": f"discover.{table.source}"}
+    if isinstance(table.spec, FileDataset) and table.spec.partition_cols:
+        partitions = table.spec.partition_cols.items()
+        facts["partition_cols"] = {k: format_arrow_type(v) for k, v in partitions}
+    return facts
 
 
 def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
@@ -118,38 +151,38 @@ def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> R
     return lambda ref, _path: found[ref]
 
 
-def _found_entry(table: FoundTable, stores: ObjectStores, guard: PluginGuard) -> _Entry:
-    """A discovered table's entry: registered under its quoted (schema-qualified) name."""
-    parts = [table.name] if table.schema is None else [table.schema, table.name]
-    reference = ".".join(map(sql_identifier, parts))
-    extra: dict[str, Any] = {"discovered_by": f"discover.{table.source}"}
-    partitions = getattr(table.spec, "partition_cols", None)
-    if partitions:
-        extra["partition_cols"] = {k: format_arrow_type(v) for k, v in partitions.items()}
-    job = table_job(reference, table.spec, stores, guard=guard)
-    return _Entry(job, table.name, table.schema, extra)
+def _catalogs(profile: SessionProfile, guard: PluginGuard) -> IcebergCatalogs | None:
+    """The profile's Iceberg catalogs, when a dataset or an ``include`` reads one."""
+    used = any(isinstance(spec, IcebergDataset) for spec in profile.datasets.values())
+    if not used and not any(catalog.include for catalog in profile.catalogs.values()):
+        return None
+    return IcebergCatalogs(profile.catalogs, os.environ, guard=guard)
 
 
 def _checked(
-    ctx: SessionContext, tables: Schema, entry: _Entry, facts: Facts, stores: ObjectStores
+    ctx: SessionContext,
+    profile: SessionProfile,
+    job: TableJob,
+    facts: Facts,
+    stores: ObjectStores,
 ) -> dict[str, Any]:
-    """A registered dataset's record, once its schema is read back and checked."""
-    spec = entry.job.spec
+    """A registered table's record, once its schema is read back and checked."""
+    spec = job.spec
+    tables = default_schema(ctx, profile.catalog)
+    if job.schema is not None:  # mounted by a catalog's include
+        tables = ctx.catalog(profile.catalog.default_catalog).schema(job.schema)
     try:
-        actual = table_schema(ctx, tables, entry.name)
+        actual = table_schema(ctx, tables, job.name)
     except Exception as exc:
-        if isinstance(spec, ProviderDataset):
+        if not isinstance(spec, LocatedDataset):  # its adapter names it in its own errors
             raise
-        raise registration_failed(entry.job.name, spec, exc, stores) from None
-    check_declared_schema(entry.name, spec, actual)
-    schema = {} if entry.schema is None else {"schema": entry.schema}
-    where = {} if isinstance(spec, ProviderDataset) else {"location": spec.location.redacted()}
+        raise registration_failed(job.qualified_name, spec, exc, stores) from None
+    check_declared_schema(job.qualified_name, spec, actual)
+    where = {"location": spec.location.redacted()} if isinstance(spec, LocatedDataset) else {}
     return {
-        "name": entry.name,
-        **schema,
+        "name": job.qualified_name,
         "format": spec.format,
         **where,
-        **entry.extra,
         **facts,
         "schema_mode": spec.effective_schema_mode,
         "schema_fingerprint": schema_fingerprint(actual),

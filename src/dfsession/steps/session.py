@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from dfsession.engine.context import new_context, set_option
+from dfsession.engine.context import new_context, runtime_settings, set_option
 from dfsession.errors import ProfileError
 from dfsession.pipeline.step import SessionBuild
 from dfsession.record import StepRecord
@@ -18,7 +18,11 @@ __all__ = [
 
 @attrs.frozen(cache_hash=True)
 class ContextStep:
-    """Create the ``SessionContext`` from a fresh ``SessionConfig`` and ``RuntimeEnvBuilder``."""
+    """Create the ``SessionContext`` from a fresh ``SessionConfig`` and ``RuntimeEnvBuilder``.
+
+    The ``[settings]`` that ``SessionConfig`` takes (all but ``datafusion.runtime.*``) go into
+    it, as plain code does; the ``settings`` step applies the rest.
+    """
 
     name: str = "context"
     requires: frozenset[str] = frozenset()
@@ -26,13 +30,17 @@ class ContextStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Build the context; the record lists every execution and catalog value applied."""
-        build.ctx, applied = new_context(build.profile.execution, build.profile.catalog)
+        profile = build.profile
+        build.ctx, applied = new_context(profile.execution, profile.catalog, profile.settings)
         return StepRecord(step=self.name, applied=applied)
 
 
 @attrs.frozen(cache_hash=True)
 class SettingsStep:
-    """Apply the profile's raw engine settings (``datafusion.runtime.*`` included) with ``SET``."""
+    """Apply the profile's runtime settings (``datafusion.runtime.*``) with ``SET``.
+
+    The other ``[settings]`` are in the context's ``SessionConfig`` (see ``ContextStep``).
+    """
 
     name: str = "settings"
     requires: frozenset[str] = frozenset({"context"})
@@ -40,15 +48,19 @@ class SettingsStep:
 
     def install(self, build: SessionBuild) -> StepRecord:
         """Set each key; an unknown key or bad value fails naming the key."""
-        settings = build.profile.settings
-        if not settings:
+        if not build.profile.settings:
             return StepRecord.skipped(self.name, "no [settings] in the profile")
+        settings = runtime_settings(build.profile.settings)
+        if not settings:
+            return StepRecord.skipped(
+                self.name, "no datafusion.runtime.* keys in [settings] (the context has the rest)"
+            )
         for key, value in settings.items():
             try:
                 set_option(build.ctx, key, value)
             except ValueError as exc:
                 raise ProfileError.at(f"settings.{key}", str(exc)) from exc
-        return StepRecord(step=self.name, applied={"settings": dict(settings)})
+        return StepRecord(step=self.name, applied={"settings": settings})
 
 
 @attrs.frozen(cache_hash=True)

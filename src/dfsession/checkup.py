@@ -1,4 +1,4 @@
-"""``doctor``: will this profile work here? Checks the environment without reading a row.
+"""The doctor: will this profile work here? Checks the environment without reading a row.
 
 Every secret reference is set; every object store answers a listing of its prefix; every
 dataset and discovery location exists; every Delta log opens at the declared version or time;
@@ -28,7 +28,7 @@ from dfsession.engine.stores import ObjectStores, StoreAccess, open_store
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DELTALAKE, PluginGuard, PluginVersion, engine_versions
 from dfsession.imports import ReferenceResolver
-from dfsession.profile.datasets import DeltaDataset, ProviderDataset
+from dfsession.profile.datasets import DeltaDataset, LocatedDataset, ProviderDataset
 from dfsession.profile.discovery import DiscoverDelta
 from dfsession.profile.locations import Location
 from dfsession.profile.model import SessionProfile
@@ -201,7 +201,7 @@ def _store_fix(name: str, spec: ObjectStoreSpec, error: str) -> str:
 def _locations(run: DoctorRun) -> Iterator[Check]:
     """Every dataset and discovery location exists."""
     for name, spec in run.profile.datasets.items():
-        if not isinstance(spec, ProviderDataset):  # a provider dataset has no location
+        if isinstance(spec, LocatedDataset):  # a provider or Iceberg dataset has none
             yield _location(run, f"datasets.{name}.location", spec.location)
     for name, entry in run.profile.discover.items():
         yield _location(run, f"discover.{name}.location", entry.location)
