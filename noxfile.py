@@ -1,20 +1,43 @@
-"""Developer sessions: nox -s tests | lint | typecheck | examples | fuzz | bench."""
+"""Developer sessions: nox -s tests, tests_ballista, lint, typecheck, examples, fuzz, bench."""
 
 from __future__ import annotations
 
 import os
+import platform
 
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "examples"]
 PYTHON = "3.11"
 CODE = ["src", "tests", "examples", "benchmarks", "noxfile.py"]
+#: PyPI's ballista wheels need this glibc; below it, .ci/install-ballista patches the wheel.
+BALLISTA_GLIBC = (2, 39)
+
+
+def _glibc() -> tuple[int, ...]:
+    """This machine's glibc version, ``(0,)`` when it is not a glibc system."""
+    name, version = platform.libc_ver()
+    return tuple(int(part) for part in version.split(".")) if name == "glibc" else (0,)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite."""
     session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_ballista(session: nox.Session) -> None:
+    """The suite on the DataFusion 54 set, with Apache Ballista: its cluster tests run too.
+
+    ballista 54.1 pins datafusion 54.0.0, and deltalake 1.6.2 is the last release built for it.
+    On a glibc older than 2.39 the official wheel is installed patched (.ci/install-ballista).
+    """
+    if _glibc() < BALLISTA_GLIBC:
+        session.run("bash", ".ci/install-ballista", "python", external=True)
+    session.install("-e", ".[dev,ballista]")
+    session.run("python", "-c", "import ballista, datafusion; print(datafusion.__version__)")
     session.run("pytest", *session.posargs)
 
 

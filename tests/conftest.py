@@ -21,12 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import datafusion
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from packaging.version import Version
 
 #: pytester runs pytest inside a test: the dfsession plugin is tested that way.
 pytest_plugins = ["pytester"]
+
+#: The installed DataFusion major: the suite runs on 55, and on 54 (nox -s tests_ballista).
+DATAFUSION_MAJOR = Version(datafusion.__version__).major
+#: Tests of what DataFusion 55 brought: planner capsules (``set_query_planner``,
+#: ``SessionExtensionComponents``) and table functions in ``information_schema.routines``.
+needs_datafusion_55 = pytest.mark.skipif(
+    DATAFUSION_MAJOR < 55,
+    reason=f"needs DataFusion 55 (planner capsules, table functions in information_schema); "
+    f"datafusion {datafusion.__version__} is installed",
+)
 
 REGION = "us-east-1"
 #: Environment variables the S3 profiles in the tests name as their secret references.

@@ -71,6 +71,12 @@ RULES = (
         exempt=("dfsession.engine",),
     ),
     Rule(
+        "only the engine's cluster module imports ballista (and only for a Ballista engine)",
+        layer="dfsession",
+        forbidden=("ballista",),
+        exempt=("dfsession.engine.cluster",),
+    ),
+    Rule(
         "the engine layer stands on the profile, errors and logs alone",
         layer="dfsession.engine",
         forbidden=("dfsession",),

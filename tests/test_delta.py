@@ -30,8 +30,13 @@ from dfsession.engine.versions import (
     DELTALAKE_DATAFUSION_MAJORS,
     check_delta_compatibility,
     deltalake_datafusion_major,
+    major,
 )
 from dfsession.steps.delta import DeltaStep
+
+#: The installed DataFusion major, and another one deltalake cannot work with.
+INSTALLED = major(datafusion.__version__)
+OTHER = INSTALLED - 1
 
 V0 = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]})
 V1 = pa.table({"id": pa.array([3], pa.int64()), "name": ["c"]})
@@ -191,6 +196,30 @@ def test_guard_names_both_versions_and_the_fix_when_majors_differ() -> None:
     assert "pip install 'datafusion>=55,<56'" in message
 
 
+@pytest.mark.parametrize(
+    ("datafusion_version", "deltalake_version", "major"),
+    [("55.0.0", "1.6.6", 55), ("55.1.0", "1.6.3", 55), ("54.0.0", "1.6.2", 54)],
+)
+def test_guard_knows_both_engine_sets(
+    datafusion_version: str, deltalake_version: str, major: int
+) -> None:
+    found = check_delta_compatibility(
+        datafusion_version=datafusion_version,
+        deltalake_version=deltalake_version,
+        deltalake_requires=[],
+    )
+    assert found == major
+
+
+def test_guard_refuses_the_datafusion_54_deltalake_with_datafusion_55() -> None:
+    with pytest.raises(
+        IncompatibleVersionsError, match=r"deltalake 1\.6\.2 was built for DataFusion 54"
+    ):
+        check_delta_compatibility(
+            datafusion_version="55.0.0", deltalake_version="1.6.2", deltalake_requires=[]
+        )
+
+
 def test_guard_refuses_a_deltalake_release_it_does_not_know() -> None:
     with pytest.raises(IncompatibleVersionsError) as caught:
         check_delta_compatibility(
@@ -206,23 +235,23 @@ def test_a_declared_datafusion_requirement_wins_over_the_table() -> None:
     assert "declared requirement" in source
     assert (
         deltalake_datafusion_major("1.6.6", ["datafusion-ffi>=1"])[0]
-        == DELTALAKE_DATAFUSION_MAJORS["1.6"]
+        == DELTALAKE_DATAFUSION_MAJORS[">=1.6.3,<1.7"]
     )
 
 
 def test_guard_runs_before_any_native_call_in_a_build(tmp_path: Path) -> None:
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=OTHER))
     with pytest.raises(IncompatibleVersionsError) as caught:
         # The location does not even exist: the guard fails first, before deltalake is touched.
         build({"orders": {"format": "delta", "location": str(tmp_path / "none")}}, steps=steps)
     assert caught.value.step == "datasets"
-    assert "DataFusion 54" in str(caught.value)
+    assert f"DataFusion {OTHER}" in str(caught.value)
 
 
 def test_guard_also_protects_create_external_table(orders: Path) -> None:
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=OTHER))
     session = build({}, steps=steps)
-    with pytest.raises(Exception, match="DataFusion 54"):
+    with pytest.raises(Exception, match=f"DataFusion {OTHER}"):
         session.ctx.sql(f"CREATE EXTERNAL TABLE o STORED AS DELTATABLE LOCATION '{orders}'")
 
 
@@ -267,7 +296,12 @@ def test_guard_refuses_a_datafusion_version_it_cannot_read(odd: str) -> None:
 
 
 def test_guard_reads_a_version_with_a_v_prefix_as_pep_440_does() -> None:
-    assert check_delta_compatibility(datafusion_version="v55.0.0", deltalake_requires=[]) == 55
+    assert (
+        check_delta_compatibility(
+            datafusion_version="v55.0.0", deltalake_version="1.6.6", deltalake_requires=[]
+        )
+        == 55
+    )
 
 
 def test_an_unreadable_datafusion_version_fails_a_build_as_incompatible_versions(
@@ -282,21 +316,21 @@ def test_an_unreadable_datafusion_version_fails_a_build_as_incompatible_versions
 
 def test_guard_runs_before_a_delta_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     session = build({})
-    monkeypatch.setattr(datafusion, "__version__", "54.0.0")
+    monkeypatch.setattr(datafusion, "__version__", f"{OTHER}.0.0")
     target = tmp_path / "out"
-    with pytest.raises(IncompatibleVersionsError, match=r"datafusion 54\.0\.0"):
+    with pytest.raises(IncompatibleVersionsError, match=rf"datafusion {OTHER}\.0\.0"):
         session.write("SELECT 1 AS id", str(target), format="delta")
     assert not target.exists()
 
 
 def test_a_delta_write_uses_the_delta_steps_declared_major(tmp_path: Path) -> None:
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=OTHER))
     session = build({}, steps=steps)
     target = tmp_path / "out"
-    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+    with pytest.raises(IncompatibleVersionsError, match=f"DataFusion {OTHER}"):
         session.write("SELECT 1 AS id", str(target), format="delta")
     assert not target.exists()
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=55))
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=INSTALLED))
     result = build({}, steps=steps).write("SELECT 1 AS id", str(target), format="delta")
     assert result.rows == 1
 
@@ -305,10 +339,10 @@ def test_validate_refuses_delta_datasets_where_build_does(orders: Path) -> None:
     profile = SessionProfile.from_dict(
         {"datasets": {"orders": {"format": "delta", "location": str(orders)}}}
     )
-    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=54))
-    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+    steps = replace_step(default_steps(), "delta", DeltaStep(datafusion_major=OTHER))
+    with pytest.raises(IncompatibleVersionsError, match=f"DataFusion {OTHER}"):
         SessionContextBuilder(profile, steps=steps).build()
-    with pytest.raises(IncompatibleVersionsError, match="DataFusion 54"):
+    with pytest.raises(IncompatibleVersionsError, match=f"DataFusion {OTHER}"):
         validate_profile(profile, steps=steps)
     assert validate_profile(profile).ok  # the installed pair passes, as build does
 

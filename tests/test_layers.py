@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import needs_datafusion_55
 from dfsession import (
     ProfileError,
     SessionCache,
@@ -601,6 +602,7 @@ def test_a_profile_given_as_data_is_not_changed_by_loading() -> None:
 # -- import paths ---------------------------------------------------------------------------------
 
 
+@needs_datafusion_55
 def test_refs_resolve_from_import_paths_beside_the_profile_leaving_sys_path_alone(
     tmp_path: Path,
 ) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from conftest import DATAFUSION_MAJOR, needs_datafusion_55
 from dfsession import (
     BuiltSession,
+    IncompatibleVersionsError,
     ProfileError,
     SessionContextBuilder,
     SessionProfile,
@@ -174,6 +176,7 @@ def test_rule_names_are_not_recorded_unless_asked() -> None:
 # --- codecs, bundles, planners from compiled extensions -----------------------------------------
 
 
+@needs_datafusion_55
 def test_codecs_install_on_a_new_context_handed_back_through_the_build() -> None:
     session = build({"codecs": [f"{PARTS}:LOGICAL_CODEC", f"{PARTS}:PHYSICAL_CODEC"]})
     assert session.ctx.logical_extension_codec_ids() == ["udf_fixtures.logical.v1"]
@@ -187,6 +190,7 @@ def test_codecs_install_on_a_new_context_handed_back_through_the_build() -> None
     assert session.ctx.sql("SELECT 1 AS n").to_arrow_table().to_pylist() == [{"n": 1}]
 
 
+@needs_datafusion_55
 def test_bundle_installs_through_with_extensions() -> None:
     session = build({"codecs": [f"{PARTS}:LOGICAL_CODEC"], "bundles": [f"{PARTS}:BUNDLE"]})
     assert session.ctx.logical_extension_codec_ids() == [
@@ -196,6 +200,7 @@ def test_bundle_installs_through_with_extensions() -> None:
     assert session.record("extensions").applied["bundles"] == [f"{PARTS}:BUNDLE"]
 
 
+@needs_datafusion_55
 def test_query_planner_is_installed_after_the_codecs_and_queries_run() -> None:
     session = build(
         {"codecs": [f"{PARTS}:LOGICAL_CODEC"], "query_planner": f"{PARTS}:QUERY_PLANNER"}
@@ -235,6 +240,7 @@ def test_query_planner_is_installed_after_the_codecs_and_queries_run() -> None:
         ),
     ],
 )
+@needs_datafusion_55
 def test_python_object_without_the_capsule_names_the_reference_and_the_missing_protocol(
     section: str, value: Any, path: str, protocol: str
 ) -> None:
@@ -246,12 +252,14 @@ def test_python_object_without_the_capsule_names_the_reference_and_the_missing_p
     assert "PyCapsule" in str(error)
 
 
+@needs_datafusion_55
 def test_class_instead_of_an_instance_is_named_as_such() -> None:
     error = build_error({"query_planner": f"{PARTS}:QueryPlanner"})
     assert "is the class udf_fixtures.planner_parts.QueryPlanner" in str(error)
     assert "instance" in str(error)
 
 
+@needs_datafusion_55
 def test_capsule_of_the_wrong_kind_is_an_error_with_the_engine_reason() -> None:
     error = build_error({"physical_rules": [f"{PARTS}:WRONG_CAPSULE_RULE"]})
     assert error.path == "planner.physical_rules.0"
@@ -272,3 +280,9 @@ def test_a_failed_extension_leaves_the_session_unbuilt() -> None:
     with pytest.raises(ProfileError) as caught:
         SessionContextBuilder(profile, steps=STEPS).build()
     assert [r.step for r in caught.value.records] == ["context"]
+
+
+@pytest.mark.skipif(DATAFUSION_MAJOR >= 55, reason="DataFusion 55 has set_query_planner")
+def test_a_query_planner_on_datafusion_54_is_refused_naming_the_version() -> None:
+    with pytest.raises(IncompatibleVersionsError, match="set_query_planner, which datafusion 54"):
+        build({"query_planner": f"{PARTS}:QUERY_PLANNER"})

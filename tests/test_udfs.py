@@ -16,6 +16,7 @@ from datafusion import ScalarUDF, udf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import needs_datafusion_55
 from dfsession import (
     BuiltSession,
     DfSessionError,
@@ -435,6 +436,7 @@ def test_override_lets_a_function_shadow_a_built_in_and_the_record_says_so() -> 
     assert session.record("udfs").applied["shadowed"] == ["abs"]
 
 
+@needs_datafusion_55
 def test_shadowing_a_built_in_table_function_needs_override() -> None:
     error = build_error([{"ref": f"{FIXTURES}:my_range"}])
     assert "table function 'range'" in str(error)
@@ -448,6 +450,7 @@ def test_table_functions_are_checked_without_leaving_information_schema_on() -> 
         session.ctx.sql("SELECT * FROM information_schema.routines")
 
 
+@needs_datafusion_55
 def test_table_functions_are_checked_leaving_information_schema_on_when_the_profile_has_it() -> (
     None
 ):

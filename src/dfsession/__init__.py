@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dfsession.errors import (
         DfSessionError,
         IncompatibleVersionsError,
+        NotPortableError,
         ProfileError,
         QueryError,
         SchemaMismatchError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         replace_step,
         without_step,
     )
+    from dfsession.pipeline.portability import Unportable
     from dfsession.pipeline.step import InstallStep, SessionBuild
     from dfsession.profile.model import SessionProfile, load_profile
     from dfsession.record import StepRecord
@@ -45,6 +47,7 @@ _HOMES = {
     "DoctorReport": "dfsession.checkup",
     "IncompatibleVersionsError": "dfsession.errors",
     "InstallStep": "dfsession.pipeline.step",
+    "NotPortableError": "dfsession.errors",
     "ProfileError": "dfsession.errors",
     "QueryError": "dfsession.errors",
     "SchemaMismatchError": "dfsession.errors",
@@ -56,6 +59,7 @@ _HOMES = {
     "StepFailedError": "dfsession.errors",
     "StepOrderError": "dfsession.errors",
     "StepRecord": "dfsession.record",
+    "Unportable": "dfsession.pipeline.portability",
     "default_steps": "dfsession.session",
     "doctor": "dfsession.checkup",
     "insert_after": "dfsession.pipeline.ordering",
@@ -71,6 +75,7 @@ __all__ = [
     "DoctorReport",
     "IncompatibleVersionsError",
     "InstallStep",
+    "NotPortableError",
     "ProfileError",
     "QueryError",
     "SchemaMismatchError",
@@ -82,6 +87,7 @@ __all__ = [
     "StepFailedError",
     "StepOrderError",
     "StepRecord",
+    "Unportable",
     "__version__",
     "default_steps",
     "doctor",

@@ -9,6 +9,7 @@ from dfsession.record import StepRecord
 __all__ = [
     "DfSessionError",
     "IncompatibleVersionsError",
+    "NotPortableError",
     "ProfileError",
     "QueryError",
     "SchemaMismatchError",
@@ -51,6 +52,24 @@ class ProfileError(DfSessionError, ValueError):
     def at(cls, path: str, message: str) -> ProfileError:
         """The error of one problem: ``message`` about the field at the dotted ``path``."""
         return cls([(path, message)])
+
+
+class NotPortableError(ProfileError):
+    """What a remote engine cannot run: ``problems`` lists each ``(dotted.path, reason)``.
+
+    Raised by ``plan()`` (and ``build()``, before any step runs) for an engine other than
+    ``local``; ``engine`` is its kind. A path is empty for a step as a whole.
+    """
+
+    def __init__(self, engine: str, problems: Sequence[tuple[str, str]]) -> None:
+        super().__init__(problems)
+        self.engine = engine
+        lines = [f"{path}: {reason}" if path else reason for path, reason in self.problems]
+        count, them = ("1 item", "it") if len(lines) == 1 else (f"{len(lines)} items", "them")
+        self.args = (
+            f"{count} of this build cannot run on a {engine!r} engine (engine.kind); remove "
+            f"{them} or use kind = 'local':\n" + "\n".join(f"  {line}" for line in lines),
+        )
 
 
 class StepOrderError(DfSessionError):

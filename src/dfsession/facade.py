@@ -465,6 +465,7 @@ class Queries:
     """Runs queries on a session's context under its profile's SQL policy."""
 
     __slots__ = (
+        "_cluster",
         "_ctx",
         "_delta_writes",
         "_faults",
@@ -488,6 +489,9 @@ class Queries:
         policy = profile.sql_policy
         self._ctx = ctx
         self._profile = profile
+        #: Whether queries run on a cluster, whose DataFrames run some methods (a stream, the
+        #: Arrow C stream) in this process: results are then collected, which runs there.
+        self._cluster = not profile.engine.is_local
         self._stores = stores if stores is not None else ObjectStores()
         #: Where query spans go; ``None``: queries get no span.
         self._tracing = tracing
@@ -580,7 +584,8 @@ class Queries:
                 f"unknown explain format {format!r}; expected one of {', '.join(EXPLAIN_FORMATS)}"
             )
         head = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
-        prefix = f"{head} FORMAT {format} "
+        # indent is the default; DataFusion 54 refuses EXPLAIN ANALYZE with any FORMAT.
+        prefix = f"{head} " if analyze and format == "indent" else f"{head} FORMAT {format} "
         with query_span(self._tracing, sql, {"dfsession.query.operation": "explain"}):
             try:
                 table = self._run(prefix + sql, sql, _param_values(params), self._options)
@@ -779,7 +784,7 @@ class Queries:
             df = self._plan(sql, values, self._options)
             with self._engine_errors(sql, values, df):
                 schema = df.schema()
-                stream = df.execute_stream()
+            batches = self._result_batches(df, sql, values)
             rows, closed = 0, False
             try:
                 yield schema
@@ -787,7 +792,6 @@ class Queries:
                 self._account(span, "stream", sql, rows=0, df=df, started=started, closed=True)
                 return
             try:
-                batches = _engine_batches(stream, lambda: self._engine_errors(sql, values, df))
                 for batch in batches:
                     rows += batch.num_rows
                     yield batch
@@ -802,6 +806,20 @@ class Queries:
                 started=started,
                 closed=closed,
             )
+
+    def _result_batches(
+        self, df: DataFrame, sql: str, values: dict[str, Any] | None
+    ) -> Iterator[pa.RecordBatch]:
+        """The result's batches, streamed from the engine; on a cluster, collected there.
+
+        A Ballista DataFrame's stream runs the query in this process, so there the batches
+        come from ``collect``, which runs it on the cluster.
+        """
+        with self._engine_errors(sql, values, df):
+            if self._cluster:
+                return iter(df.collect())
+            stream = df.execute_stream()
+        return _engine_batches(stream, lambda: self._engine_errors(sql, values, df))
 
     def _account(
         self,
@@ -855,10 +873,8 @@ class Queries:
         df: DataFrame | None = None
         if isinstance(query, DataFrame):
             df = query
-            with self._engine_errors(sql, df=df):
-                stream = df.execute_stream()
+            batches = self._result_batches(df, sql, None)
             schema = df.schema()
-            batches = _engine_batches(stream, lambda: self._engine_errors(sql))
         elif hasattr(query, "__arrow_c_stream__"):
             # A pyarrow reader is read as it is: it raises its source's own exceptions.
             reader = (
@@ -995,6 +1011,13 @@ class Queries:
                 f"(got {type(query).__name__})"
             )
         if target.file_path is None:
+            if self._cluster:
+                raise QueryError(
+                    f"cannot write {format} files to {target.redacted()!r} from a Ballista "
+                    "engine: the executors write them, and object stores do not reach the "
+                    "cluster; write to a path every executor sees, or format='delta' (the "
+                    "client writes Delta tables)"
+                )
             if mode != "append":
                 raise QueryError(
                     f"mode {mode!r} is not available for {format} files in an object store "
@@ -1037,8 +1060,17 @@ class Queries:
         statement = copy_statement(view, destination, format, partition_by)
         try:
             with self._engine_errors(sql):
-                if isinstance(source, DataFrame):
+                if isinstance(source, DataFrame) and self._cluster:
+                    # A cluster can read a view (a plan), not a DataFrame's table provider.
+                    self._ctx.register_view(view, source)
+                elif isinstance(source, DataFrame):
                     self._ctx.register_table(view, source.into_view(temporary=True))
+                elif self._cluster:
+                    raise QueryError(
+                        "an Arrow stream cannot be written from a Ballista engine: it would be "
+                        "an in-memory table of this process, which a cluster cannot read; "
+                        "write SQL text or a DataFrame of the session"
+                    )
                 elif isinstance(source, pa.RecordBatchReader):  # raises its source's exceptions
                     self._ctx.from_arrow(source.read_all(), name=view)
                 else:

@@ -24,8 +24,7 @@ from dfsession.faults import UdfFaults
 from dfsession.pipeline.cache import SessionCache, profile_key
 from dfsession.pipeline.hashing import runtime_hash
 from dfsession.pipeline.monitor import BuildMonitor, LoggingMonitor
-from dfsession.pipeline.ordering import validate_order
-from dfsession.pipeline.runner import run_build
+from dfsession.pipeline.runner import plan_steps, run_build
 from dfsession.pipeline.step import InstallStep, Provided
 from dfsession.profile.layers import Key, dotted, leaves
 from dfsession.profile.locations import redact_url
@@ -282,8 +281,12 @@ class SessionContextBuilder:
         self.cache = cache
 
     def plan(self) -> tuple[InstallStep, ...]:
-        """The steps in run order, validated; runs nothing."""
-        return validate_order(self.steps)
+        """The steps in run order, validated for the profile's engine; runs nothing.
+
+        With a remote engine (``[engine] kind = "ballista"``), one ``NotPortableError`` lists
+        every item of the profile and every step the engine cannot run.
+        """
+        return plan_steps(self.steps, self.profile)
 
     def build(self) -> BuiltSession:
         """Run the steps (or take the session from the cache) and return the built session."""

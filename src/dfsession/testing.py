@@ -282,6 +282,13 @@ def _sections() -> st.SearchStrategy[dict[str, Any]]:
                 max_size=2,
             ),
             "tracing": st.fixed_dictionaries({}, optional={"enabled": st.booleans()}),
+            "engine": st.one_of(
+                st.just({"kind": "local"}),
+                st.just({"kind": "ballista", "standalone": True}),
+                st.integers(1, 65535).map(
+                    lambda port: {"kind": "ballista", "url": f"df://127.0.0.1:{port}"}
+                ),
+            ),
         },
     )
 
@@ -293,8 +300,8 @@ def profiles(*, buildable: bool = True) -> st.SearchStrategy[SessionProfile]:
     machine: only execution, catalog, settings, sql_policy and features are drawn. With
     ``buildable=False`` datasets (every format, Delta and Iceberg time travel included), an
     Iceberg catalog, object stores (every kind, with options and secret references), views,
-    prepared statements, functions and tracing are drawn too: valid data, but pointing at
-    files, modules and services that need not exist.
+    prepared statements, functions, tracing and engines (local or Ballista) are drawn too: valid
+    data, but pointing at files, modules and services that need not exist.
     """
     sections: dict[str, st.SearchStrategy[Any]] = {
         "execution": _execution(),

@@ -258,7 +258,7 @@ class DeltaTableFactory(TableProviderFactory):
         """Open the table the statement names and hand it to the engine."""
         self.guard.check(DELTALAKE, required=True)
         table_name = cmd.name()
-        location = _statement_location(table_name, cmd.locations())
+        location = _statement_location(table_name, _locations(cmd))
         options = self._statement_options(table_name, location, dict(cmd.options()))
         version = _statement_version(table_name, options.pop("version", None))
         timestamp = options.pop("timestamp", None)
@@ -309,6 +309,14 @@ class DeltaTableFactory(TableProviderFactory):
                 field=field,
             )
         return options
+
+
+def _locations(cmd: Any) -> list[str]:
+    """The statement's locations: ``locations()`` from DataFusion 55, ``location()`` before."""
+    if hasattr(cmd, "locations"):
+        found: list[str] = cmd.locations()
+        return found
+    return [cmd.location()]
 
 
 def _statement_location(table: str, locations: list[str]) -> Location:

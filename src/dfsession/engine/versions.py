@@ -94,16 +94,18 @@ def major(version: str) -> int:
     return Version(version).major
 
 
-#: The DataFusion major each release of a native plugin was built against, by distribution
-#: name and minor release, for plugins whose package metadata is silent. deltalake declares no
-#: datafusion requirement (it links DataFusion statically and talks to the ``datafusion``
-#: package over FFI): deltalake 1.6.6 embeds datafusion 55.1.0
-#: (``strings _internal.abi3.so | grep datafusion-ffi-``).
+#: The DataFusion major releases of a native plugin were built against, by distribution name
+#: and PEP 440 specifier of the release, for plugins whose package metadata is silent.
+#: deltalake declares no datafusion requirement (it links DataFusion statically and talks to
+#: the ``datafusion`` package over FFI); read from the crate versions compiled into the wheels
+#: (``strings _internal.abi3.so | grep datafusion-ffi-``): deltalake 1.6.6 embeds datafusion-ffi
+#: 55.1.0, deltalake 1.6.2 datafusion-ffi 54.0.0 (the last release for DataFusion 54, the set
+#: Apache Ballista 54 pins; 1.6.3 crashes with DataFusion 54).
 KNOWN_DATAFUSION_MAJORS: Mapping[str, Mapping[str, int]] = MappingProxyType(
     {
-        DELTALAKE: MappingProxyType({"1.6": 55}),
+        DELTALAKE: MappingProxyType({"==1.6.2": 54, ">=1.6.3,<1.7": 55}),
         # PyIceberg's table provider: pyiceberg-core 0.11.0 embeds datafusion-ffi 54.1.0.
-        PYICEBERG_CORE: MappingProxyType({"0.11": 54}),
+        PYICEBERG_CORE: MappingProxyType({">=0.11,<0.12": 54}),
     }
 )
 #: deltalake's entry of ``KNOWN_DATAFUSION_MAJORS``.
@@ -186,10 +188,11 @@ def declared_datafusion_major(
         if len(majors) == 1:
             return next(iter(majors)), f"{package}'s declared requirement {str(requirement)!r}"
         note = f"; its declared {str(requirement)!r} admits more than one major"
-    minor = _minor_release(version)
-    built_for = KNOWN_DATAFUSION_MAJORS.get(package, {}).get(minor)
-    if built_for is not None:
-        return built_for, f"dfsession's table of {package} releases ({package} {minor}.x{note})"
+    for releases, built_for in KNOWN_DATAFUSION_MAJORS.get(package, {}).items():
+        if _is_release_in(version, releases):
+            return built_for, (
+                f"dfsession's table of {package} releases ({package} {releases}{note})"
+            )
     return None, f"neither {package}'s metadata nor dfsession's table of releases says{note}"
 
 
@@ -200,15 +203,15 @@ def deltalake_datafusion_major(
     return declared_datafusion_major(DELTALAKE, deltalake_version, requirements)
 
 
-def _minor_release(version: str) -> str:
-    """``1.6`` for ``1.6.6``, as ``KNOWN_DATAFUSION_MAJORS`` is keyed."""
+def _is_release_in(version: str, releases: str) -> bool:
+    """Whether ``version`` is one of ``releases`` (a specifier set); ``False`` if unreadable."""
+    from packaging.specifiers import SpecifierSet  # noqa: PLC0415 - start-up time (~20 ms)
     from packaging.version import InvalidVersion, Version  # noqa: PLC0415 - start-up time (~20 ms)
 
     try:
-        release = Version(version)
+        return SpecifierSet(releases).contains(Version(version), prereleases=True)
     except InvalidVersion:
-        return version
-    return f"{release.major}.{release.minor}"
+        return False
 
 
 def _installed_datafusion(text: str) -> Version:
@@ -418,7 +421,7 @@ def _refuse_mismatch(
         if not required:
             return
         known = ", ".join(
-            f"{plugin.package} {k}.x -> DataFusion {v}"
+            f"{plugin.package} {k} -> DataFusion {v}"
             for k, v in KNOWN_DATAFUSION_MAJORS.get(plugin.package, {}).items()
         )
         raise IncompatibleVersionsError(

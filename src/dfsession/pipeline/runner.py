@@ -13,6 +13,7 @@ import attrs
 from dfsession.errors import DfSessionError, StepFailedError, chained
 from dfsession.pipeline.monitor import BuildMonitor
 from dfsession.pipeline.ordering import validate_order
+from dfsession.pipeline.portability import check_portability
 from dfsession.pipeline.step import InstallStep, Provided, SessionBuild
 from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
@@ -20,7 +21,7 @@ from dfsession.record import StepRecord
 if TYPE_CHECKING:
     from datafusion import SessionContext
 
-__all__ = ["BuildResult", "run_build"]
+__all__ = ["BuildResult", "plan_steps", "run_build"]
 
 
 @attrs.frozen
@@ -37,6 +38,18 @@ class BuildResult:
     retained: tuple[object, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
+def plan_steps(steps: Iterable[InstallStep], profile: SessionProfile) -> tuple[InstallStep, ...]:
+    """``steps`` in run order, validated, and runnable on the profile's engine; runs nothing.
+
+    ``StepOrderError`` for an order that cannot run; ``NotPortableError`` listing every item
+    a remote engine (``[engine] kind``) cannot run.
+    """
+    ordered = tuple(steps)
+    _check_order(ordered)
+    check_portability(ordered, profile)
+    return ordered
+
+
 def run_build(
     steps: Iterable[InstallStep],
     profile: SessionProfile,
@@ -44,7 +57,7 @@ def run_build(
     *,
     given: Iterable[object] = (),
 ) -> BuildResult:
-    """Validate the order of ``steps``, run them against ``profile`` and return the result.
+    """Plan ``steps`` (``plan_steps``), run them against ``profile`` and return the result.
 
     ``given`` objects are readable by the steps (``build.get``/``build.need``) by type. A step
     raising a ``DfSessionError`` fails the build with it; any other exception (an engine panic
@@ -52,8 +65,7 @@ def run_build(
     that ran before). A failed build runs the failure callbacks steps registered and drops what
     it made (see ``_release``), then raises.
     """
-    ordered = tuple(steps)
-    _check_order(ordered)
+    ordered = plan_steps(steps, profile)
     build = SessionBuild(profile, given)
     for monitor in monitors:
         monitor.build_started(build, ordered)

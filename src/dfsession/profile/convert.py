@@ -26,6 +26,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from dfsession.errors import ProfileError
 from dfsession.profile.arrow_types import format_arrow_type, to_arrow_type
+from dfsession.profile.engine import SchedulerUrl
 from dfsession.profile.locations import Location
 from dfsession.profile.values import (
     INT64_MAX,
@@ -71,6 +72,7 @@ VALUE_TYPES: tuple[type[Any], ...] = (
     Timestamp,
     Location,
     TextMap,
+    SchedulerUrl,
 )
 
 

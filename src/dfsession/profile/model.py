@@ -16,6 +16,7 @@ from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.convert import unstructure
 from dfsession.profile.datasets import DatasetSpec, IcebergDataset
 from dfsession.profile.discovery import DiscoverSpec
+from dfsession.profile.engine import EngineConfig
 from dfsession.profile.interpolation import escape
 from dfsession.profile.layers import Origins, dotted, leaves
 from dfsession.profile.loading import Composed, compose_file, compose_mapping
@@ -98,6 +99,9 @@ class SessionProfile:
     )
     tracing: TracingConfig = attrs.field(
         factory=TracingConfig, metadata=doc("OpenTelemetry spans of the build and queries")
+    )
+    engine: EngineConfig = attrs.field(
+        factory=EngineConfig, metadata=doc("where queries run: this process or a Ballista cluster")
     )
     #: The fingerprint, and whether the profile holds relative paths (computed once).
     _fingerprint: tuple[str, bool] | None = attrs.field(

@@ -5,12 +5,13 @@ provider tables included), the tables Iceberg catalogs' ``include`` mounts and t
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 from datafusion import SessionContext
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.discovery import Discovered, FoundTable
 from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.providers import Resolve
@@ -30,6 +31,7 @@ from dfsession.engine.text import sql_identifier
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
 from dfsession.errors import DfSessionError
 from dfsession.imports import ReferenceResolver
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.datasets import (
@@ -46,6 +48,8 @@ from dfsession.record import StepRecord
 __all__ = [
     "DatasetsStep",
 ]
+
+#: The datasets a cluster can read: listing tables of files, which the client sends as a plan.
 
 
 @attrs.frozen(cache_hash=True)
@@ -104,6 +108,25 @@ class DatasetsStep:
         if profile.catalogs:
             applied["catalogs"] = [catalog_record(n, c) for n, c in profile.catalogs.items()]
         return StepRecord(step=self.name, applied=applied)
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Datasets read by a provider of this process, and files in object stores."""
+        for name, spec in profile.datasets.items():
+            if not isinstance(spec, FileDataset):
+                reason = f"a {spec.format!r} dataset: {REASONS['table_provider']}"
+                yield Unportable(f"datasets.{name}", reason)
+            elif not spec.location.is_local:
+                yield Unportable(f"datasets.{name}.location", REASONS["remote_dataset"])
+        for name, entry in profile.discover.items():
+            if entry.format == "delta":
+                reason = f"its Delta tables: {REASONS['table_provider']}"
+                yield Unportable(f"discover.{name}.format", reason)
+            elif not entry.location.is_local:
+                yield Unportable(f"discover.{name}.location", REASONS["remote_dataset"])
+        for name, catalog in profile.catalogs.items():
+            if catalog.include:
+                reason = f"the tables it mounts: {REASONS['table_provider']}"
+                yield Unportable(f"catalogs.{name}.include", reason)
 
 
 def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:

@@ -7,7 +7,9 @@ import attrs
 from dfsession.engine.delta import DELTA_FORMAT, DeltaTableFactory
 from dfsession.engine.stores import ObjectStores
 from dfsession.engine.versions import DELTALAKE, PluginGuard
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -39,3 +41,12 @@ class DeltaStep:
         factory = DeltaTableFactory(build.need(ObjectStores), guard)
         build.ctx.register_table_factory(DELTA_FORMAT, factory)
         return StepRecord(step=self.name, applied={"table_factory": DELTA_FORMAT})
+
+    def unportable(self, profile: SessionProfile) -> tuple[Unportable, ...]:
+        """Nothing: the factory only serves ``CREATE EXTERNAL TABLE`` in queries.
+
+        Delta datasets are the ``datasets`` step's to refuse. A Delta table made through the
+        factory is read by deltalake's provider, which a cluster cannot run: such a query
+        fails with the engine's error.
+        """
+        return ()

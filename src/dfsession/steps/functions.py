@@ -21,13 +21,16 @@ from datafusion import (
     WindowUDF,
 )
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.text import describe_object
 from dfsession.errors import DfSessionError, ProfileError
 from dfsession.faults import CheckedFunction, UdfFaults
 from dfsession.imports import ReferenceResolver, resolve_reference
 from dfsession.logs import get_logger
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
+from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import UdfConfig
 from dfsession.record import StepRecord
 
@@ -574,3 +577,11 @@ class UdfsStep:
         if use_entry_points:
             applied["entry_point_group"] = ENTRY_POINT_GROUP
         return StepRecord(step=self.name, applied=applied)
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Every function: Python functions run in this process only."""
+        for index, config in enumerate(profile.udfs):
+            label = config.name if config.name is not None else config.ref
+            yield Unportable(f"udfs.{index}", f"{label!r}: {REASONS['python_function']}")
+        if profile.features.udf_entry_points:
+            yield Unportable(_ENTRY_POINTS_PATH, REASONS["entry_points"])

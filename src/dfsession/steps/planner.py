@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -11,12 +11,15 @@ import attrs
 import datafusion
 from datafusion import SessionContext
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.context import set_option
 from dfsession.engine.text import describe_object, one_line
 from dfsession.engine.versions import NativePlugins, PluginGuard, PluginVersion
 from dfsession.errors import IncompatibleVersionsError, ProfileError
 from dfsession.imports import resolve_reference
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import PlannerConfig
 from dfsession.profile.values import did_you_mean
 from dfsession.record import StepRecord
@@ -61,6 +64,10 @@ def _require_protocol(
             f"{ref!r} is {describe_object(obj)}, which does not expose {wanted}; {what} must "
             "come from a compiled DataFusion extension exposing that PyCapsule protocol",
         )
+
+
+def _capsule(ref: str) -> str:
+    return f"{ref!r}: {REASONS['planner_capsule']}"
 
 
 def _guard(build: SessionBuild) -> PluginGuard:
@@ -166,6 +173,13 @@ class ExtensionsStep:
             },
         )
 
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Codecs and bundles: compiled extensions of this process."""
+        planner = profile.planner
+        for section, refs in (("codecs", planner.codecs), ("bundles", planner.bundles)):
+            for index, ref in enumerate(refs):
+                yield Unportable(f"planner.{section}.{index}", _capsule(ref))
+
     @staticmethod
     def _with_bundles(
         ctx: SessionContext, refs: tuple[str, ...], search: tuple[str, ...], guard: PluginGuard
@@ -216,6 +230,18 @@ class PlannerStep:
         if planner.record_rules:
             applied["effective_rules"] = effective_rules(ctx)
         return StepRecord(step=self.name, applied=applied)
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Removed rules, physical rules and a query planner: the scheduler plans with its own."""
+        planner = profile.planner
+        for index, name in enumerate(planner.disable_rules):
+            yield Unportable(
+                f"planner.disable_rules.{index}", f"{name!r}: {REASONS['disable_rules']}"
+            )
+        for index, ref in enumerate(planner.physical_rules):
+            yield Unportable(f"planner.physical_rules.{index}", _capsule(ref))
+        if planner.query_planner is not None:
+            yield Unportable("planner.query_planner", _capsule(planner.query_planner))
 
     @staticmethod
     def _remove_rules(ctx: SessionContext, names: tuple[str, ...]) -> list[str]:
@@ -283,6 +309,11 @@ def _set_query_planner(
     ctx: SessionContext, ref: str, search: tuple[str, ...], guard: PluginGuard
 ) -> str:
     """Install the query planner the reference names."""
+    if not hasattr(ctx, "set_query_planner"):
+        raise IncompatibleVersionsError(
+            f"planner.query_planner needs SessionContext.set_query_planner, which datafusion "
+            f"{datafusion.__version__} lacks; upgrade datafusion or remove planner.query_planner"
+        )
     _install(
         ref,
         "planner.query_planner",

@@ -10,8 +10,10 @@ import attrs
 from dfsession.engine.text import one_line
 from dfsession.engine.views import cycle_text, prepare, register_views
 from dfsession.errors import ProfileError
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.arrow_types import format_arrow_type
+from dfsession.profile.model import SessionProfile
 from dfsession.profile.sections import PreparedConfig
 from dfsession.record import StepRecord
 
@@ -56,6 +58,10 @@ class ViewsStep:
             )
         return StepRecord(step=self.name, applied={"views": list(order.registered)})
 
+    def unportable(self, profile: SessionProfile) -> tuple[Unportable, ...]:
+        """Nothing: views are plans over tables, which the client sends with each query."""
+        return ()
+
 
 def _entry(name: str, config: PreparedConfig, spelled: Iterable[str]) -> dict[str, Any]:
     """What a record shows of a prepared statement."""
@@ -93,3 +99,7 @@ class PreparedStep:
                 ) from exc
             entries.append(_entry(name, config, spelled))
         return StepRecord(step=self.name, applied={"prepared": entries})
+
+    def unportable(self, profile: SessionProfile) -> tuple[Unportable, ...]:
+        """Nothing: a prepared statement is a plan the client binds and sends as a query."""
+        return ()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.stores import ObjectStores, StoreAccess, register_store
 from dfsession.errors import ProfileError
 from dfsession.logs import get_logger
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.locations import Location
+from dfsession.profile.model import SessionProfile
 from dfsession.profile.stores import ObjectStoreSpec
 from dfsession.profile.values import SecretRef, given_fields
 from dfsession.record import StepRecord
@@ -83,3 +86,8 @@ class ObjectStoresStep:
         build.provide(ObjectStores(access))
         records = [_record(name, spec) for name, spec in stores.items()]
         return StepRecord(step=self.name, applied={"object_stores": records})
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Every store: a store registered by the client does not reach a cluster."""
+        for name in profile.object_stores:
+            yield Unportable(f"object_stores.{name}", REASONS["object_store"])

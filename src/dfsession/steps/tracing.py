@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import attrs
 
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 from dfsession.tracing import SessionTracing, open_tracing
 
@@ -30,3 +32,7 @@ class TracingStep:
             build.on_failure(tracing.shutdown)
         build.provide(tracing)
         return StepRecord(step=self.name, applied={**tracing.describe(), "query_spans": True})
+
+    def unportable(self, profile: SessionProfile) -> tuple[Unportable, ...]:
+        """Nothing: spans are made in this process, around the queries it sends."""
+        return ()
