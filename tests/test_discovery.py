@@ -21,6 +21,7 @@ from conftest import S3Bucket
 from dfsession import ProfileError, SessionContextBuilder, SessionProfile, load_profile
 from dfsession.bootstrap import validate_profile
 from dfsession.engine.schemas import schema_fingerprint
+from dfsession.errors import NotPortableError
 from dfsession.session import report_schema
 
 ORDERS = pa.table({"id": pa.array([1, 2], pa.int64()), "amount": [9.5, 20.0]})
@@ -329,3 +330,18 @@ def test_a_lake_without_tables_registers_nothing_and_says_so(tmp_path: Path) -> 
     datasets = session.record("datasets")
     assert datasets.status == "skipped"
     assert datasets.applied["reason"].endswith("and [discover] found no table")
+
+
+def test_a_cluster_engine_refuses_discovered_delta_tables_and_remote_lakes_at_plan() -> None:
+    data = {
+        "engine": {"kind": "ballista", "url": "df://127.0.0.1:50050"},
+        "discover": {
+            "deltas": {"location": "/lake/delta/", "format": "delta"},
+            "remote": {"location": "s3://lake/raw/", "format": "parquet"},
+            "files": {"location": "/lake/files/", "format": "parquet"},
+        },
+    }
+    with pytest.raises(NotPortableError) as caught:
+        SessionContextBuilder(SessionProfile.from_dict(data)).plan()
+    paths = [path for path, _reason in caught.value.problems]
+    assert paths == ["discover.deltas.format", "discover.remote.location"]

@@ -117,12 +117,6 @@ class DatasetsStep:
                 yield Unportable(f"datasets.{name}", reason)
             elif not spec.location.is_local:
                 yield Unportable(f"datasets.{name}.location", REASONS["remote_dataset"])
-        for name, entry in profile.discover.items():
-            if entry.format == "delta":
-                reason = f"its Delta tables: {REASONS['table_provider']}"
-                yield Unportable(f"discover.{name}.format", reason)
-            elif not entry.location.is_local:
-                yield Unportable(f"discover.{name}.location", REASONS["remote_dataset"])
         for name, catalog in profile.catalogs.items():
             if catalog.include:
                 reason = f"the tables it mounts: {REASONS['table_provider']}"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
+from dfsession.engine.cluster import REASONS
 from dfsession.engine.discovery import Discovered, FoundTable, Shadowed, discover, settle
 from dfsession.engine.stores import ObjectStores
+from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.discovery import DiscoverSpec
+from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -48,6 +52,15 @@ class DiscoverStep:
         build.provide(Discovered(tuple(kept)))
         records = [_record(name, spec, kept, shadowed) for name, spec in entries]
         return StepRecord(step=self.name, applied={"discover": records})
+
+    def unportable(self, profile: SessionProfile) -> Iterator[Unportable]:
+        """Delta tables (read by a provider of this process) and lakes in object stores."""
+        for name, entry in profile.discover.items():
+            if entry.format == "delta":
+                reason = f"its Delta tables: {REASONS['table_provider']}"
+                yield Unportable(f"discover.{name}.format", reason)
+            elif not entry.location.is_local:
+                yield Unportable(f"discover.{name}.location", REASONS["remote_dataset"])
 
 
 def _record(
