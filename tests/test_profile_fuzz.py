@@ -205,7 +205,7 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
     tables = {
         name: attrs.evolve(dataset, location=_under(root, f"dataset{index}", dataset.location.text))
         for index, (name, dataset) in enumerate(profile.datasets.items())
-        if not isinstance(dataset, datasets.ProviderDataset)
+        if isinstance(dataset, datasets.LocatedDataset)
     }
     # Discovery lists its location: a whole disk, or a remote store, would be listed.
     found = {
