@@ -31,6 +31,7 @@ MODULES = (
     "bench_iceberg",
     "bench_layers",
     "bench_views",
+    "bench_discovery",
 )
 
 

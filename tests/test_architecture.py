@@ -94,6 +94,17 @@ RULES = (
         forbidden=("dfsession.steps", "dfsession.facade", "dfsession.tracing"),
     ),
     Rule(
+        "the doctor checks through the engine: it builds nothing and knows no step",
+        layer="dfsession.checkup",
+        forbidden=(
+            "dfsession.steps",
+            "dfsession.pipeline",
+            "dfsession.session",
+            "dfsession.bootstrap",
+            "dfsession.facade",
+        ),
+    ),
+    Rule(
         "the query facade runs queries on a built session: it knows no step and no build",
         layer="dfsession.facade",
         forbidden=(

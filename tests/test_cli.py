@@ -29,6 +29,7 @@ COMMANDS = (
     "explain",
     "write",
     "validate",
+    "doctor",
     "report",
     "diff",
     "show",

@@ -22,6 +22,7 @@ PROFILE_COMMANDS = {
     "explain": ["SELECT 1"],
     "write": ["SELECT 1 AS x", "out", "--format", "parquet"],
     "validate": [],
+    "doctor": [],
     "report": [],
     "show": [],
 }

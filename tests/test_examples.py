@@ -19,7 +19,7 @@ EXAMPLES = sorted(
 
 
 def test_there_are_examples() -> None:
-    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "custom_step.py"}
+    assert {p.name for p in EXAMPLES} >= {"quickstart.py", "custom_step.py", "discovery.py"}
 
 
 #: Examples that need an optional client, and why they cannot run without it (or ``None``).

@@ -202,17 +202,31 @@ def _offline(profile: SessionProfile, root: Path) -> SessionProfile:
         for index, (name, store) in enumerate(profile.object_stores.items())
         if isinstance(store, stores.LocalStore)
     }
-    tables = {}
-    for index, (name, dataset) in enumerate(profile.datasets.items()):
-        if not isinstance(dataset, datasets.LocatedDataset):  # provider and Iceberg tables
-            tables[name] = dataset
-            continue
-        location = dataset.location.text
-        if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
-            location = str(root / f"dataset{index}")
-        tables[name] = attrs.evolve(dataset, location=location)
+    tables = {
+        name: (
+            attrs.evolve(dataset, location=_under(root, f"dataset{index}", dataset.location.text))
+            if isinstance(dataset, datasets.LocatedDataset)
+            else dataset  # provider and Iceberg tables have no location
+        )
+        for index, (name, dataset) in enumerate(profile.datasets.items())
+    }
+    # Discovery lists its location: a whole disk, or a remote store, would be listed.
+    found = {
+        name: attrs.evolve(entry, location=_under(root, f"discover{index}", entry.location.text))
+        for index, (name, entry) in enumerate(profile.discover.items())
+        if entry.location.is_local
+    }
     tracing = profile.tracing if profile.tracing.exporter != "otlp" else sections.TracingConfig()
-    return attrs.evolve(profile, object_stores=local, datasets=tables, tracing=tracing)
+    return attrs.evolve(
+        profile, object_stores=local, datasets=tables, discover=found, tracing=tracing
+    )
+
+
+def _under(root: Path, name: str, location: str) -> str:
+    """``location``, or a folder under ``root`` when it would lead out of it."""
+    if location.startswith(("/", "~", "\\", "file:")) or ".." in location:
+        return str(root / name)
+    return location
 
 
 def check_boundary(data: Any) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dfsession._version import VERSION
 
 if TYPE_CHECKING:
+    from dfsession.checkup import DoctorReport, doctor
     from dfsession.errors import (
         DfSessionError,
         IncompatibleVersionsError,
@@ -43,6 +44,7 @@ __version__ = VERSION
 _HOMES = {
     "BuiltSession": "dfsession.session",
     "DfSessionError": "dfsession.errors",
+    "DoctorReport": "dfsession.checkup",
     "IncompatibleVersionsError": "dfsession.errors",
     "InstallStep": "dfsession.pipeline.step",
     "NotPortableError": "dfsession.errors",
@@ -59,6 +61,7 @@ _HOMES = {
     "StepRecord": "dfsession.record",
     "Unportable": "dfsession.pipeline.portability",
     "default_steps": "dfsession.session",
+    "doctor": "dfsession.checkup",
     "insert_after": "dfsession.pipeline.ordering",
     "insert_before": "dfsession.pipeline.ordering",
     "load_profile": "dfsession.profile.model",
@@ -69,6 +72,7 @@ _HOMES = {
 __all__ = [
     "BuiltSession",
     "DfSessionError",
+    "DoctorReport",
     "IncompatibleVersionsError",
     "InstallStep",
     "NotPortableError",
@@ -86,6 +90,7 @@ __all__ = [
     "Unportable",
     "__version__",
     "default_steps",
+    "doctor",
     "insert_after",
     "insert_before",
     "load_profile",

@@ -24,9 +24,15 @@ import pyarrow as pa
 from datafusion import SessionContext
 
 from dfsession.engine.schemas import declared_schema
-from dfsession.engine.text import one_line
+from dfsession.engine.text import one_line, sql_identifier
 from dfsession.engine.versions import DELTALAKE, PluginGuard
-from dfsession.engine.views import cycle_text, missing_table, prepare, register_views
+from dfsession.engine.views import (
+    cycle_text,
+    missing_table,
+    prepare,
+    register_views,
+    unknown_table,
+)
 from dfsession.pipeline.step import InstallStep
 from dfsession.profile.datasets import CsvDataset, DeltaDataset, JsonDataset
 from dfsession.profile.model import SessionProfile
@@ -205,7 +211,15 @@ class _Validation:
         """Why an item that failed with ``error`` was not checked: a table it reads is missing."""
         table = missing_table(error, self.profile.catalog)
         why = None if table is None else self.missing.get(table.lower())
-        return None if why is None else f"depends on {why}"
+        if why is not None:
+            return f"depends on {why}"
+        unknown = unknown_table(error)
+        if unknown is not None and self.profile.discover:
+            return (
+                f"reads {unknown!r}, which no dataset declares; [discover] may find it when the "
+                "session is built (validation lists no folder)"
+            )
+        return None
 
     def failed(self, kind: ItemKind, name: str, error: Exception) -> None:
         """Record an item the engine refused: skipped when it reads a missing table, else failed."""
@@ -288,6 +302,7 @@ def check_dataset(
     alone = attrs.evolve(
         profile,
         datasets={name: config},
+        discover={},
         catalogs={key: attrs.evolve(spec, include=()) for key, spec in profile.catalogs.items()},
         views={},
         prepared={},
@@ -298,8 +313,7 @@ def check_dataset(
         compared = "compared with the declared schema" if config.schema else "no schema declared"
         if not isinstance(config, CsvDataset | JsonDataset):  # self-describing: schema is the check
             return f"schema read back, {compared}"
-        quoted = '"' + name.replace('"', '""') + '"'
-        rows = session.execute(f"SELECT * FROM {quoted} LIMIT {sample_rows}").num_rows
+        rows = session.execute(f"SELECT * FROM {sql_identifier(name)} LIMIT {sample_rows}").num_rows
     types = "the declared types" if config.schema else "inferred types"
     return f"{rows} rows parsed with {types}"
 

@@ -1,5 +1,5 @@
-"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, report, diff,
-show and schema.
+"""The ``dfsession`` command line: plan, build, sql, exec, explain, write, validate, doctor,
+report, diff, show and schema.
 
 Results go to standard output; logs, progress and errors go to standard error. Exit status:
 0 success, 1 a negative answer (validation failed, reports differ), 2 an error.
@@ -48,6 +48,7 @@ __all__ = [
     "build_parser",
     "cmd_build",
     "cmd_diff",
+    "cmd_doctor",
     "cmd_explain",
     "cmd_plan",
     "cmd_report",
@@ -598,6 +599,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_NEGATIVE
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check secrets, stores, locations, Delta logs and plugins; one line per check."""
+    from dfsession.checkup import doctor  # noqa: PLC0415 - CLI start-up time
+
+    report = doctor(_load(args))
+    if args.json:
+        _print_json(report.to_dict()["checks"])
+    else:
+        for check in report.checks:
+            print(check.line())
+        counts = report.to_dict()["counts"]
+        print(f"doctor: {'ok' if report.ok else 'FAILED'} ({_counted(counts)})")
+    return EXIT_OK if report.ok else EXIT_NEGATIVE
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{number} {status}" for status, number in counts.items())
+
+
 def _print_validation(report: Any) -> None:
     from rich.table import Table  # noqa: PLC0415 - CLI start-up time
 
@@ -903,7 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dfsession",
         description="Build DataFusion sessions from a profile, and run queries on them.",
-        epilog="exit status: 0 success, 1 validation failed or reports differ, 2 error",
+        epilog="exit status: 0 success, 1 a negative answer (validate, doctor, diff), 2 error",
     )
     parser.add_argument("--version", action="version", version=f"dfsession {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -981,6 +1001,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="fail on anything skipped, not only on failures"
     )
     validate.add_argument("--json", action="store_true", help="print the validation as JSON")
+
+    doctor_ = command(
+        "doctor",
+        cmd_doctor,
+        "Check that a profile can work on this machine, reading no row; exit 1 if a check fails.",
+        "dfsession doctor analytics.toml --env prod",
+        details="Every secret reference is set (values are never printed); every object store "
+        "answers a listing of its prefix; every dataset and discovery location exists; every "
+        "Delta log opens at the declared version or time; every native plugin fits the "
+        "installed DataFusion. One line per check: status, kind, what, and the fix when it "
+        "failed.",
+    )
+    _profile_arguments(doctor_)
+    doctor_.add_argument("--json", action="store_true", help="print the checks as a JSON list")
 
     report = command(
         "report",

@@ -32,6 +32,7 @@ from dfsession.profile.model import SessionProfile
 from dfsession.record import StepRecord, plain_copy
 from dfsession.steps.datasets import DatasetsStep
 from dfsession.steps.delta import DeltaStep
+from dfsession.steps.discovery import DiscoverStep
 from dfsession.steps.functions import UdfsStep
 from dfsession.steps.planner import ExtensionsStep, PlannerStep
 from dfsession.steps.session import ContextStep, SettingsStep, UrlTableStep
@@ -64,6 +65,7 @@ _DEFAULT_STEPS: tuple[InstallStep, ...] = (
     ObjectStoresStep(),
     UdfsStep(),
     DeltaStep(),
+    DiscoverStep(),
     DatasetsStep(),
     ViewsStep(),
     PreparedStep(),

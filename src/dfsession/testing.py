@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from dfsession.pipeline.step import InstallStep
+from dfsession.profile.discovery import DISCOVER_FORMATS, LAYOUTS
 from dfsession.profile.model import SessionProfile
 
 __all__ = ["profiles", "step_orders"]
@@ -247,6 +248,15 @@ def _stores() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _discover() -> st.SearchStrategy[dict[str, Any]]:
+    """A ``[discover.NAME]`` entry of any format and layout, with globs over names."""
+    globs = st.lists(_NAME.map(lambda n: f"{n}*"), max_size=2)
+    return st.fixed_dictionaries(
+        {"format": st.sampled_from(DISCOVER_FORMATS), "location": _NAME.map(lambda n: f"{n}/")},
+        optional={"layout": st.sampled_from(LAYOUTS), "include": globs, "exclude": globs},
+    )
+
+
 def _data_sections() -> st.SearchStrategy[dict[str, Any]]:
     return _sections().map(_with_catalog)
 
@@ -256,6 +266,7 @@ def _sections() -> st.SearchStrategy[dict[str, Any]]:
         {},
         optional={
             "datasets": st.dictionaries(_NAME.map(lambda n: f"t_{n}"), _dataset(), max_size=4),
+            "discover": st.dictionaries(_NAME.map(lambda n: f"d_{n}"), _discover(), max_size=2),
             "object_stores": _stores(),
             "catalogs": st.fixed_dictionaries({_CATALOG: _catalog()}),
             "views": st.dictionaries(

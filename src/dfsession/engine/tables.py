@@ -46,11 +46,13 @@ from dfsession.profile.datasets import (
 from dfsession.profile.sections import CatalogConfig
 
 __all__ = [
+    "DEFAULT_EXTENSIONS",
     "Facts",
     "TableJob",
     "catalog_jobs",
     "default_schema",
     "register_tables",
+    "schema_named",
     "table_job",
     "table_schema",
 ]
@@ -62,7 +64,7 @@ Facts = dict[str, Any]
 #: The engine's default of the records it reads to infer a CSV or JSON schema.
 INFER = 1000
 #: The engine's default file extension of each format: only such files are read.
-_DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "arrow": ".arrow"}
+DEFAULT_EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "json": ".json", "arrow": ".arrow"}
 
 
 @attrs.frozen
@@ -209,6 +211,16 @@ def _refuse_same_names(catalog: str, tables: Sequence[str]) -> None:
 def default_schema(ctx: SessionContext, catalog: CatalogConfig) -> Schema:
     """The schema provider tables are registered in: the profile's default catalog and schema."""
     return ctx.catalog(catalog.default_catalog).schema(catalog.default_schema)
+
+
+def schema_named(ctx: SessionContext, catalog: CatalogConfig, name: str | None) -> Schema:
+    """The schema provider ``name`` of the default catalog (made when missing), or the default."""
+    if name is None:
+        return default_schema(ctx, catalog)
+    tables = ctx.catalog(catalog.default_catalog)
+    if name not in tables.schema_names():
+        tables.register_schema(name, Schema.memory_schema())
+    return tables.schema(name)
 
 
 def table_schema(ctx: SessionContext, tables: Schema, name: str) -> pa.Schema:
@@ -386,7 +398,7 @@ def _file_extension(spec: FileDataset, path: str | None) -> str:
     """The given extension, else the format's; a single file keeps its own (``x.ndjson``)."""
     if spec.options.file_extension is not None:
         return spec.options.file_extension
-    default = _DEFAULT_EXTENSIONS[spec.format]
+    default = DEFAULT_EXTENSIONS[spec.format]
     text = spec.location.text
     tail = text.rsplit("/", 1)[-1]
     if text.endswith("/") or "." not in tail:

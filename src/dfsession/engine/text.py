@@ -1,10 +1,10 @@
-"""Engine text as dfsession quotes it: errors on one line, values as SQL string literals."""
+"""Engine text as dfsession quotes it: errors on one line, values and names quoted for SQL."""
 
 from __future__ import annotations
 
 import inspect
 
-__all__ = ["describe_object", "one_line", "sql_string"]
+__all__ = ["describe_object", "one_line", "sql_identifier", "sql_string"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -15,6 +15,11 @@ def one_line(exc: BaseException) -> str:
 def sql_string(text: str) -> str:
     """``text`` as a SQL string literal: in single quotes, each quote doubled."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """``name`` as a SQL identifier kept as it is: in double quotes, each quote doubled."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def describe_object(obj: object) -> str:

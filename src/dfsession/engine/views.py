@@ -34,6 +34,7 @@ __all__ = [
     "read_only",
     "register_views",
     "sql_type",
+    "unknown_table",
 ]
 
 #: The engine's words for a table it does not know, with the name it looked up.
@@ -62,13 +63,19 @@ def plan_view(ctx: SessionContext, name: str, sql: str, *, run: bool = False) ->
 
 def missing_table(error: BaseException, catalog: CatalogConfig) -> str | None:
     """The table a planning error says is not found in the default catalog and schema, if any."""
-    found = _NOT_FOUND.search(str(error))
+    found = unknown_table(error)
     if found is None:
         return None
-    parts = found.group(1).split(".", 2)
+    parts = found.split(".", 2)
     if len(parts) != 3 or parts[:2] != [catalog.default_catalog, catalog.default_schema]:
         return None
     return parts[2]
+
+
+def unknown_table(error: BaseException) -> str | None:
+    """The full name (``catalog.schema.table``) of a table a planning error says is not found."""
+    found = _NOT_FOUND.search(str(error))
+    return None if found is None else found.group(1)
 
 
 @attrs.frozen

@@ -15,6 +15,7 @@ import tomli_w
 from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.convert import unstructure
 from dfsession.profile.datasets import DatasetSpec, IcebergDataset
+from dfsession.profile.discovery import DiscoverSpec
 from dfsession.profile.engine import EngineConfig
 from dfsession.profile.interpolation import escape
 from dfsession.profile.layers import Origins, dotted, leaves
@@ -80,6 +81,11 @@ class SessionProfile:
     )
     datasets: FrozenMap[str, DatasetSpec] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("tables by name")
+    )
+    discover: FrozenMap[str, DiscoverSpec] = attrs.field(
+        factory=FrozenMap,
+        converter=frozen_map,
+        metadata=doc("folders whose sub-folders each become a dataset, by name"),
     )
     views: FrozenMap[str, ViewConfig] = attrs.field(
         factory=FrozenMap, converter=frozen_map, metadata=doc("views by name")

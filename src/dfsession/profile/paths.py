@@ -1,4 +1,4 @@
-"""The profile's local paths: dataset locations, spill folders and ``features.import_paths``.
+"""Local paths: dataset and discovery locations, spill folders and ``features.import_paths``.
 
 A relative path leads from the folder of the file that declares it: the loader makes it
 absolute, so the fingerprint of a profile covers the folders it means. A profile given as data
@@ -17,6 +17,8 @@ from dfsession.profile.locations import is_url
 
 __all__ = ["has_relative_paths", "is_relative_path", "resolve_paths"]
 
+#: Sections whose entries have a ``location``.
+_LOCATION_SECTIONS = ("datasets", "discover")
 #: Fields holding a list of folders: (section, field).
 _FOLDER_LISTS = (("execution", "spill"), ("features", "import_paths"))
 
@@ -59,17 +61,10 @@ def _keep_trailing_slash(original: str, path: str) -> str:
 def _map_paths(data: Mapping[str, Any], change: Callable[[Key, str], str]) -> dict[str, Any]:
     """``data`` with ``change(key, path)`` applied to every local path; the rest shared."""
     out = dict(data)
-    datasets = data.get("datasets")
-    if isinstance(datasets, Mapping):
-        changed = {}
-        for name, spec in datasets.items():
-            location = spec.get("location") if isinstance(spec, Mapping) else None
-            if isinstance(location, str):
-                new = change(("datasets", name, "location"), location)
-                if new != location:
-                    changed[name] = {**spec, "location": new}
-        if changed:
-            out["datasets"] = {**datasets, **changed}
+    for section in _LOCATION_SECTIONS:
+        entries = data.get(section)
+        if isinstance(entries, Mapping):
+            out[section] = _entry_locations(section, entries, change)
     for section, field in _FOLDER_LISTS:
         table = data.get(section)
         folders = table.get(field) if isinstance(table, Mapping) else None
@@ -79,3 +74,17 @@ def _map_paths(data: Mapping[str, Any], change: Callable[[Key, str], str]) -> di
                 field: [change((section, field), p) if isinstance(p, str) else p for p in folders],
             }
     return out
+
+
+def _entry_locations(
+    section: str, entries: Mapping[str, Any], change: Callable[[Key, str], str]
+) -> Mapping[str, Any]:
+    """``entries`` with ``change`` applied to each entry's ``location``; the rest shared."""
+    changed = {}
+    for name, spec in entries.items():
+        location = spec.get("location") if isinstance(spec, Mapping) else None
+        if isinstance(location, str):
+            new = change((section, name, "location"), location)
+            if new != location:
+                changed[name] = {**spec, "location": new}
+    return {**entries, **changed} if changed else entries

@@ -1,5 +1,6 @@
 """The ``datasets`` step: the schema registry for every declared dataset (Delta, Iceberg and
-provider tables included) and for the tables Iceberg catalogs' ``include`` mounts."""
+provider tables included), the tables Iceberg catalogs' ``include`` mounts and the tables the
+``discover`` step found."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import attrs
 from datafusion import SessionContext
 
 from dfsession.engine.cluster import REASONS
+from dfsession.engine.discovery import Discovered, FoundTable
 from dfsession.engine.iceberg import IcebergCatalogs, catalog_record
 from dfsession.engine.providers import Resolve
 from dfsession.engine.schemas import check_declared_schema, schema_fingerprint
@@ -21,13 +23,17 @@ from dfsession.engine.tables import (
     catalog_jobs,
     default_schema,
     register_tables,
+    schema_named,
     table_job,
     table_schema,
 )
+from dfsession.engine.text import sql_identifier
 from dfsession.engine.versions import DELTALAKE, NativePlugins, PluginGuard
+from dfsession.errors import DfSessionError
 from dfsession.imports import ReferenceResolver
 from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
+from dfsession.profile.arrow_types import format_arrow_type
 from dfsession.profile.datasets import (
     DatasetSpec,
     DeltaDataset,
@@ -51,8 +57,9 @@ class DatasetsStep:
     """Register every dataset through its format's adapter, check its schema, record it.
 
     Delta tables are opened after the version guard the ``delta`` step hands on has passed
-    (the default guard when no step hands one on). Iceberg catalogs are loaded (their secrets
-    resolved) when a table of theirs is registered.
+    (the default guard when no step hands one on). The tables the ``discover`` step found come
+    last, each in its schema, recorded like declared ones. Iceberg catalogs are loaded (their
+    secrets resolved) when a table of theirs is registered.
     """
 
     name: str = "datasets"
@@ -66,13 +73,15 @@ class DatasetsStep:
         interleaving the two (see benchmarks/bench_datasets.py).
         """
         profile = build.profile
-        datasets = profile.datasets
+        datasets, found = profile.datasets, _discovered(build)
         mounting = any(catalog.include for catalog in profile.catalogs.values())
-        if not datasets and not mounting:
-            return StepRecord.skipped(self.name, "no [datasets] in the profile")
+        if not datasets and not mounting and not found:
+            more = ", and [discover] found no table" if profile.discover else ""
+            return StepRecord.skipped(self.name, f"no [datasets] in the profile{more}")
         stores = build.need(ObjectStores)
         guard = (build.get(PluginGuard) or PluginGuard()).noting(build.get(NativePlugins))
-        if any(isinstance(spec, DeltaDataset) for spec in datasets.values()):
+        delta = (*datasets.values(), *(table.spec for table in found))
+        if any(isinstance(spec, DeltaDataset) for spec in delta):
             guard.check(DELTALAKE, required=True)  # before deltalake's native code
         ctx = build.ctx
         resolve = _imported(datasets, profile.features.import_paths)
@@ -83,11 +92,17 @@ class DatasetsStep:
         ]
         if catalogs is not None:
             jobs += catalog_jobs(ctx, profile.catalog, profile.catalogs, catalogs)
+        extras: list[dict[str, Any]] = [{} for _job in jobs]
+        for table in found:
+            jobs.append(_found_job(table, stores, guard))
+            extras.append(_found_facts(table))
+        for schema in {table.schema for table in found}:
+            schema_named(ctx, profile.catalog, schema)  # discovered tables go into theirs
         concurrency = profile.execution.effective_registration_concurrency
         registered = register_tables(ctx, jobs, concurrency)
         records = [
-            _checked(ctx, profile, job, facts, stores)
-            for job, facts in zip(jobs, registered, strict=True)
+            _checked(ctx, profile, job, {**extra, **facts}, stores)
+            for job, extra, facts in zip(jobs, extras, registered, strict=True)
         ]
         applied: dict[str, Any] = {"datasets": records}
         if profile.catalogs:
@@ -106,6 +121,36 @@ class DatasetsStep:
             if catalog.include:
                 reason = f"the tables it mounts: {REASONS['table_provider']}"
                 yield Unportable(f"catalogs.{name}.include", reason)
+
+
+def _discovered(build: SessionBuild) -> tuple[FoundTable, ...]:
+    """The tables the ``discover`` step found; an error if the profile has some but none ran."""
+    found = build.get(Discovered)
+    if found is None:
+        if build.profile.discover:
+            raise DfSessionError(
+                "the profile has [discover] entries but no step discovered tables before "
+                "'datasets'; put DiscoverStep() before DatasetsStep() in the step list"
+            )
+        return ()
+    return found.tables
+
+
+def _found_job(table: FoundTable, stores: ObjectStores, guard: PluginGuard) -> TableJob:
+    """A discovered table's job: registered under its quoted name, in its schema."""
+    parts = [table.name] if table.schema is None else [table.schema, table.name]
+    reference = ".".join(map(sql_identifier, parts))
+    job = table_job(reference, table.spec, stores, guard=guard)
+    return attrs.evolve(job, name=table.name, schema=table.schema)
+
+
+def _found_facts(table: FoundTable) -> dict[str, Any]:
+    """What a discovered table's record adds: who found it, the partitions found."""
+    facts: dict[str, Any] = {"discovered_by": f"discover.{table.source}"}
+    if isinstance(table.spec, FileDataset) and table.spec.partition_cols:
+        partitions = table.spec.partition_cols.items()
+        facts["partition_cols"] = {k: format_arrow_type(v) for k, v in partitions}
+    return facts
 
 
 def _imported(datasets: Mapping[str, DatasetSpec], search: tuple[str, ...]) -> Resolve:
