@@ -33,7 +33,7 @@ from dfsession.errors import IncompatibleVersionsError, ProfileError, StepFailed
 from dfsession.profile.catalogs import IcebergCatalog
 from dfsession.profile.datasets import IcebergDataset
 from dfsession.profile.locations import redact_url
-from dfsession.profile.values import SecretRef, did_you_mean
+from dfsession.profile.values import did_you_mean, resolve_secrets
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -119,7 +119,7 @@ class IcebergCatalogs:
     def _load(self, name: str) -> Catalog:
         spec = self._specs[name]
         load_catalog = _pyiceberg_catalog(f"catalogs.{name}").load_catalog
-        self._secrets[name] = _resolve(name, spec.secrets, self._environ)
+        self._secrets[name] = resolve_secrets(spec.secrets, f"catalogs.{name}", self._environ)
         properties = {**spec.properties, **self._secrets[name]}
         try:
             catalog: Catalog = load_catalog(name, **properties)
@@ -129,22 +129,6 @@ class IcebergCatalogs:
                 f"PyIceberg could not load catalog {name!r}: {self.scrub(one_line(exc))}",
             ) from None
         return catalog
-
-
-def _resolve(
-    name: str, secrets: Mapping[str, SecretRef], environ: Mapping[str, str]
-) -> dict[str, str]:
-    """Every secret of catalog ``name``, read now; a missing variable names its profile path."""
-    values: dict[str, str] = {}
-    problems: list[tuple[str, str]] = []
-    for key, secret in secrets.items():
-        try:
-            values[key] = secret.resolve(environ)
-        except ValueError as exc:
-            problems.append((f"catalogs.{name}.secrets.{key}", str(exc)))
-    if problems:
-        raise ProfileError(problems)
-    return values
 
 
 def catalog_record(name: str, spec: IcebergCatalog) -> dict[str, Any]:

@@ -433,6 +433,28 @@ class SecretRef:
 
 # --- import references -------------------------------------------------------------------------
 
+
+def resolve_secrets(
+    secrets: Mapping[str, SecretRef], where: str, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Every secret of one section (``where``: its dotted path), read now.
+
+    All missing variables are reported at once, each at ``<where>.secrets.<key>``.
+    """
+    from dfsession.errors import ProfileError  # noqa: PLC0415 - errors imports no profile module
+
+    values: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for key, secret in secrets.items():
+        try:
+            values[key] = secret.resolve(environ)
+        except ValueError as exc:
+            problems.append((f"{where}.secrets.{key}", str(exc)))
+    if problems:
+        raise ProfileError(problems)
+    return values
+
+
 _IMPORT_REF_RE = re.compile(
     r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$"
 )

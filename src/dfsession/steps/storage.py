@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
 from dfsession.engine.cluster import REASONS
 from dfsession.engine.stores import ObjectStores, StoreAccess, register_store
-from dfsession.errors import ProfileError
 from dfsession.logs import get_logger
 from dfsession.pipeline.portability import Unportable
 from dfsession.pipeline.step import SessionBuild
 from dfsession.profile.locations import Location
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.stores import ObjectStoreSpec
-from dfsession.profile.values import SecretRef, given_fields
+from dfsession.profile.values import SecretRef, given_fields, resolve_secrets
 from dfsession.record import StepRecord
 
 __all__ = [
@@ -25,23 +24,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-
-def _resolve_secrets(
-    name: str, spec: ObjectStoreSpec, environ: Mapping[str, str]
-) -> dict[str, str]:
-    """Every secret of one store, read now; a missing variable names its profile path."""
-    values: dict[str, str] = {}
-    problems: list[tuple[str, str]] = []
-    secret: SecretRef
-    for key, secret in given_fields(spec.secrets).items():
-        try:
-            values[key] = secret.resolve(environ)
-        except ValueError as exc:
-            problems.append((f"object_stores.{name}.secrets.{key}", str(exc)))
-    if problems:
-        raise ProfileError(problems)
-    return values
 
 
 def _record(name: str, spec: ObjectStoreSpec) -> dict[str, Any]:
@@ -80,7 +62,9 @@ class ObjectStoresStep:
             return StepRecord.skipped(self.name, "no [object_stores] in the profile")
         access: dict[str, StoreAccess] = {}
         for name, spec in stores.items():
-            secrets = _resolve_secrets(name, spec, os.environ)
+            secrets = resolve_secrets(
+                given_fields(spec.secrets), f"object_stores.{name}", os.environ
+            )
             access[name] = register_store(build.ctx, name, spec, secrets)
             log.debug("dfsession.object_store", store=name, kind=spec.kind, url=spec.url.redacted())
         build.provide(ObjectStores(access))
