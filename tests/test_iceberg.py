@@ -37,7 +37,7 @@ from pyiceberg.typedef import Record
 from pyiceberg.types import StringType
 
 from conftest import DATAFUSION_MAJOR, KEY_ENV, REGION, SECRET_ENV, S3Bucket
-from dfsession import SessionContextBuilder, SessionProfile
+from dfsession import SessionContextBuilder, SessionProfile, doctor
 from dfsession.engine.iceberg import files_reason, native_route
 from dfsession.engine.versions import PluginVersion
 from dfsession.errors import IncompatibleVersionsError, ProfileError
@@ -657,3 +657,24 @@ def test_a_catalog_property_can_be_overridden_by_its_dotted_key() -> None:
 def test_one_bad_include_glob_is_named_by_its_dotted_path() -> None:
     found = problems({"catalogs": {"lake": {"kind": "iceberg", "include": ["sales"]}}})
     assert list(found) == ["catalogs.lake.include.0"]
+
+
+def test_the_doctor_reads_an_iceberg_tables_metadata_at_its_snapshot(lake: Lake) -> None:
+    table = lake.orders([1, 2], [3])
+    first = table.snapshots()[0].snapshot_id
+    report = doctor(lake.profile({"o": dataset(snapshot_id=first)}))
+    (check,) = [c for c in report.checks if c.kind == "iceberg"]
+    assert check.status == "ok"
+    assert check.detail == f"metadata readable at snapshot {first}"
+    assert report.ok
+
+
+def test_the_doctor_fails_an_unknown_iceberg_snapshot_with_the_field_to_fix(lake: Lake) -> None:
+    lake.orders([1])
+    report = doctor(lake.profile({"o": dataset(snapshot_id=4242), "p": dataset(table="sales.x")}))
+    checks = {c.what.split(" ")[0]: c for c in report.checks if c.kind == "iceberg"}
+    assert checks["datasets.o"].status == "failed"
+    assert "has no snapshot 4242" in checks["datasets.o"].detail
+    assert checks["datasets.o"].fix == "fix datasets.o.snapshot_id"
+    assert checks["datasets.p"].fix == "fix datasets.p.table"
+    assert not report.ok

@@ -7,7 +7,7 @@ it looked at, how it fared and, when it failed, the fix. Secret values are read 
 be opened to be asked) but never shown: errors have them masked.
 
 The checks come in families, run in order (``FAMILIES``); a family reads what earlier ones
-found (the stores that opened). A new kind of table (Iceberg metadata, say) adds a family.
+found (the stores that opened). A new kind of table adds a family, as Iceberg's does.
 """
 
 from __future__ import annotations
@@ -27,8 +27,14 @@ from dfsession.engine.providers import TABLE_PROVIDER
 from dfsession.engine.stores import ObjectStores, StoreAccess, open_store
 from dfsession.engine.text import one_line
 from dfsession.engine.versions import DELTALAKE, PluginGuard, PluginVersion, engine_versions
+from dfsession.errors import ProfileError
 from dfsession.imports import ReferenceResolver
-from dfsession.profile.datasets import DeltaDataset, LocatedDataset, ProviderDataset
+from dfsession.profile.datasets import (
+    DeltaDataset,
+    IcebergDataset,
+    LocatedDataset,
+    ProviderDataset,
+)
 from dfsession.profile.discovery import DiscoverDelta
 from dfsession.profile.locations import Location
 from dfsession.profile.model import SessionProfile
@@ -339,7 +345,31 @@ def _plugin(package: str) -> Check:
 #: The families of checks, in the order they run: each may read what earlier ones found.
 #: The hook for new kinds of table: Iceberg catalogs and metadata files add a family of their
 #: own after ``_delta`` (a function of a ``DoctorRun`` yielding ``Check`` values).
-FAMILIES: tuple[CheckFamily, ...] = (_secrets, _stores, _plugins, _locations, _delta)
+def _iceberg(run: DoctorRun) -> Iterator[Check]:
+    """Every Iceberg table's catalog and metadata load at the declared snapshot (no data file)."""
+    tables = {n: s for n, s in run.profile.datasets.items() if isinstance(s, IcebergDataset)}
+    if not tables:
+        return
+    from dfsession.engine.iceberg import IcebergCatalogs, open_snapshot  # noqa: PLC0415 - optional
+
+    catalogs = IcebergCatalogs(run.profile.catalogs, run.environ)
+    for name, spec in tables.items():
+        what = f"datasets.{name} (Iceberg table {spec.table} of catalog {spec.catalog})"
+        try:
+            _, snapshot = open_snapshot(f"datasets.{name}", spec, catalogs)
+        except ProfileError as exc:
+            path, message = exc.problems[0]
+            yield Check("iceberg", what, "failed", catalogs.scrub(message), f"fix {path}")
+            continue
+        except Exception as exc:  # the catalog's own errors: a server, a file system
+            reason = catalogs.scrub(one_line(exc))
+            yield Check("iceberg", what, "failed", reason, f"check catalogs.{spec.catalog}")
+            continue
+        at = "no snapshot yet" if snapshot is None else f"snapshot {snapshot.snapshot_id}"
+        yield Check("iceberg", what, "ok", f"metadata readable at {at}")
+
+
+FAMILIES: tuple[CheckFamily, ...] = (_secrets, _stores, _plugins, _locations, _delta, _iceberg)
 
 
 def doctor(

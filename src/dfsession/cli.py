@@ -600,7 +600,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Check secrets, stores, locations, Delta logs and plugins; one line per check."""
+    """Check secrets, stores, locations, Delta logs, Iceberg metadata and plugins; one line each."""
     from dfsession.checkup import doctor  # noqa: PLC0415 - CLI start-up time
 
     report = doctor(_load(args))
@@ -1009,7 +1009,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dfsession doctor analytics.toml --env prod",
         details="Every secret reference is set (values are never printed); every object store "
         "answers a listing of its prefix; every dataset and discovery location exists; every "
-        "Delta log opens at the declared version or time; every native plugin fits the "
+        "Delta log opens at the declared version or time; every Iceberg table's metadata loads "
+        "at the declared snapshot; every native plugin fits the "
         "installed DataFusion. One line per check: status, kind, what, and the fix when it "
         "failed.",
     )

@@ -264,13 +264,22 @@ def mounted_name(table: str) -> str:
     return table.rsplit(".", 1)[1]
 
 
+def open_snapshot(
+    path: str, spec: IcebergDataset, catalogs: IcebergCatalogs
+) -> tuple[Table, Snapshot | None]:
+    """``spec``'s table and the snapshot it reads: catalog and metadata only, no data file.
+
+    A missing table or snapshot is a ``ProfileError`` at ``path``'s field that names it.
+    """
+    table = _load_table(path, spec, catalogs.get(spec.catalog), catalogs)
+    return table, _snapshot(path, spec, table)
+
+
 def mount_table(
     path: str, spec: IcebergDataset, catalogs: IcebergCatalogs, register: Register
 ) -> dict[str, Any]:
     """Load ``spec``'s table, pick its snapshot, register it with ``register``; its facts."""
-    catalog = catalogs.get(spec.catalog)
-    table = _load_table(path, spec, catalog, catalogs)
-    snapshot = _snapshot(path, spec, table)
+    table, snapshot = open_snapshot(path, spec, catalogs)
     current = table.current_snapshot()
     reads_current = snapshot is None or (
         current is not None and snapshot.snapshot_id == current.snapshot_id
