@@ -29,7 +29,7 @@ from ballista_cluster import (
     running_cluster,
     write_tables,
 )
-from dfsession import SessionContextBuilder, SessionProfile
+from dfsession import SessionContextBuilder, SessionProfile, doctor
 from dfsession.session import BuiltSession
 
 pytestmark = [
@@ -283,3 +283,10 @@ def test_the_report_of_a_cluster_session_validates(session: BuiltSession) -> Non
     jsonschema.validate(report, report_schema())
     assert report["steps"][0]["applied"]["engine"] == "ballista"
     assert report["provenance"]["engine.kind"]["value"] == "ballista"
+
+
+def test_the_doctor_finds_the_scheduler_and_a_fitting_client(cluster: Cluster) -> None:
+    report = doctor(SessionProfile.from_dict({"engine": {"kind": "ballista", "url": cluster.url}}))
+    statuses = {check.what: check.status for check in report.checks if check.kind == "cluster"}
+    assert statuses == {"engine (Ballista client)": "ok", f"engine.url ({cluster.url})": "ok"}
+    assert report.ok

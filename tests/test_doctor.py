@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
-from conftest import KEY_ENV, SECRET_ENV, S3Bucket
+from ballista_cluster import BALLISTA_MISSING, free_port
+from conftest import DATAFUSION_MAJOR, KEY_ENV, SECRET_ENV, S3Bucket
 from dfsession import DoctorReport, SessionProfile, doctor
 from dfsession.checkup import FAMILIES, Check, DoctorRun
 from test_cli import run
@@ -98,11 +99,12 @@ def test_a_delta_timestamp_before_the_first_commit_fails(lake: Path) -> None:
 def test_a_plugin_built_for_another_datafusion_fails_with_the_way_out(
     lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(datafusion, "__version__", "54.0.0")
+    other = 54 if DATAFUSION_MAJOR == 55 else 55  # the installed deltalake fits the installed one
+    monkeypatch.setattr(datafusion, "__version__", f"{other}.0.0")
     report = doctor(SessionProfile.from_dict(local_profile(lake)))
     plugin = check_of(report, "deltalake")
     assert plugin.status == "failed"
-    assert "built for DataFusion 55" in plugin.detail
+    assert f"built for DataFusion {DATAFUSION_MAJOR}" in plugin.detail
     assert "pip install" in plugin.fix
     assert check_of(report, "datasets.events (Delta").status == "skipped"
 
@@ -255,8 +257,29 @@ def test_provider_datasets_are_imported_and_guarded_but_never_called(lake: Path)
     events = check_of(report, "datasets.events.ref")
     assert (events.kind, events.status) == ("plugin", "ok")
     assert events.detail.startswith("deltalake ")
-    assert events.detail.endswith("built for DataFusion 55")
+    assert events.detail.endswith(f"built for DataFusion {DATAFUSION_MAJOR}")
     assert check_of(report, "datasets.made.ref").status == "skipped"
     gone = check_of(report, "datasets.gone.ref")
     assert (gone.status, gone.fix) == ("failed", "fix datasets.gone.ref")
     assert [c.kind for c in report.checks] == ["plugin"] * 3
+
+
+def test_a_ballista_scheduler_that_does_not_answer_fails_with_the_fix() -> None:
+    url = f"df://127.0.0.1:{free_port()}"
+    report = doctor(SessionProfile.from_dict({"engine": {"kind": "ballista", "url": url}}))
+    scheduler = check_of(report, f"engine.url ({url})")
+    assert scheduler.status == "failed"
+    assert scheduler.detail.startswith("no scheduler answers")
+    assert "fix engine.url" in scheduler.fix
+    client = check_of(report, "engine (Ballista client)")
+    if BALLISTA_MISSING is not None:
+        assert client.status == "failed"
+        assert 'pip install "dfsession[ballista]"' in client.fix
+    else:
+        assert client.status == "ok"
+    assert not report.ok
+
+
+def test_a_local_engine_has_no_cluster_checks(lake: Path) -> None:
+    report = doctor(SessionProfile.from_dict(local_profile(lake)))
+    assert not [check for check in report.checks if check.kind == "cluster"]

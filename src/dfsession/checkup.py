@@ -2,7 +2,8 @@
 
 Every secret reference is set; every object store answers a listing of its prefix; every
 dataset and discovery location exists; every Delta log opens at the declared version or time;
-every native plugin the profile needs matches the installed DataFusion. Each check says what
+every native plugin the profile needs matches the installed DataFusion; a Ballista engine's
+client fits this DataFusion and its scheduler accepts connections. Each check says what
 it looked at, how it fared and, when it failed, the fix. Secret values are read (a store must
 be opened to be asked) but never shown: errors have them masked.
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
+import datafusion
 from datafusion.catalog import Table
 
 from dfsession.engine.delta import open_delta, open_latest
@@ -26,7 +29,13 @@ from dfsession.engine.listing import LISTABLE_KINDS, ListingError, open_listing
 from dfsession.engine.providers import TABLE_PROVIDER
 from dfsession.engine.stores import ObjectStores, StoreAccess, open_store
 from dfsession.engine.text import one_line
-from dfsession.engine.versions import DELTALAKE, PluginGuard, PluginVersion, engine_versions
+from dfsession.engine.versions import (
+    DELTALAKE,
+    PluginGuard,
+    PluginVersion,
+    engine_versions,
+    major,
+)
 from dfsession.errors import ProfileError
 from dfsession.imports import ReferenceResolver
 from dfsession.profile.datasets import (
@@ -36,6 +45,7 @@ from dfsession.profile.datasets import (
     ProviderDataset,
 )
 from dfsession.profile.discovery import DiscoverDelta
+from dfsession.profile.engine import SchedulerUrl
 from dfsession.profile.locations import Location
 from dfsession.profile.model import SessionProfile
 from dfsession.profile.stores import ObjectStoreSpec
@@ -52,6 +62,8 @@ __all__ = [
 ]
 
 CheckStatus = Literal["ok", "failed", "skipped"]
+#: How long the doctor waits for a Ballista scheduler to accept a connection.
+_CONNECT_TIMEOUT_S = 5.0
 #: The words of a store that refuses the credentials it was given.
 _REFUSED = re.compile(
     r"signature_?does_?not_?match|invalid_?access_?key_?id|access_?denied|forbidden|\b403\b",
@@ -369,7 +381,53 @@ def _iceberg(run: DoctorRun) -> Iterator[Check]:
         yield Check("iceberg", what, "ok", f"metadata readable at {at}")
 
 
-FAMILIES: tuple[CheckFamily, ...] = (_secrets, _stores, _plugins, _locations, _delta, _iceberg)
+def _cluster(run: DoctorRun) -> Iterator[Check]:
+    """A Ballista engine: the client is installed for this DataFusion, the scheduler listens.
+
+    The scheduler is asked nothing but a connection: a query could hang on a cluster without
+    executors, and the Python client cannot read the scheduler's version.
+    """
+    engine = run.profile.engine
+    if engine.is_local:
+        return
+    from dfsession.engine.cluster import INSTALL_HINT, ballista_version  # noqa: PLC0415
+
+    version = ballista_version()
+    installed = datafusion.__version__
+    if version is None:
+        yield Check("cluster", "engine (Ballista client)", "failed", "not installed", INSTALL_HINT)
+    elif major(version) != major(installed):
+        detail = f"ballista {version} is built on DataFusion {major(version)}, not {installed}"
+        yield Check("cluster", "engine (Ballista client)", "failed", detail, INSTALL_HINT)
+    else:
+        yield Check("cluster", "engine (Ballista client)", "ok", f"ballista {version}")
+    if engine.url is None:
+        detail = "standalone: the session starts its own scheduler and executor"
+        yield Check("cluster", "engine.standalone", "skipped", detail)
+        return
+    yield _scheduler(engine.url)
+
+
+def _scheduler(url: SchedulerUrl) -> Check:
+    what = f"engine.url ({url})"
+    try:
+        with socket.create_connection((url.host, url.port), timeout=_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        fix = "start the scheduler there (its executors after it), or fix engine.url"
+        return Check("cluster", what, "failed", f"no scheduler answers: {exc}", fix)
+    return Check("cluster", what, "ok", "the scheduler accepts connections")
+
+
+FAMILIES: tuple[CheckFamily, ...] = (
+    _secrets,
+    _stores,
+    _plugins,
+    _cluster,
+    _locations,
+    _delta,
+    _iceberg,
+)
 
 
 def doctor(

@@ -1010,7 +1010,8 @@ def build_parser() -> argparse.ArgumentParser:
         details="Every secret reference is set (values are never printed); every object store "
         "answers a listing of its prefix; every dataset and discovery location exists; every "
         "Delta log opens at the declared version or time; every Iceberg table's metadata loads "
-        "at the declared snapshot; every native plugin fits the "
+        "at the declared snapshot; every native plugin fits the installed DataFusion; a Ballista "
+        "scheduler accepts connections and its client fits the "
         "installed DataFusion. One line per check: status, kind, what, and the fix when it "
         "failed.",
     )
