@@ -417,6 +417,12 @@ def s3_lake(tmp_path: Path, s3_bucket: S3Bucket) -> Lake:
     )
 
 
+@pytest.mark.skipif(
+    DATAFUSION_MAJOR < 55,
+    reason="on DataFusion 54 the native provider of pyiceberg-core 0.11 is used for the current "
+    "snapshot, and it refuses the S3-compatible server's endpoint ('request url is invalid': "
+    "a known limitation of that route, see docs/limitations.md)",
+)
 def test_a_warehouse_in_s3_reads_every_snapshot_as_pyiceberg_does(
     s3_lake: Lake, s3_bucket: S3Bucket
 ) -> None:
