@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,8 +43,7 @@ def plan_steps(steps: Iterable[InstallStep], profile: SessionProfile) -> tuple[I
     ``StepOrderError`` for an order that cannot run; ``NotPortableError`` listing every item
     a remote engine (``[engine] kind``) cannot run.
     """
-    ordered = tuple(steps)
-    _check_order(ordered)
+    ordered = validate_order(steps)
     check_portability(ordered, profile)
     return ordered
 
@@ -84,28 +82,6 @@ def run_build(
     for monitor in monitors:
         monitor.build_finished(None)
     return BuildResult(build.ctx, tuple(records), build.provided, build.replaced_contexts)
-
-
-def _check_order(steps: tuple[InstallStep, ...]) -> None:
-    """``validate_order``, once for each list of hashable steps (a list of equal steps).
-
-    Steps are values: the verdict depends on their names, requirements and provisions only,
-    so an unchanged list (the default steps, build after build) is not checked again. A list
-    holding a step that cannot be hashed is checked every time.
-    """
-    try:
-        hash(steps)
-    except TypeError:
-        validate_order(steps)
-        return
-    _validated(steps)
-
-
-@functools.lru_cache(maxsize=64)
-def _validated(steps: tuple[InstallStep, ...]) -> bool:
-    """``validate_order(steps)`` succeeded (a failure raises and is not cached)."""
-    validate_order(steps)
-    return True
 
 
 def _run_step(
